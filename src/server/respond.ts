@@ -1,0 +1,124 @@
+import { DEFAULT_UDP_SIZE, FLAG, HEADER_SIZE, RCODE, SERVER_UDP_SIZE, TYPE } from './wire/constants.js';
+import { decodeMessage, encodeMessage, type Message } from './wire/message.js';
+import { readName } from './wire/name.js';
+import type { ParsedQuery } from './wire/query.js';
+import type { Reply } from './types.js';
+
+/** Largest response the asker accepts: 512 without EDNS, its EDNS size (capped at ours) with it; TCP 64k. */
+export function responseLimit(q: ParsedQuery, proto: 'udp' | 'tcp'): number {
+  if (proto === 'tcp') return 65535;
+  if (!q.edns) return DEFAULT_UDP_SIZE;
+  return Math.min(Math.max(q.edns.udpSize, DEFAULT_UDP_SIZE), SERVER_UDP_SIZE);
+}
+
+/** Canonical encodings of returned Messages (ID 0, no OPT), memoised per object: see Reply. */
+const encoded = new WeakMap<Message, Buffer>();
+
+function canonicalWire(msg: Message): Buffer {
+  let w = encoded.get(msg);
+  if (!w) {
+    w = encodeMessage({ ...msg, edns: null });
+    encoded.set(msg, w);
+  }
+  return w;
+}
+
+/** Offset of the OPT record in a response, or -1 (walks only when ARCOUNT > 0). */
+function findOpt(buf: Buffer): number {
+  const ar = buf.readUInt16BE(10);
+  if (ar === 0) return -1;
+  let off = HEADER_SIZE;
+  const qd = buf.readUInt16BE(4);
+  for (let i = 0; i < qd; i++) off = readName(buf, off)[1] + 4;
+  const total = buf.readUInt16BE(6) + buf.readUInt16BE(8) + ar;
+  for (let i = 0; i < total; i++) {
+    const o = readName(buf, off)[1];
+    if (i >= total - ar && buf.readUInt16BE(o) === TYPE.OPT) return off;
+    off = o + 10 + buf.readUInt16BE(o + 8);
+  }
+  return -1;
+}
+
+function optRecord(q: ParsedQuery, rcode: number): Buffer {
+  const b = Buffer.alloc(11);
+  b.writeUInt16BE(TYPE.OPT, 1);
+  b.writeUInt16BE(SERVER_UDP_SIZE, 3);
+  b[5] = rcode >> 4;
+  if (q.edns!.do) b[7] = 0x80;
+  return b;
+}
+
+/**
+ * Turns a chain's reply into the bytes for this asker. Fast path (pre-encoded answers): copy, patch the
+ * header and the question bytes (echoing the asker's letter case), append our OPT. Anything unusual
+ * (too big, OPT present without EDNS in the query) is decoded and re-encoded with truncation.
+ */
+export function renderReply(q: ParsedQuery, reply: Reply, limit: number, ra: boolean): Buffer {
+  if (!reply.msg && !reply.wire) return errorResponse(q, reply.rcode, ra);
+  const src = reply.wire ?? canonicalWire(reply.msg!);
+  let out: Buffer | undefined;
+  if (src.readUInt16BE(4) === 1 && sameQuestionBytes(src, q)) {
+    // A trailing OPT (upstream answers, cache entries) is cut and replaced by ours; elsewhere: slow path.
+    const optAt = reply.wire ? findOpt(src) : -1;
+    const base = optAt < 0 ? src.length : optAt + 11 + src.readUInt16BE(optAt + 9) === src.length ? optAt : -1;
+    const extra = q.edns ? 11 : 0;
+    if (base >= 0 && base + extra <= limit) {
+      out = Buffer.allocUnsafe(base + extra);
+      src.copy(out, 0, 0, base);
+      q.raw.copy(out, HEADER_SIZE, HEADER_SIZE, q.questionEnd);
+      let ar = out.readUInt16BE(10) - (base < src.length ? 1 : 0);
+      if (q.edns) {
+        optRecord(q, reply.msg ? reply.msg.rcode : src.readUInt16BE(2) & 0xf).copy(out, base);
+        ar++;
+      }
+      out.writeUInt16BE(ar, 10);
+    }
+  }
+  if (!out) {
+    const m = reply.msg ?? decodeMessage(src);
+    out = encodeMessage({
+      ...m,
+      question: { name: q.name, type: q.type, class: q.class },
+      edns: q.edns ? { udpSize: SERVER_UDP_SIZE, version: 0, do: q.edns.do } : null,
+    }, limit);
+  }
+  out.writeUInt16BE(q.id, 0);
+  let flags = out.readUInt16BE(2) | FLAG.QR;
+  flags = q.rd ? flags | FLAG.RD : flags & ~FLAG.RD;
+  flags = q.cd ? flags | FLAG.CD : flags & ~FLAG.CD;
+  flags = ra ? flags | FLAG.RA : flags & ~FLAG.RA;
+  out.writeUInt16BE(flags, 2);
+  return out;
+}
+
+const fold = (c: number) => (c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
+
+/** The reply carries the query's question byte for byte, but for letter case: it can be swapped in place. */
+function sameQuestionBytes(src: Buffer, q: ParsedQuery): boolean {
+  const end = q.questionEnd;
+  if (src.length < end) return false;
+  const raw = q.raw;
+  for (let i = HEADER_SIZE; i < end - 4; i++) if (src[i] !== raw[i] && fold(src[i]!) !== fold(raw[i]!)) return false;
+  for (let i = end - 4; i < end; i++) if (src[i] !== raw[i]) return false;
+  return true;
+}
+
+/** An empty response with `rcode`, echoing the question (and OPT when the query had EDNS). */
+export function errorResponse(q: ParsedQuery, rcode: number, ra: boolean): Buffer {
+  const m: Message = {
+    id: q.id, rd: q.rd, cd: q.cd, ra, rcode, question: { name: q.name, type: q.type, class: q.class },
+    answer: [], authority: [], additional: [],
+    edns: q.edns ? { udpSize: SERVER_UDP_SIZE, version: 0, do: q.edns.do } : null,
+  };
+  return encodeMessage(m);
+}
+
+/** FORMERR/NOTIMP for a query whose question could not be used: header echoed, no question. */
+export function headerOnlyResponse(id: number, opcode: number, rd: boolean, rcode: number): Buffer {
+  const b = Buffer.alloc(HEADER_SIZE);
+  b.writeUInt16BE(id, 0);
+  b.writeUInt16BE(FLAG.QR | (opcode & 0xf) << 11 | (rd ? FLAG.RD : 0) | (rcode & 0xf), 2);
+  return b;
+}
+
+export { RCODE };

@@ -1,0 +1,98 @@
+import type { Directive, ServerAddress } from '../corefile/types.js';
+import type { Message } from './wire/message.js';
+import type { ParsedQuery } from './wire/query.js';
+
+/** A query as a plugin sees it: the parsed question plus where it came from and which block took it. */
+export interface Query extends ParsedQuery {
+  proto: 'udp' | 'tcp';
+  remoteAddress: string;
+  remotePort: number;
+  /** 1 = IPv4, 2 = IPv6 (CoreDNS's `family` label). */
+  family: 1 | 2;
+  /** `dns://:53` style listener name (CoreDNS's `server` label). */
+  server: string;
+  /** The server-block zone that matched (lower-case FQDN). */
+  zone: string;
+  /** performance.now() at arrival. */
+  start: number;
+}
+
+/**
+ * What a plugin chain produced. A reply with neither `msg` nor `wire` means "nobody wrote an answer":
+ * the server writes an empty response with `rcode` (CoreDNS does the same for SERVFAIL/REFUSED/...).
+ *
+ * `msg` is treated as immutable once returned: the server memoises its encoding on it, so a plugin may
+ * return the same Message object for every identical question. `wire` is a complete encoded response;
+ * the server patches ID, RD/CD/RA and the question bytes (to echo the asker's letter case), and adds,
+ * strips or truncates OPT/records to fit the asker.
+ */
+export interface Reply {
+  rcode: number;
+  msg?: Message;
+  wire?: Buffer;
+  /** Name of the plugin that wrote it (the `plugin` label of coredns_dns_responses_total). */
+  plugin?: string;
+}
+
+export type Next = (q: Query) => Reply | Promise<Reply>;
+
+/** One plugin instance inside one server block. */
+export interface Plugin {
+  readonly name: string;
+  /** Either answer (return a Reply) or pass on with `return next(q)`; may post-process next's reply. */
+  serve(q: Query, next: Next): Reply | Promise<Reply>;
+  /** For the `ready` plugin: true once the plugin can answer correctly (e.g. informers synced). */
+  ready?(): boolean;
+  /** Called once the instance is no longer used (reload, shutdown). */
+  close?(): void | Promise<void>;
+  /** Called after every block of the config is set up and listeners are open. */
+  start?(): void | Promise<void>;
+}
+
+/** What a plugin's setup gets besides its own directive. */
+export interface SetupContext {
+  /** Path of the Corefile (relative paths in plugin args resolve against its directory). */
+  corefile: string;
+  /** All addresses (zones + port) of the server block. */
+  addresses: ServerAddress[];
+  /** The block's zones, lower-case FQDN, in key order. */
+  zones: string[];
+  /** Listener names of the block, e.g. `dns://:53`. */
+  servers: string[];
+  /** Directives of the whole block, for plugins that depend on each other (autopath -> kubernetes). */
+  block: Directive[];
+  /** Plugin instances of the same block created so far, in execution order (filled as setup runs). */
+  peers: Map<string, Plugin>;
+  /** Process-wide services shared by all blocks. */
+  shared: SharedServices;
+}
+
+/** Long-lived process-wide facilities. Kept across reloads so listeners and metrics survive. */
+export interface SharedServices {
+  /** Registers an HTTP route on a listen address (`:8080`, `127.0.0.1:18181`); listeners are shared by address. */
+  http: HttpRoutes;
+  /** Readiness of every plugin of the current config, by plugin name (for `ready`). */
+  readiness(): { name: string; ready: boolean }[];
+  /** True once SIGTERM arrived (lameduck): `/ready` must fail. */
+  shuttingDown(): boolean;
+  /** Sets the lameduck duration wanted by `health` (largest wins). */
+  setLameduck(ms: number): void;
+  /** Asks the process to reload the Corefile now (reload plugin). */
+  requestReload(reason: string): void;
+  /** A dns query into the current config, used by loop detection and autopath/CNAME chasing. */
+  resolve(q: { name: string; type: number; server?: string }): Promise<Message>;
+}
+
+export type HttpHandler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void | Promise<void>;
+
+export interface HttpRoutes {
+  route(address: string, path: string, handler: HttpHandler, owner: string): void;
+}
+
+/** A plugin as registered in the execution order list (plugin.cfg). */
+export interface PluginDefinition {
+  name: string;
+  /** Once per server block (CoreDNS: "this plugin can only be used once per Server Block"). */
+  once?: boolean;
+  setup(d: Directive, ctx: SetupContext): Plugin | Promise<Plugin>;
+}
