@@ -1,0 +1,160 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { loadCorefile, parseCorefile, parseServerKey, validateCorefile } from '../corefile/index.js';
+import { CorefileError, SetupError, type Corefile, type ServerAddress, type ServerBlock } from '../corefile/types.js';
+import { loadPlugins, pluginRank } from '../plugins/registry.js';
+import { RCODE } from './wire/constants.js';
+import type { Next, Plugin, SetupContext, SharedServices } from './types.js';
+
+export const DEFAULT_COREFILE = '.:53 {\n    whoami\n    log\n}\n';
+
+/** One server block, set up: its plugins in execution order and the composed chain. */
+export interface Block {
+  file: string;
+  line: number;
+  addresses: ServerAddress[];
+  zones: string[];
+  plugins: Plugin[];
+  handler: Next;
+  /** RA is set when this block can recurse (it has `forward`). */
+  ra: boolean;
+}
+
+/** Everything listening on one port: which addresses to bind and which block answers which zone. */
+export interface PortRoutes {
+  port: number;
+  /** Addresses to bind; empty = all interfaces. */
+  bind: string[];
+  /** Listener name for metrics, CoreDNS style `dns://:53`. */
+  server: string;
+  zones: Map<string, Block>;
+}
+
+export interface Config {
+  file: string;
+  /** SHA512 of the Corefile text (what the reload plugin compares). */
+  sha512: string;
+  blocks: Block[];
+  ports: PortRoutes[];
+}
+
+/** Longest-match zone lookup: walks the name's suffixes from the full name to the root. */
+export function routeZone(routes: PortRoutes, lname: string): [string, Block] | undefined {
+  let name = lname;
+  for (;;) {
+    const b = routes.zones.get(name);
+    if (b) return [name, b];
+    if (name === '.') return undefined;
+    let i = 0;
+    // Skip one label, honouring escaped dots (`a\.b.example.`).
+    while (i < name.length && name[i] !== '.') i += name[i] === '\\' ? 2 : 1;
+    name = i + 1 >= name.length ? '.' : name.slice(i + 1);
+  }
+}
+
+function compose(plugins: Plugin[]): Next {
+  // End of the chain: nobody wrote an answer (CoreDNS: "no next plugin found") -> SERVFAIL.
+  let next: Next = () => ({ rcode: RCODE.SERVFAIL });
+  for (let i = plugins.length - 1; i >= 0; i--) {
+    const p = plugins[i]!;
+    const n = next;
+    next = (q) => p.serve(q, n);
+  }
+  return next;
+}
+
+export interface LoadOptions {
+  /** Corefile path; also the base for relative paths in plugin args and imports. */
+  file: string;
+  /** Text to use instead of reading `file` (tests, the built-in default). */
+  text?: string;
+  /** Port for keys that name none (`-dns.port`), default 53. */
+  dnsPort?: number;
+  shared: SharedServices;
+}
+
+export function readCorefile(opts: Pick<LoadOptions, 'file' | 'text'>): { cf: Corefile; text: string } {
+  const text = opts.text ?? readFileSync(opts.file, 'utf8');
+  const cf = opts.text !== undefined ? parseCorefile(text, opts.file) : loadCorefile(opts.file);
+  return { cf, text };
+}
+
+/**
+ * Parses, validates and sets up every plugin of a Corefile. Throws CorefileError/SetupError (with
+ * file:line) without side effects beyond closing what it had set up, so a failed reload changes nothing.
+ */
+export async function loadConfig(opts: LoadOptions): Promise<Config> {
+  const { cf, text } = readCorefile(opts);
+  const defs = await loadPlugins();
+  validateCorefile(cf, { known: (n) => defs.has(n), once: (n) => !!defs.get(n)?.once }, opts.dnsPort);
+  const blocks: Block[] = [];
+  try {
+    for (const sb of cf.blocks) blocks.push(await setupBlock(sb, opts, defs));
+  } catch (e) {
+    await closePlugins(blocks);
+    throw e;
+  }
+  const ports = new Map<number, PortRoutes>();
+  for (const b of blocks) {
+    const bind = (b.plugins.find((p) => p.name === 'bind') as { addresses?: string[] } | undefined)?.addresses ?? [];
+    for (const a of b.addresses) {
+      const port = a.port!;
+      let pr = ports.get(port);
+      if (!pr) ports.set(port, (pr = { port, bind: [...bind], server: `dns://:${port}`, zones: new Map() }));
+      else if (pr.bind.length && bind.length) pr.bind = [...new Set([...pr.bind, ...bind])];
+      else pr.bind = [];
+      for (const z of a.zones) {
+        if (pr.zones.has(z)) throw new CorefileError(b.file, b.line, `cannot serve dns://${z}:${port} - it is already defined`);
+        pr.zones.set(z, b);
+      }
+    }
+  }
+  return { file: opts.file, sha512: createHash('sha512').update(text).digest('hex'), blocks, ports: [...ports.values()] };
+}
+
+async function setupBlock(sb: ServerBlock, opts: LoadOptions, defs: Awaited<ReturnType<typeof loadPlugins>>): Promise<Block> {
+  const addresses = sb.keys.map((k) => {
+    const a = parseServerKey(k, opts.dnsPort ?? 53);
+    if (a.scheme !== 'dns') throw new CorefileError(sb.file, sb.line, `${a.scheme}:// servers are not supported, only dns://`);
+    return { ...a, port: a.port ?? opts.dnsPort ?? 53 };
+  });
+  const zones = [...new Set(addresses.flatMap((a) => a.zones))];
+  const ordered = [...sb.directives].sort((a, b) => pluginRank(a.name) - pluginRank(b.name));
+  const ctx: SetupContext = {
+    corefile: opts.file, addresses, zones, servers: [...new Set(addresses.map((a) => `dns://:${a.port}`))],
+    block: sb.directives, peers: new Map(), shared: opts.shared,
+  };
+  const plugins: Plugin[] = [];
+  try {
+    for (const d of ordered) {
+      const def = defs.get(d.name)!;
+      let p: Plugin;
+      try {
+        p = await def.setup(d, ctx);
+      } catch (e) {
+        if (e instanceof SetupError || e instanceof CorefileError) throw e;
+        throw new SetupError(d.file, d.line, d.name, (e as Error).message);
+      }
+      plugins.push(p);
+      if (!ctx.peers.has(p.name)) ctx.peers.set(p.name, p);
+    }
+  } catch (e) {
+    await closePlugins([{ plugins } as Block]);
+    throw e;
+  }
+  return {
+    file: sb.file, line: sb.line, addresses, zones, plugins, handler: compose(plugins),
+    ra: plugins.some((p) => p.name === 'forward'),
+  };
+}
+
+export async function closePlugins(blocks: Pick<Block, 'plugins'>[]): Promise<void> {
+  for (const b of blocks) {
+    for (const p of b.plugins) {
+      try {
+        await p.close?.();
+      } catch { /* closing is best effort: a plugin that fails to close must not block the others */ }
+    }
+  }
+}
+

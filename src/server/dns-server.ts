@@ -1,0 +1,235 @@
+import { performance } from 'node:perf_hooks';
+import { closePlugins, DEFAULT_COREFILE, loadConfig, routeZone, type Config, type PortRoutes } from './config.js';
+import { SharedHttp } from './http.js';
+import { DnsListener, type Peer } from './listeners.js';
+import { logger } from './log.js';
+import { dnsMetrics } from './metrics.js';
+import { errorResponse, headerOnlyResponse, renderReply, responseLimit } from './respond.js';
+import type { Query, Reply, SharedServices } from './types.js';
+import { CLASS, RCODE, SERVER_UDP_SIZE, TYPE } from './wire/constants.js';
+import { decodeMessage, encodeMessage, type Message } from './wire/message.js';
+import { fqdn } from './wire/name.js';
+import { isParseFailure, parseQuery } from './wire/query.js';
+
+const log = logger();
+
+export interface ServerOptions {
+  /** Corefile path (default Corefile in the working directory). */
+  conf: string;
+  /** Corefile text instead of reading `conf` (tests; the built-in default when no Corefile exists). */
+  text?: string;
+  /** `-dns.port`: port for server keys that name none. */
+  dnsPort?: number;
+  /** Addresses to listen on for blocks without `bind` (default: all interfaces). */
+  bind?: string[];
+}
+
+/**
+ * The running server: current config, its listeners and the process-wide services. Reload builds a
+ * complete new config first and swaps it in only when every plugin set up; listeners that stay on the
+ * same port are kept, so no query is refused during a reload.
+ */
+export class DnsServer {
+  config: Config | null = null;
+  readonly http = new SharedHttp();
+  private listeners = new Map<string, DnsListener>();
+  private stopping = false;
+  private lameduckMs = 0;
+  private reloading: Promise<boolean> | null = null;
+  private text: string | undefined;
+  readonly shared: SharedServices;
+
+  constructor(readonly opts: ServerOptions) {
+    this.text = opts.text;
+    this.shared = {
+      http: this.http,
+      readiness: () => (this.config?.blocks ?? []).flatMap((b) => b.plugins)
+        .filter((p) => p.ready).map((p) => ({ name: p.name, ready: p.ready!() })),
+      shuttingDown: () => this.stopping,
+      setLameduck: (ms) => { this.lameduckMs = Math.max(this.lameduckMs, ms); },
+      requestReload: (reason) => { log.info(`reload requested: ${reason}`); void this.reload(); },
+      resolve: (q) => this.resolveInternal(q.name, q.type, q.server),
+    };
+  }
+
+  static withDefaultCorefile(opts: Omit<ServerOptions, 'text'>): DnsServer {
+    return new DnsServer({ ...opts, text: DEFAULT_COREFILE });
+  }
+
+  /** Loads the config and opens every listener; throws (with file:line) when the Corefile is bad. */
+  async start(): Promise<void> {
+    const config = await this.load();
+    try {
+      await this.activate(config);
+    } catch (e) {
+      await closePlugins(config.blocks);
+      this.http.discard();
+      throw e;
+    }
+    for (const b of config.blocks) for (const p of b.plugins) await p.start?.();
+  }
+
+  private async load(): Promise<Config> {
+    this.lameduckMs = 0;
+    try {
+      return await loadConfig({ file: this.opts.conf, text: this.text, dnsPort: this.opts.dnsPort, shared: this.shared });
+    } catch (e) {
+      this.http.discard();
+      throw e;
+    }
+  }
+
+  private async activate(config: Config): Promise<void> {
+    const wanted = new Map<string, PortRoutes>();
+    for (const pr of config.ports) for (const host of pr.bind.length ? pr.bind : this.opts.bind ?? ['0.0.0.0', '::']) wanted.set(`${host}|${pr.port}`, pr);
+    const opened: DnsListener[] = [];
+    try {
+      for (const [key, pr] of wanted) {
+        if (this.listeners.has(key)) continue;
+        const [host] = key.split('|') as [string];
+        const l = new DnsListener(host, pr.port, () => null);
+        try {
+          await l.open();
+        } catch (e) {
+          const err = e as NodeJS.ErrnoException;
+          // A host without IPv6 still serves IPv4 when the wildcard v6 bind fails.
+          if (host === '::' && !pr.bind.length && (err.code === 'EAFNOSUPPORT' || err.code === 'EADDRNOTAVAIL')) continue;
+          throw new Error(`listen ${host}:${pr.port}: ${err.message}`);
+        }
+        opened.push(l);
+        this.listeners.set(key, l);
+      }
+      await this.http.commit();
+    } catch (e) {
+      for (const l of opened) {
+        await l.close();
+        for (const [k, v] of this.listeners) if (v === l) this.listeners.delete(k);
+      }
+      throw e;
+    }
+    for (const [key, l] of this.listeners) {
+      const pr = wanted.get(key);
+      if (!pr) {
+        this.listeners.delete(key);
+        await l.close();
+        continue;
+      }
+      l.handler = (buf, peer) => this.handle(buf, peer, pr);
+    }
+    const old = this.config;
+    this.config = config;
+    for (const b of config.blocks) {
+      for (const a of b.addresses) for (const z of a.zones) for (const p of b.plugins) {
+        dnsMetrics.pluginEnabled.set({ server: `dns://:${a.port}`, zone: z, view: '', name: p.name }, 1);
+      }
+    }
+    if (old) await closePlugins(old.blocks);
+  }
+
+  /** Re-reads the Corefile; on any error logs it, counts it and keeps the running config. */
+  reload(): Promise<boolean> {
+    if (this.reloading) return this.reloading;
+    this.reloading = (async () => {
+      try {
+        const config = await this.load();
+        try {
+          await this.activate(config);
+        } catch (e) {
+          await closePlugins(config.blocks);
+          throw e;
+        }
+        for (const b of config.blocks) for (const p of b.plugins) await p.start?.();
+        log.info(`plugin/reload: Running configuration SHA512 = ${config.sha512}`);
+        return true;
+      } catch (e) {
+        dnsMetrics.reloadFailed.inc();
+        log.error(`plugin/reload: Corefile changed but reload failed: ${(e as Error).message}`);
+        return false;
+      } finally {
+        this.reloading = null;
+      }
+    })();
+    return this.reloading;
+  }
+
+  /** Port actually bound for a configured port (tests configure port 0). */
+  boundPort(configured: number): number | undefined {
+    for (const [key, l] of this.listeners) if (key.endsWith(`|${configured}`)) return l.boundPort;
+    return undefined;
+  }
+
+  /**
+   * SIGTERM: fail /ready at once, keep answering for the lameduck duration (so Service endpoints drain),
+   * then close everything.
+   */
+  async stop(opts: { lameduck?: boolean } = {}): Promise<void> {
+    this.stopping = true;
+    if (opts.lameduck && this.lameduckMs > 0) {
+      log.info(`plugin/health: Going into lameduck mode for ${this.lameduckMs / 1000}s`);
+      await new Promise((r) => setTimeout(r, this.lameduckMs));
+    }
+    for (const l of this.listeners.values()) await l.close();
+    this.listeners.clear();
+    if (this.config) await closePlugins(this.config.blocks);
+    this.config = null;
+    await this.http.close();
+  }
+
+  /** The whole query path for one packet: parse, route, run the chain, render for this asker. */
+  handle(buf: Buffer, peer: Peer, routes: PortRoutes): Buffer | null | Promise<Buffer | null> {
+    const pq = parseQuery(buf);
+    if (isParseFailure(pq)) {
+      if (pq.drop) return null;
+      return headerOnlyResponse(pq.id, pq.opcode, pq.rd, pq.rcode);
+    }
+    if (pq.edns && pq.edns.version > 0) {
+      return encodeMessage({
+        id: pq.id, rd: pq.rd, rcode: RCODE.BADVERS, question: { name: pq.name, type: pq.type, class: pq.class },
+        answer: [], authority: [], additional: [], edns: { udpSize: SERVER_UDP_SIZE, version: 0, do: pq.edns.do },
+      });
+    }
+    const route = pq.class === CLASS.IN ? routeZone(routes, pq.lname) : undefined;
+    // No zone, another class, or a zone transfer (no transfer plugin): REFUSED like CoreDNS.
+    if (!route || pq.type === TYPE.AXFR || pq.type === TYPE.IXFR) return errorResponse(pq, RCODE.REFUSED, false);
+    const [zone, block] = route;
+    const q = pq as Query;
+    q.proto = peer.proto;
+    q.remoteAddress = peer.address;
+    q.remotePort = peer.port;
+    q.family = peer.family;
+    q.server = routes.server;
+    q.zone = zone;
+    q.start = performance.now();
+    const limit = responseLimit(pq, peer.proto);
+    let r: Reply | Promise<Reply>;
+    try {
+      r = block.handler(q);
+    } catch (e) {
+      return this.panic(q, e as Error, block.ra);
+    }
+    if (r instanceof Promise) {
+      return r.then((reply) => renderReply(q, reply, limit, block.ra), (e: Error) => this.panic(q, e, block.ra));
+    }
+    return renderReply(q, r, limit, block.ra);
+  }
+
+  private panic(q: Query, e: Error, ra: boolean): Buffer {
+    dnsMetrics.panics.inc();
+    log.error(`Recovered from panic in server: "${q.server}" ${q.name} ${e.stack ?? e.message}`);
+    return errorResponse(q, RCODE.SERVFAIL, ra);
+  }
+
+  /** A query from inside the server (CNAME chasing, loop detection), run through the current config. */
+  async resolveInternal(name: string, type: number, server?: string): Promise<Message> {
+    const config = this.config;
+    if (!config) throw new Error('server is not running');
+    const routes = config.ports.find((p) => !server || p.server === server) ?? config.ports[0]!;
+    const raw = encodeMessage({
+      id: Math.floor(Math.random() * 0xffff), rd: true, rcode: 0, question: { name: fqdn(name), type, class: CLASS.IN },
+      answer: [], authority: [], additional: [], edns: { udpSize: SERVER_UDP_SIZE, version: 0, do: false },
+    });
+    const out = await this.handle(raw, { proto: 'tcp', address: '127.0.0.1', port: 0, family: 1 }, routes);
+    if (!out) throw new Error(`no answer for internal query ${name}`);
+    return decodeMessage(out);
+  }
+}
