@@ -2,7 +2,9 @@
  * Domain names in presentation form: absolute, with a trailing dot ("www.example.com.", root "."),
  * special bytes escaped the way dig prints them (`\.`, `\\`, `\DDD`).
  */
-export class WireError extends Error {}
+export class WireError extends Error {
+  override name = 'WireError';
+}
 
 const MAX_NAME = 255;
 const MAX_POINTER_HOPS = 64;

@@ -1,0 +1,112 @@
+import t from 'tap';
+import { TYPE } from '../src/server/wire/constants.js';
+import { bytesToIpv6, decodeMessage, encodeMessage, ipv6ToBytes, type Message } from '../src/server/wire/message.js';
+import { nameToWire, readName, WireError } from '../src/server/wire/name.js';
+import { isParseFailure, parseQuery } from '../src/server/wire/query.js';
+
+const query = (name: string, type: number, extra: Partial<Message> = {}): Buffer =>
+  encodeMessage({ id: 0x1234, qr: false, rd: true, rcode: 0, question: { name, type, class: 1 }, answer: [], authority: [], additional: [], ...extra });
+
+t.test('names round-trip through wire form, escapes included', async (t) => {
+  for (const name of ['.', 'a.', 'MyWeb.Default.svc.cluster.local.', 'a\\.b.example.', 'x\\032y.example.', 'back\\\\slash.']) {
+    const w = nameToWire(name);
+    t.equal(readName(w, 0)[0], name, name);
+  }
+  t.throws(() => nameToWire('a'.repeat(64) + '.'), WireError);
+  t.throws(() => nameToWire(('a'.repeat(63) + '.').repeat(5)), WireError, 'longer than 255');
+});
+
+t.test('readName rejects pointer loops and out-of-range pointers', async (t) => {
+  t.throws(() => readName(Buffer.from([0xc0, 0x00]), 0), /loop/);
+  t.throws(() => readName(Buffer.from([0x01, 0x61, 0xc0, 0x00]), 0), /loop/);
+  t.throws(() => readName(Buffer.from([0xc0, 0x10]), 0), /past the end/);
+  t.throws(() => readName(Buffer.from([0x05, 0x61]), 0), /past the end/);
+  t.throws(() => readName(Buffer.from([0x80]), 0), /label type/);
+});
+
+t.test('IPv6 text <-> bytes', async (t) => {
+  const cases: [string, string][] = [
+    ['fd00::1', 'fd00::1'], ['::', '::'], ['::1', '::1'], ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+    ['FD00:0:0:0:0:0:0:A', 'fd00::a'], ['::ffff:10.1.2.3', '::ffff:a01:203'], ['1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7:8'],
+  ];
+  for (const [input, out] of cases) t.equal(bytesToIpv6(ipv6ToBytes(input)), out, input);
+  for (const bad of ['1::2::3', 'g::1', '1:2:3:4:5:6:7:8:9', '1:2:3']) t.throws(() => ipv6ToBytes(bad), WireError, bad);
+});
+
+t.test('encode/decode round trip with compression, SRV uncompressed, TXT, SOA, OPT', async (t) => {
+  const m: Message = {
+    id: 7, aa: true, rd: true, rcode: 3, question: { name: 'Foo.Example.', type: TYPE.SRV, class: 1 },
+    answer: [
+      { name: 'foo.example.', type: TYPE.SRV, ttl: 5, data: { priority: 0, weight: 50, port: 80, target: 'foo.example.' } },
+      { name: 'foo.example.', type: TYPE.TXT, ttl: 5, data: ['hello', 'x'.repeat(300)] },
+      { name: 'foo.example.', type: TYPE.AAAA, ttl: 5, data: 'fd00::1' },
+    ],
+    authority: [{ name: 'example.', type: TYPE.SOA, ttl: 5, data: { mname: 'ns.dns.example.', rname: 'hostmaster.example.', serial: 9, refresh: 7200, retry: 1800, expire: 86400, minimum: 5 } }],
+    additional: [{ name: 'foo.example.', type: 65280, ttl: 1, data: Buffer.from([1, 2, 3]) }],
+    edns: { udpSize: 1232, version: 0, do: true },
+  };
+  const wire = encodeMessage(m);
+  const back = decodeMessage(wire);
+  t.equal(back.rcode, 3);
+  t.ok(back.aa);
+  t.same(back.question, m.question);
+  t.same(back.answer[0]!.data, m.answer[0]!.data);
+  // The answer owner points at the question, so it comes back in the question's case.
+  t.equal(back.answer[0]!.name, 'Foo.Example.');
+  t.same(back.answer[1]!.data, ['hello', 'x'.repeat(255), 'x'.repeat(45)]);
+  t.equal(back.answer[2]!.data, 'fd00::1');
+  // Compression is case-insensitive (DNS names are), so suffixes take the question's spelling.
+  t.same(back.authority[0]!.data, { ...m.authority[0]!.data as object, mname: 'ns.dns.Example.', rname: 'hostmaster.Example.' });
+  t.same(back.additional[0]!.data, Buffer.from([1, 2, 3]));
+  t.equal(back.edns?.do, true);
+  t.equal(back.edns?.udpSize, 1232);
+  // RFC 2782: the SRV target is written out in full, never as a pointer.
+  const srvTarget = nameToWire('foo.example.');
+  t.ok(wire.includes(srvTarget), 'SRV target not compressed');
+});
+
+t.test('truncation keeps whole records that fit and sets TC only for dropped answers', async (t) => {
+  const answer = Array.from({ length: 100 }, (_, i) => ({ name: 'big.example.', type: TYPE.A, ttl: 5, data: `10.0.${i >> 8}.${i & 255}` }));
+  const m: Message = { id: 1, rcode: 0, question: { name: 'big.example.', type: TYPE.A, class: 1 }, answer, authority: [], additional: [] };
+  const small = decodeMessage(encodeMessage(m, 512));
+  t.ok(small.tc, 'TC set');
+  t.ok(small.answer.length > 20 && small.answer.length < 100, `kept ${small.answer.length} records`);
+  t.ok(encodeMessage(m, 512).length <= 512);
+  const withOpt = encodeMessage({ ...m, edns: { udpSize: 1232, version: 0, do: false } }, 512);
+  t.ok(withOpt.length <= 512, 'OPT budgeted');
+  t.ok(decodeMessage(withOpt).edns, 'OPT kept when truncating');
+  const glue = decodeMessage(encodeMessage({ ...m, answer: answer.slice(0, 5), additional: answer }, 512));
+  t.notOk(glue.tc, 'dropping additional records does not set TC');
+  t.equal(glue.answer.length, 5);
+});
+
+t.test('parseQuery: accepts a normal query, reads EDNS', async (t) => {
+  const q = parseQuery(query('Redis.Default.svc.cluster.local.', TYPE.A, { edns: { udpSize: 4096, version: 0, do: true } }));
+  if (isParseFailure(q)) throw new Error(q.reason);
+  t.equal(q.name, 'Redis.Default.svc.cluster.local.');
+  t.equal(q.lname, 'redis.default.svc.cluster.local.');
+  t.equal(q.edns?.udpSize, 4096);
+  t.equal(q.edns?.do, true);
+  t.equal(q.id, 0x1234);
+});
+
+t.test('parseQuery: drops runts and responses, FORMERR/NOTIMP for the rest', async (t) => {
+  const good = query('a.example.', TYPE.A);
+  const cases: [string, Buffer, string | number][] = [
+    ['runt', good.subarray(0, 11), 'drop'],
+    ['response', Buffer.concat([good.subarray(0, 2), Buffer.from([0x81, 0x00]), good.subarray(4)]), 'drop'],
+    ['opcode 2', Buffer.concat([good.subarray(0, 2), Buffer.from([0x10, 0x00]), good.subarray(4)]), 4],
+    ['qdcount 0', Buffer.concat([good.subarray(0, 4), Buffer.from([0, 0]), good.subarray(6)]), 1],
+    ['qdcount 2', Buffer.concat([good.subarray(0, 4), Buffer.from([0, 2]), good.subarray(6)]), 1],
+    ['truncated question', good.subarray(0, good.length - 2), 1],
+    ['pointer loop', Buffer.concat([good.subarray(0, 12), Buffer.from([0xc0, 0x0c, 0, 1, 0, 1])]), 1],
+    ['arcount lies', Buffer.concat([good.subarray(0, 10), Buffer.from([0, 3]), good.subarray(12)]), 1],
+  ];
+  for (const [name, buf, want] of cases) {
+    const r = parseQuery(buf);
+    t.ok(isParseFailure(r), name);
+    if (!isParseFailure(r)) continue;
+    if (want === 'drop') t.ok(r.drop, name);
+    else t.equal(!r.drop && r.rcode, want, name);
+  }
+});
