@@ -1,0 +1,39 @@
+import { encodeMessage, type Message } from '../../server/wire/message.js';
+import type { Next, Plugin, Query, Reply } from '../../server/types.js';
+import { shuffleWire, wouldReorder } from './shuffle.js';
+
+/** Encodings of Messages returned by later plugins: a Message is immutable once returned (see Reply). */
+const encoded = new WeakMap<Message, Buffer>();
+
+function wireOf(msg: Message): Buffer {
+  let w = encoded.get(msg);
+  if (!w) {
+    w = encodeMessage({ ...msg, edns: null });
+    encoded.set(msg, w);
+  }
+  return w;
+}
+
+/**
+ * Round-robin load balancing of A/AAAA/MX records (CoreDNS's loadbalance). It wraps every answer of the
+ * block, so it works on wire bytes: a Message from a later plugin is encoded once and memoised.
+ */
+export class LoadBalance implements Plugin {
+  readonly name = 'loadbalance';
+
+  serve(q: Query, next: Next): Reply | Promise<Reply> {
+    const r = next(q);
+    return r instanceof Promise ? r.then(balance) : balance(r);
+  }
+}
+
+export function balance(r: Reply): Reply {
+  if (r.wire) {
+    const wire = shuffleWire(r.wire);
+    return wire === r.wire ? r : { ...r, wire };
+  }
+  const m = r.msg;
+  if (!m || m.rcode !== 0 || !wouldReorder([m.answer, m.authority, m.additional])) return r;
+  const wire = shuffleWire(wireOf(m));
+  return { rcode: r.rcode, wire, plugin: r.plugin };
+}
