@@ -1,0 +1,254 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { Server } from 'node:http';
+import { ClusterStore } from '../cluster/store.js';
+import type { ClusterSource } from '../cluster/source.js';
+import { canonicalIP, ipFamily } from '../cluster/ip.js';
+import { logger } from '../server/log.js';
+import { IptablesApplier, runCommand } from './apply.js';
+import { VipMetrics } from './metrics.js';
+import { buildModel, type Family } from './model.js';
+import { renderIptables } from './render-iptables.js';
+import { familyRenderBase, VipSyncer } from './syncer.js';
+
+const log = logger('vip');
+
+const USAGE = `Usage: clusterdns vip [--manifests PATH | --kubeconfig FILE [--context C]] [--node-ip IP]...
+         [--cluster-cidr CIDR[,CIDR]] [--masquerade-all] [--sync-period 30s] [--min-sync-period 1s]
+         [--once] [--dry-run] [--metrics ADDR] [--cleanup] [--mode iptables] [--hostname-override NAME]
+
+Programs Service virtual IPs into iptables (and ip6tables) like kube-proxy's iptables mode.
+Without --manifests or --kubeconfig, uses the in-cluster service account. See src/vip/README.md.
+`;
+
+export const MODES = ['iptables'] as const;
+export type Mode = (typeof MODES)[number];
+
+export interface VipOptions {
+  manifests?: string;
+  kubeconfig?: string;
+  context?: string;
+  nodeIPs: string[];
+  clusterCIDRs: string[];
+  masqueradeAll: boolean;
+  syncPeriodMs: number;
+  minSyncPeriodMs: number;
+  once: boolean;
+  dryRun: boolean;
+  metrics?: string;
+  cleanup: boolean;
+  mode: Mode;
+  nodeName: string;
+  help: boolean;
+}
+
+/** Go-style durations as kube-proxy takes them: `30s`, `1m30s`, `500ms`, `1h`. */
+export function parseDuration(flag: string, v: string): number {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
+  let m: RegExpExecArray | null;
+  let pos = 0;
+  while ((m = re.exec(v))) {
+    total += Number(m[1]) * units[m[2]!]!;
+    pos = re.lastIndex;
+  }
+  if (v === '' || pos !== v.length) throw new Error(`${flag}: '${v}' is not a duration (like 30s, 500ms, 1m)`);
+  return total;
+}
+
+function parseCIDR(flag: string, v: string): string {
+  const [ip = '', len, extra] = v.split('/');
+  const canon = canonicalIP(ip);
+  const max = ipFamily(ip) === 6 ? 128 : 32;
+  if (!canon || len === undefined || extra !== undefined || !/^\d+$/.test(len) || Number(len) > max) {
+    throw new Error(`${flag}: '${v}' is not a CIDR (like 10.244.0.0/16 or fd00:10::/56)`);
+  }
+  return `${canon}/${Number(len)}`;
+}
+
+export function parseVipArgs(argv: string[]): VipOptions {
+  const o: VipOptions = {
+    nodeIPs: [], clusterCIDRs: [], masqueradeAll: false, syncPeriodMs: 30_000, minSyncPeriodMs: 1000,
+    once: false, dryRun: false, cleanup: false, mode: 'iptables', nodeName: hostname(), help: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const raw = argv[i]!;
+    const eq = raw.indexOf('=');
+    const flag = eq > 0 ? raw.slice(0, eq) : raw;
+    const value = (): string => {
+      if (eq > 0) return raw.slice(eq + 1);
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag.replace(/^-+/, '--')) {
+      case '--manifests': o.manifests = value(); break;
+      case '--kubeconfig': o.kubeconfig = value(); break;
+      case '--context': o.context = value(); break;
+      case '--node-ip':
+        for (const ip of value().split(',')) {
+          const c = canonicalIP(ip.trim());
+          if (!c) throw new Error(`--node-ip: '${ip}' is not an IP address`);
+          if (!o.nodeIPs.includes(c)) o.nodeIPs.push(c);
+        }
+        break;
+      case '--cluster-cidr':
+        for (const c of value().split(',')) o.clusterCIDRs.push(parseCIDR('--cluster-cidr', c.trim()));
+        break;
+      case '--masquerade-all': o.masqueradeAll = true; break;
+      case '--sync-period': o.syncPeriodMs = parseDuration('--sync-period', value()); break;
+      case '--min-sync-period': o.minSyncPeriodMs = parseDuration('--min-sync-period', value()); break;
+      case '--once': o.once = true; break;
+      case '--dry-run': o.dryRun = true; break;
+      case '--metrics': o.metrics = value(); break;
+      case '--cleanup': o.cleanup = true; break;
+      case '--hostname-override': o.nodeName = value(); break;
+      case '--mode': {
+        const m = value();
+        if (!(MODES as readonly string[]).includes(m)) throw new Error(`--mode: '${m}' is not supported (supported: ${MODES.join(', ')})`);
+        o.mode = m as Mode;
+        break;
+      }
+      case '--help': case '--h': o.help = true; break;
+      default: throw new Error(`unknown argument '${raw}'`);
+    }
+  }
+  if (o.manifests && o.kubeconfig) throw new Error('--manifests and --kubeconfig exclude each other');
+  if (o.context && !o.kubeconfig) throw new Error('--context needs --kubeconfig');
+  if (o.syncPeriodMs < 1000) throw new Error('--sync-period must be at least 1s');
+  if (new Set(o.clusterCIDRs.map((c) => ipFamily(c.split('/')[0]!))).size !== o.clusterCIDRs.length) {
+    throw new Error('--cluster-cidr: at most one CIDR per IP family');
+  }
+  return o;
+}
+
+const CAP_NET_ADMIN = 12n;
+
+/** Why this process cannot program iptables, or null. Checked up front so the failure says what to fix. */
+async function preflight(): Promise<string | null> {
+  try {
+    const r = await runCommand('iptables', ['--version']);
+    if (r.code !== 0) return `'iptables --version' failed: ${r.stderr.trim()}`;
+  } catch {
+    return 'iptables is not installed (or not in PATH): install the iptables package (nf_tables or legacy backend)';
+  }
+  const capEff = /^CapEff:\s*([0-9a-f]+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  if (!capEff || (BigInt(`0x${capEff}`) & (1n << CAP_NET_ADMIN)) === 0n) {
+    return 'missing CAP_NET_ADMIN: run as root or grant the capability (containers: securityContext.capabilities.add [NET_ADMIN], hostNetwork)';
+  }
+  return null;
+}
+
+/** IPv6 is programmed when ip6tables works here (kube-proxy runs dual-stack whenever the node supports it). */
+async function detectFamilies(): Promise<Family[]> {
+  const v6 = await runCommand('ip6tables', ['-w', '5', '-t', 'nat', '-S', 'POSTROUTING']).then((r) => r.code === 0, () => false);
+  return v6 ? [4, 6] : [4];
+}
+
+async function makeSource(o: VipOptions): Promise<ClusterSource> {
+  if (o.manifests) {
+    const { ManifestSource } = await import('../cluster/manifests.js');
+    return new ManifestSource(o.manifests, { warn: (m) => log.warn(m) });
+  }
+  const { createApiSource } = await import('../cluster/informers.js');
+  return createApiSource({ kubeconfig: o.kubeconfig, context: o.context, pods: 'disabled' });
+}
+
+export async function runVip(argv: string[]): Promise<number> {
+  let o: VipOptions;
+  try {
+    o = parseVipArgs(argv);
+  } catch (e) {
+    process.stderr.write(`clusterdns vip: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (o.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (!o.dryRun) {
+    const problem = await preflight();
+    if (problem) {
+      log.error(`cannot start: ${problem}`);
+      return 1;
+    }
+  }
+  if (o.cleanup) return cleanup(o);
+
+  const store = new ClusterStore();
+  let source: ClusterSource;
+  try {
+    source = await makeSource(o);
+    await source.start(store);
+  } catch (e) {
+    log.error(`cannot start the cluster source: ${(e as Error).message}`);
+    return 1;
+  }
+  try {
+    if (!store.synced) {
+      log.error(`${source.description}: no complete listing yet; refusing to program rules from partial data`);
+      return 1;
+    }
+    if (o.dryRun) return dryRun(o, store);
+    return await program(o, store);
+  } finally {
+    await source.stop();
+  }
+}
+
+/** Prints what a first (full) sync would hand to iptables-restore, one section per family. */
+function dryRun(o: VipOptions, store: ClusterStore): number {
+  const snap = store.snapshot();
+  for (const family of [4, 6] as const) {
+    const model = buildModel(snap, { family, nodeName: o.nodeName });
+    if (family === 6 && model.ports.length === 0) continue;
+    const r = renderIptables(model, { ...familyRenderBase(o, family), changed: null, existingChains: [] });
+    process.stdout.write(`# ip${family === 6 ? '6' : ''}tables-restore ${'-w 5 -W 100000 --noflush'}\n${r.text}`);
+  }
+  return 0;
+}
+
+async function cleanup(o: VipOptions): Promise<number> {
+  let status = 0;
+  for (const family of await detectFamilies()) {
+    try {
+      await new IptablesApplier(family).cleanup();
+      log.info(`IPv${family}: removed all chains and jumps of ${o.mode} mode`);
+    } catch (e) {
+      log.error(`IPv${family} cleanup: ${(e as Error).message}`);
+      status = 1;
+    }
+  }
+  return status;
+}
+
+async function program(o: VipOptions, store: ClusterStore): Promise<number> {
+  const metrics = o.metrics ? new VipMetrics() : undefined;
+  let server: Server | undefined;
+  try {
+    server = await metrics?.listen(o.metrics!);
+  } catch (e) {
+    log.error((e as Error).message);
+    return 1;
+  }
+  const syncer = new VipSyncer(store, {
+    families: await detectFamilies(), nodeName: o.nodeName, clusterCIDRs: o.clusterCIDRs, masqueradeAll: o.masqueradeAll,
+    nodeIPs: o.nodeIPs, syncPeriodMs: o.syncPeriodMs, minSyncPeriodMs: o.minSyncPeriodMs, log, metrics,
+  });
+  if (!o.clusterCIDRs.length && !o.masqueradeAll) {
+    log.warn('no --cluster-cidr: traffic from outside the cluster to ClusterIPs is not masqueraded');
+  }
+  try {
+    if (o.once) return (await syncer.sync(true)) ? 0 : 1;
+    syncer.start();
+    await new Promise<void>((resolve) => {
+      process.once('SIGTERM', () => resolve());
+      process.once('SIGINT', () => resolve());
+    });
+    await syncer.stop();
+    return 0;
+  } finally {
+    server?.close();
+  }
+}
