@@ -1,0 +1,215 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { ConvertError, endpointsToSlices, toEndpointSlice, toNamespace, toPod, toService } from './convert.js';
+import type { ClusterSource } from './source.js';
+import type { ClusterStore } from './store.js';
+import type { EndpointSlice, Namespace, Pod, Service, Snapshot } from './types.js';
+
+export interface ManifestOptions {
+  /** Poll interval; ConfigMap volumes change by swapping a symlink, which no single-file watch sees. */
+  intervalMs?: number;
+  /** Problems with a document or file (already carrying file and document index). */
+  warn?: (msg: string) => void;
+}
+
+/** Objects one document produced; kept so that a document that turns bad keeps serving its last good objects. */
+interface DocObjects {
+  services: Service[];
+  slices: EndpointSlice[];
+  namespaces: Namespace[];
+  pods: Pod[];
+}
+
+const NAME_LABEL = 'kubernetes.io/metadata.name';
+
+const emptyDoc = (): DocObjects => ({ services: [], slices: [], namespaces: [], pods: [] });
+
+/** Kinds that carry nothing DNS or the VIP programmer reads (Deployments, ConfigMaps, ...) are skipped silently. */
+function convertItem(item: unknown, into: DocObjects): void {
+  if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+    throw new ConvertError('document', '', `want a Kubernetes object, got ${JSON.stringify(item)}`);
+  }
+  const o = item as Record<string, unknown>;
+  const kind = o.kind, apiVersion = o.apiVersion;
+  if (typeof kind !== 'string') throw new ConvertError('object', 'kind', 'missing');
+  switch (kind) {
+    case 'Service':
+      into.services.push(toService(o));
+      return;
+    case 'EndpointSlice':
+      if (apiVersion !== 'discovery.k8s.io/v1') {
+        throw new ConvertError('EndpointSlice', 'apiVersion', `want discovery.k8s.io/v1, got ${JSON.stringify(apiVersion)}`);
+      }
+      into.slices.push(toEndpointSlice(o));
+      return;
+    case 'Endpoints':
+      into.slices.push(...endpointsToSlices(o));
+      return;
+    case 'Namespace':
+      into.namespaces.push(toNamespace(o));
+      return;
+    case 'Pod': {
+      const p = toPod(o);
+      if (p) into.pods.push(p);
+      return;
+    }
+    case 'List':
+      if (!Array.isArray(o.items)) throw new ConvertError('List', 'items', 'want a list');
+      o.items.forEach((it, i) => {
+        try {
+          convertItem(it, into);
+        } catch (e) {
+          throw new ConvertError(`items[${i}]`, '', (e as Error).message);
+        }
+      });
+      return;
+  }
+}
+
+async function listFiles(path: string): Promise<string[]> {
+  const st = await stat(path);
+  if (!st.isDirectory()) return [path];
+  const out: string[] = [];
+  for (const name of (await readdir(path)).sort()) {
+    // `..data` and `..2024_...` are the ConfigMap volume's own bookkeeping: the real files link into them.
+    if (name.startsWith('.') || !/\.(ya?ml|json)$/i.test(name)) continue;
+    const full = join(path, name);
+    if ((await stat(full).catch(() => null))?.isFile()) out.push(full);
+  }
+  return out;
+}
+
+/**
+ * The embedded default source: a YAML file (multi-document or `kind: List`) or a directory of
+ * `*.yaml|*.yml|*.json`, polled by content hash. Namespaces that objects use but no document declares
+ * are created implicitly. A bad document is reported (file, document index, field) and skipped; what it
+ * produced the last time it was good keeps serving.
+ */
+export class ManifestSource implements ClusterSource {
+  readonly description: string;
+  private readonly intervalMs: number;
+  private readonly warn: (msg: string) => void;
+  private timer: NodeJS.Timeout | null = null;
+  private lastHash = '';
+  private lastGood = new Map<string, DocObjects>();
+  private running: Promise<boolean> | null = null;
+  private store: ClusterStore | null = null;
+  /** Problems found by the most recent load, as reported. */
+  problems: string[] = [];
+
+  constructor(readonly path: string, opts: ManifestOptions = {}) {
+    this.description = `manifests ${path}`;
+    this.intervalMs = opts.intervalMs ?? 1000;
+    this.warn = opts.warn ?? (() => {});
+  }
+
+  async start(store: ClusterStore): Promise<void> {
+    this.store = store;
+    await this.poll();
+    this.timer = setInterval(() => void this.poll(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+    this.store = null;
+  }
+
+  /** Reads PATH and applies it if its content changed; true when the store was updated. */
+  poll(): Promise<boolean> {
+    if (!this.running) {
+      this.running = this.load().finally(() => { this.running = null; });
+    }
+    return this.running;
+  }
+
+  private async load(): Promise<boolean> {
+    const store = this.store;
+    if (!store) return false;
+    let files: { file: string; text: string | null }[];
+    try {
+      const names = await listFiles(this.path);
+      files = await Promise.all(names.map(async (file) => ({ file, text: await readFile(file, 'utf8').catch(() => null) })));
+    } catch (e) {
+      const msg = `cannot read ${this.path}: ${(e as Error).message}; keeping the last good objects`;
+      if (this.problems[0] !== msg) this.warn(msg);
+      this.problems = [msg];
+      return false;
+    }
+    const hash = createHash('sha256');
+    for (const f of files) hash.update(f.file).update('\0').update(f.text ?? '\u0001unreadable').update('\0');
+    const digest = hash.digest('hex');
+    if (digest === this.lastHash && store.synced) return false;
+    this.lastHash = digest;
+
+    const problems: string[] = [];
+    const good = new Map<string, DocObjects>();
+    const keep = (prefix: string) => {
+      for (const [k, v] of this.lastGood) if (k.startsWith(prefix)) good.set(k, v);
+    };
+    for (const { file, text } of files) {
+      if (text === null) {
+        problems.push(`${file}: cannot read; keeping its last good objects`);
+        keep(`${file}#`);
+        continue;
+      }
+      const docs = parseAllDocuments(text, { prettyErrors: false });
+      const list = Array.isArray(docs) ? docs : [docs];
+      list.forEach((doc, i) => {
+        const key = `${file}#${i}`;
+        const where = `${file}: document ${i + 1}`;
+        const line = (off: number | undefined) => (off === undefined ? '' : ` (line ${text.slice(0, off).split('\n').length})`);
+        if (doc.errors.length > 0) {
+          const err = doc.errors[0]!;
+          problems.push(`${where}${line(err.pos?.[0])}: ${err.message.split('\n')[0]}`);
+          if (this.lastGood.has(key)) good.set(key, this.lastGood.get(key)!);
+          return;
+        }
+        const js: unknown = doc.toJS();
+        if (js === null || js === undefined) return;
+        const objs = emptyDoc();
+        try {
+          convertItem(js, objs);
+          good.set(key, objs);
+        } catch (e) {
+          problems.push(`${where}${line(doc.range?.[0])}: ${(e as Error).message}`);
+          if (this.lastGood.has(key)) good.set(key, this.lastGood.get(key)!);
+        }
+      });
+    }
+    this.lastGood = good;
+    const snap = this.snapshot(good, problems);
+    for (const p of problems) if (!this.problems.includes(p)) this.warn(p);
+    this.problems = problems;
+    store.replace(snap);
+    store.synced = true;
+    return true;
+  }
+
+  private snapshot(docs: Map<string, DocObjects>, problems: string[]): Snapshot {
+    const services = new Map<string, Service>();
+    const slices = new Map<string, EndpointSlice>();
+    const namespaces = new Map<string, Namespace>();
+    const pods = new Map<string, Pod>();
+    const put = <T extends { name: string }>(m: Map<string, T>, key: string, o: T, what: string) => {
+      if (m.has(key)) problems.push(`duplicate ${what} ${key}: the later document wins`);
+      m.set(key, o);
+    };
+    for (const d of docs.values()) {
+      // The API server labels every namespace with its name; selectors (namespace_labels) rely on it.
+      for (const n of d.namespaces) put(namespaces, n.name, { ...n, labels: { ...n.labels, [NAME_LABEL]: n.name } }, 'Namespace');
+      for (const s of d.services) put(services, `${s.namespace}/${s.name}`, s, 'Service');
+      for (const s of d.slices) put(slices, `${s.namespace}/${s.name}`, s, 'EndpointSlice');
+      for (const p of d.pods) put(pods, `${p.namespace}/${p.name}`, p, 'Pod');
+    }
+    const used = [...services.values(), ...slices.values(), ...pods.values()].map((o) => o.namespace);
+    for (const ns of used) if (!namespaces.has(ns)) namespaces.set(ns, { name: ns, labels: { [NAME_LABEL]: ns } });
+    return {
+      services: [...services.values()], slices: [...slices.values()], namespaces: [...namespaces.values()], pods: [...pods.values()],
+    };
+  }
+}

@@ -1,0 +1,471 @@
+import { canonicalIP, ipFamily } from '../../cluster/ip.js';
+import type { LabelSelector } from '../../cluster/selector.js';
+import type { ClusterSource } from '../../cluster/source.js';
+import type { ClusterStore } from '../../cluster/store.js';
+import type { Endpoint, EndpointSlice, Service } from '../../cluster/types.js';
+import { RCODE, TYPE } from '../../server/wire/constants.js';
+import type { Message, RR } from '../../server/wire/message.js';
+import { isSubdomain } from '../../server/wire/name.js';
+import type { Next, Plugin, Query, Reply, SharedServices } from '../../server/types.js';
+import { ipFromReverseName } from '../../corefile/index.js';
+import { endpointLabel, isReverse, parseRequest, podLabelToIP, trimZone, type RecordRequest } from './names.js';
+
+export type PodMode = 'disabled' | 'insecure' | 'verified';
+
+/** Everything `kubernetes { ... }` configures that answering needs (source options live in setup). */
+export interface KubernetesOptions {
+  /** Lower-case FQDNs, reverse zones included, in the order written. */
+  zones: string[];
+  /** First non-reverse zone: PTR targets always use it. */
+  primaryZone: string;
+  ttl: number;
+  /** Empty: every namespace. */
+  namespaces: Set<string>;
+  namespaceLabels: LabelSelector | null;
+  labels: LabelSelector | null;
+  pods: PodMode;
+  endpointPodNames: boolean;
+  noEndpoints: boolean;
+  /** null: off; []: every zone; else only names below these zones pass on. */
+  fallthrough: string[] | null;
+  ignoreEmptyService: boolean;
+  /** The server's own non-loopback addresses (NS answers). */
+  localIPs: string[];
+}
+
+/** What a name lookup yields before it becomes records (CoreDNS's msg.Service). */
+interface Entry {
+  /** An IP, or the target name for ExternalName (then `cname`). */
+  host: string;
+  cname?: true;
+  /** -1 for endpoints of a portless slice: no SRV record. */
+  port: number;
+  /** Owner the record would have as SRV target, without the zone: `web-0.web.ns.svc`. */
+  target: string;
+}
+
+/** A CNAME target outside our zones, resolved through the whole chain after the fact. */
+interface Pending { pending: string; type: number }
+type Item = RR | Pending;
+
+const DNS_SCHEMA_VERSION = '1.1.0';
+const MAX_CNAME_CHAIN = 10;
+const CACHE_LIMIT = 200_000;
+
+const isPending = (i: Item): i is Pending => 'pending' in i;
+
+/**
+ * The `kubernetes` plugin: a pure read of the cluster store, mirroring CoreDNS's plugin/kubernetes and
+ * plugin/backend_lookup.go. Finished replies are cached per (name, type) until the store changes, and
+ * the same Message object is returned for identical questions (the server memoises its encoding).
+ */
+export class KubernetesPlugin implements Plugin {
+  readonly name = 'kubernetes';
+  private readonly zonesByLength: string[];
+  private cache = new Map<string, Reply | 'next'>();
+  private cacheGeneration = -1;
+
+  constructor(
+    readonly opts: KubernetesOptions,
+    readonly store: ClusterStore,
+    private readonly source: ClusterSource,
+    private readonly shared: Pick<SharedServices, 'resolve'>,
+  ) {
+    this.zonesByLength = [...opts.zones].sort((a, b) => b.length - a.length);
+  }
+
+  ready(): boolean {
+    return this.store.synced;
+  }
+
+  async close(): Promise<void> {
+    await this.source.stop();
+  }
+
+  serve(q: Query, next: Next): Reply | Promise<Reply> {
+    const lname = q.lname;
+    const zone = this.zonesByLength.find((z) => isSubdomain(lname, z));
+    if (zone === undefined) return next(q);
+    if (q.type === TYPE.AXFR || q.type === TYPE.IXFR) return { rcode: RCODE.REFUSED };
+
+    if (this.cacheGeneration !== this.store.generation) {
+      this.cache.clear();
+      this.cacheGeneration = this.store.generation;
+    }
+    // SRV targets carry the zone as the asker typed it, uncompressed: only SRV answers depend on case.
+    const key = `${q.type}/${q.type === TYPE.SRV ? q.name : lname}`;
+    const hit = this.cache.get(key);
+    if (hit === 'next') return next(q);
+    if (hit) return hit;
+
+    const res = this.answer(q, lname, zone);
+    if (res === 'next') {
+      this.remember(key, 'next');
+      return next(q);
+    }
+    if (!res.answer.some(isPending)) {
+      const reply = this.reply(q, res.rcode, res.answer as RR[], res.authority, res.additional);
+      this.remember(key, reply);
+      return reply;
+    }
+    // Answers that include upstream data are not cached here: their TTLs are the upstream's.
+    return this.chase(res.answer).then((answer) => this.reply(q, res.rcode, answer, res.authority, res.additional));
+  }
+
+  private remember(key: string, v: Reply | 'next'): void {
+    if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+    this.cache.set(key, v);
+  }
+
+  private reply(q: Query, rcode: number, answer: RR[], authority: RR[], additional: RR[]): Reply {
+    const msg: Message = {
+      id: 0, qr: true, aa: true, rcode, question: { name: q.name, type: q.type, class: q.class },
+      answer, authority, additional,
+    };
+    return { rcode, msg, plugin: this.name };
+  }
+
+  /** Replaces out-of-zone CNAME targets by what the rest of the chain answers; a failure keeps just the CNAME. */
+  private async chase(items: Item[]): Promise<RR[]> {
+    const out: RR[] = [];
+    for (const it of items) {
+      if (!isPending(it)) {
+        out.push(it);
+        continue;
+      }
+      try {
+        const m = await this.shared.resolve({ name: it.pending, type: it.type });
+        out.push(...m.answer);
+      } catch {
+        // CoreDNS answers NOERROR with the CNAME alone when the target cannot be resolved.
+      }
+    }
+    return out;
+  }
+
+  /* ------------------------------------------------------------------ answering */
+
+  private answer(q: Query, lname: string, zone: string):
+    { rcode: number; answer: Item[]; authority: RR[]; additional: RR[] } | 'next' {
+    const zoneTyped = zone === '.' ? '.' : q.name.slice(q.name.length - zone.length);
+    let answer: Item[] = [];
+    let additional: RR[] = [];
+    let nameError = false;
+    const ttl = this.opts.ttl;
+
+    switch (q.type) {
+      case TYPE.A:
+      case TYPE.AAAA: {
+        const r = this.address(q.name, lname, q.type, [], zone, zoneTyped);
+        if (r === null) nameError = true;
+        else answer = r;
+        break;
+      }
+      case TYPE.TXT:
+        if (trimZone(lname, zone) === 'dns-version') {
+          answer = [{ name: q.name, type: TYPE.TXT, ttl: 28800, data: [DNS_SCHEMA_VERSION] }];
+        } else if (this.records(lname, zone) === null) {
+          nameError = true;
+        }
+        break;
+      case TYPE.CNAME: {
+        const r = this.services(lname, zone, zoneTyped, q.type);
+        if (r === null) nameError = true;
+        else if (r[0]?.cname) answer = [{ name: q.name, type: TYPE.CNAME, ttl, data: r[0].host + '.' }];
+        break;
+      }
+      case TYPE.PTR: {
+        const r = this.ptr(q.name, lname, zone);
+        if (r === null) nameError = true;
+        else answer = r;
+        break;
+      }
+      case TYPE.SRV: {
+        const r = this.srv(q.name, lname, zone, zoneTyped);
+        if (r === null) nameError = true;
+        else [answer, additional] = r;
+        break;
+      }
+      case TYPE.SOA:
+        if (lname === zone) answer = [this.soa(zoneTyped)];
+        break;
+      case TYPE.NS:
+        if (lname === zone) {
+          [answer, additional] = this.ns(q.name, zoneTyped);
+          break;
+        }
+        nameError = this.services(lname, zone, zoneTyped, TYPE.A) === null;
+        break;
+      default:
+        // Like CoreDNS: a fake A lookup only decides between NXDOMAIN and NODATA (MX, ANY, HINFO, ...).
+        nameError = this.services(lname, zone, zoneTyped, TYPE.A) === null;
+    }
+
+    if (nameError) {
+      const f = this.opts.fallthrough;
+      if (f && (f.length === 0 || f.some((z) => isSubdomain(lname, z)))) return 'next';
+      const rcode = this.store.synced ? RCODE.NXDOMAIN : RCODE.SERVFAIL;
+      return { rcode, answer: [], authority: [this.soa(zoneTyped)], additional: [] };
+    }
+    if (answer.length === 0) return { rcode: RCODE.NOERROR, answer: [], authority: [this.soa(zoneTyped)], additional: [] };
+    return { rcode: RCODE.NOERROR, answer, authority: [], additional };
+  }
+
+  soa(zoneTyped: string): RR {
+    const ttl = this.opts.ttl;
+    return {
+      name: zoneTyped, type: TYPE.SOA, ttl: Math.min(ttl, 300),
+      data: {
+        mname: join('ns.dns', zoneTyped), rname: join('hostmaster', zoneTyped), serial: this.store.serial >>> 0,
+        refresh: 7200, retry: 1800, expire: 86400, minimum: ttl,
+      },
+    };
+  }
+
+  /** plugin.A / plugin.AAAA: addresses of the name, CNAMEs chased inside the zone or marked for upstream. */
+  private address(owner: string, lname: string, type: number, chain: RR[], zone: string, zoneTyped: string): Item[] | null {
+    const found = this.services(lname, zone, zoneTyped, type);
+    if (found === null) return null;
+    const out: Item[] = [];
+    const seen = new Set<string>();
+    const family = type === TYPE.A ? 4 : 6;
+    for (const e of found) {
+      if (!e.cname) {
+        if (ipFamily(e.host) === family && !seen.has(e.host)) {
+          seen.add(e.host);
+          out.push({ name: owner, type, ttl: this.opts.ttl, data: e.host });
+        }
+        continue;
+      }
+      const target = e.host + '.';
+      if (target === lname || chain.length > MAX_CNAME_CHAIN) continue;
+      const cname: RR = { name: owner, type: TYPE.CNAME, ttl: this.opts.ttl, data: target };
+      if (chain.some((c) => c.name.toLowerCase() === lname && c.data === target)) continue;
+      if (isSubdomain(target, zone)) {
+        // Inside the zone: the CNAME only appears together with records of the asked type (else NODATA).
+        const sub = this.address(target, target, type, [...chain, cname], zone, zoneTyped);
+        if (sub && sub.length > 0) out.push(cname, ...sub);
+        continue;
+      }
+      out.push(cname, { pending: target, type });
+    }
+    return out;
+  }
+
+  private srv(owner: string, lname: string, zone: string, zoneTyped: string): [RR[], RR[]] | null {
+    const found = this.services(lname, zone, zoneTyped, TYPE.SRV);
+    if (found === null) return null;
+    // CoreDNS divides before removing duplicates: weight = ⌊100 / candidates⌋, at least 1.
+    const weight = Math.max(1, Math.floor(100 / found.length));
+    const answer: RR[] = [];
+    const extra: RR[] = [];
+    const seen = new Set<string>();
+    for (const e of found) {
+      if (e.port < 0) continue;
+      const target = join(e.target, zoneTyped);
+      const lt = target.toLowerCase();
+      if (!seen.has(`${lt} ${e.port}`)) {
+        seen.add(`${lt} ${e.port}`);
+        answer.push({ name: owner, type: TYPE.SRV, ttl: this.opts.ttl, data: { priority: 0, weight, port: e.port, target } });
+      }
+      if (!seen.has(`${lt} @${e.host}`)) {
+        seen.add(`${lt} @${e.host}`);
+        extra.push({ name: target, type: ipFamily(e.host) === 4 ? TYPE.A : TYPE.AAAA, ttl: this.opts.ttl, data: e.host });
+      }
+    }
+    return [answer, extra];
+  }
+
+  private ptr(owner: string, lname: string, zone: string): RR[] | null {
+    const ip = isReverse(lname) ? ipFromReverseName(lname) : undefined;
+    if (ip === undefined) return this.records(lname, zone) === null ? null : [];
+    const targets = this.namesForIP(ip);
+    if (targets.length === 0) return null;
+    return targets.map((t) => ({ name: owner, type: TYPE.PTR, ttl: this.opts.ttl, data: t }));
+  }
+
+  /** PTR targets: a ClusterIP wins; else one name per (service, endpoint label) holding the IP. */
+  private namesForIP(ip: string): string[] {
+    const { namespaces, primaryZone } = this.opts;
+    const filtered = (ns: string) => namespaces.size > 0 && !this.namespaceExposed(ns);
+    for (const svc of this.store.servicesByClusterIP(ip)) {
+      if (filtered(svc.namespace) || !this.visible(svc)) continue;
+      return [`${svc.name}.${svc.namespace}.svc.${primaryZone}`];
+    }
+    if (this.opts.noEndpoints) return [];
+    const out = new Set<string>();
+    for (const sl of this.store.slicesByAddress(ip)) {
+      if (filtered(sl.namespace) || !this.visible(sl) || sl.addressType === 'FQDN') continue;
+      for (const ep of sl.endpoints) {
+        if (!ep.ready) continue;
+        ep.addresses.forEach((a, i) => {
+          if (a === ip) out.add(`${this.label(ep, i)}.${sl.service}.${sl.namespace}.svc.${primaryZone}`);
+        });
+      }
+    }
+    return [...out];
+  }
+
+  private ns(owner: string, zoneTyped: string): [RR[], RR[]] {
+    const answer: RR[] = [];
+    const extra: RR[] = [];
+    const seen = new Set<string>();
+    for (const a of this.nameServers(zoneTyped)) {
+      extra.push({ name: a.name, type: ipFamily(a.ip) === 4 ? TYPE.A : TYPE.AAAA, ttl: this.opts.ttl, data: a.ip });
+      if (seen.has(a.name)) continue;
+      seen.add(a.name);
+      answer.push({ name: owner, type: TYPE.NS, ttl: this.opts.ttl, data: a.name });
+    }
+    return [answer, extra];
+  }
+
+  /**
+   * The names and addresses of this server: the Services whose ready endpoints hold one of our own
+   * addresses (kube-dns when running in the cluster), else `ns.dns.<zone>` with our addresses.
+   */
+  nameServers(zoneTyped: string, external?: { headless: boolean }): { name: string; ip: string }[] {
+    const out: { name: string; ip: string }[] = [];
+    let found = false;
+    for (const local of this.opts.localIPs) {
+      for (const sl of this.readySlicesByAddress(local)) {
+        found = true;
+        const svc = this.store.service(sl.namespace, sl.service);
+        if (!svc || !this.visible(svc)) continue;
+        // k8s_external names its own zone without `svc` and offers external addresses instead of cluster ones.
+        const svcName = `${svc.name}.${svc.namespace}.${external ? '' : 'svc.'}${zoneTyped}`;
+        const byEndpoint = svc.headless && (!external || external.headless);
+        if (byEndpoint) {
+          for (const ep of sl.endpoints) {
+            if (ep.ready) ep.addresses.forEach((ip, i) => out.push({ name: `${this.label(ep, i)}.${svcName}`, ip }));
+          }
+        } else {
+          for (const ip of external ? [...svc.externalIPs, ...svc.loadBalancerIPs] : svc.clusterIPs) out.push({ name: svcName, ip });
+        }
+      }
+    }
+    if (!found) for (const ip of this.opts.localIPs) out.push({ name: join('ns.dns', zoneTyped), ip });
+    return out;
+  }
+
+  private readySlicesByAddress(ip: string): EndpointSlice[] {
+    if (this.opts.noEndpoints) return [];
+    return this.store.slicesByAddress(ip).filter((sl) => this.visible(sl) && sl.endpoints.some((ep) => ep.ready && ep.addresses.includes(ip)));
+  }
+
+  /* ------------------------------------------------------------------ the store, as DNS sees it */
+
+  /** Listed in `namespaces` (if given), present in the store, matching `namespace_labels` (if given). */
+  namespaceExposed(ns: string): boolean {
+    if (this.opts.namespaces.size > 0 && !this.opts.namespaces.has(ns)) return false;
+    const n = this.store.namespace(ns);
+    if (!n) return false;
+    return !this.opts.namespaceLabels || this.opts.namespaceLabels.matches(n.labels);
+  }
+
+  /** Objects outside the `labels` selector do not exist for DNS. */
+  visible(o: { labels: Record<string, string> }): boolean {
+    return !this.opts.labels || this.opts.labels.matches(o.labels);
+  }
+
+  /** The slices DNS reads for a service: none with `noendpoints`, never FQDN slices. */
+  slices(namespace: string, service: string): EndpointSlice[] {
+    if (this.opts.noEndpoints) return [];
+    return this.store.slicesFor(namespace, service).filter((sl) => sl.addressType !== 'FQDN' && this.visible(sl));
+  }
+
+  /** The label of address `i` of an endpoint (hostname, pod name, dashed IP). */
+  label(ep: Endpoint, i: number): string {
+    return endpointLabel(ep.rawAddresses[i]!, ep.hostname, ep.targetRef?.name, this.opts.endpointPodNames);
+  }
+
+  /** kubernetes.go Services(): the ns.dns name, else Records; ExternalName never yields SRV. */
+  private services(lname: string, zone: string, zoneTyped: string, type: number): Entry[] | null {
+    if (lname === 'ns.dns.' + zone) {
+      if (type !== TYPE.A && type !== TYPE.AAAA) return [];
+      const family = type === TYPE.A ? 4 : 6;
+      return this.nameServers(zoneTyped).filter((a) => ipFamily(a.ip) === family)
+        .map((a) => ({ host: a.ip, port: 0, target: 'ns.dns' }));
+    }
+    const r = this.records(lname, zone);
+    if (r === null || type !== TYPE.SRV) return r;
+    return r.filter((e) => !e.cname);
+  }
+
+  /** kubernetes.go Records(): null is a name error (NXDOMAIN), [] a name that exists without data. */
+  private records(lname: string, zone: string): Entry[] | null {
+    const req = parseRequest(lname, zone);
+    if (req === null) return null;
+    if (req.podOrSvc === '') return [];
+    if (isReverse(lname)) return null;
+    if (!this.namespaceExposed(req.namespace)) return null;
+    return req.podOrSvc === 'pod' ? this.findPods(req) : this.findServices(req);
+  }
+
+  private findPods(req: RecordRequest): Entry[] | null {
+    if (this.opts.pods === 'disabled') return null;
+    if (req.service === '') return [];
+    const ip = podLabelToIP(req.service);
+    if (ip === undefined) return null;
+    const target = `${req.service}.${req.namespace}.pod`;
+    if (this.opts.pods === 'insecure') return [{ host: ip, port: 0, target }];
+    const pods = this.store.podsByAddress(ip).filter((p) => p.namespace === req.namespace && this.visible(p));
+    return pods.length > 0 ? [{ host: ip, port: 0, target }] : null;
+  }
+
+  private findServices(req: RecordRequest): Entry[] | null {
+    if (req.service === '') return [];
+    const svc = this.store.service(req.namespace, req.service);
+    if (!svc || !this.visible(svc)) return null;
+    if (this.opts.ignoreEmptyService && svc.type !== 'ExternalName' && !svc.headless && this.readyCount(svc) === 0) return null;
+
+    if (svc.type === 'ExternalName') {
+      if (req.endpoint || req.port || req.protocol) return null;
+      // An IP literal is not a valid ExternalName target: CoreDNS ignores it.
+      if (!svc.externalName || canonicalIP(svc.externalName)) return null;
+      return [{ host: svc.externalName, cname: true, port: 0, target: `${svc.name}.${svc.namespace}.svc` }];
+    }
+
+    const out: Entry[] = [];
+    if (svc.headless || req.endpoint) {
+      for (const sl of this.slices(svc.namespace, svc.name)) {
+        const ports = sl.ports.length > 0 ? sl.ports : [{ name: '', port: null, protocol: '' }];
+        for (const ep of sl.endpoints) {
+          if (!ep.ready) continue;
+          ep.addresses.forEach((ip, i) => {
+            const label = this.label(ep, i);
+            if (req.endpoint && req.endpoint !== label.toLowerCase()) return;
+            for (const p of ports) {
+              if (!matchPort(req, p.name, p.protocol)) continue;
+              out.push({ host: ip, port: p.port ?? -1, target: `${label}.${svc.name}.${svc.namespace}.svc` });
+            }
+          });
+        }
+      }
+      return out.length > 0 ? out : null;
+    }
+
+    let matched = false;
+    for (const p of svc.ports) {
+      if (!matchPort(req, p.name, p.protocol)) continue;
+      matched = true;
+      for (const ip of svc.clusterIPs) out.push({ host: ip, port: p.port, target: `${svc.name}.${svc.namespace}.svc` });
+    }
+    return matched ? out : null;
+  }
+
+  private readyCount(svc: Service): number {
+    let n = 0;
+    for (const sl of this.slices(svc.namespace, svc.name)) for (const ep of sl.endpoints) if (ep.ready) n += ep.addresses.length;
+    return n;
+  }
+}
+
+/** `_port._proto` filters; '' matches anything, comparison ignores case. */
+export function matchPort(req: Pick<RecordRequest, 'port' | 'protocol'>, name: string, protocol: string): boolean {
+  return (req.port === '' || req.port === name.toLowerCase()) && (req.protocol === '' || req.protocol === protocol.toLowerCase());
+}
+
+/** `join('ns.dns', 'cluster.local.')` → `ns.dns.cluster.local.`; the root zone adds nothing. */
+export function join(label: string, zone: string): string {
+  return zone === '.' ? `${label}.` : `${label}.${zone}`;
+}

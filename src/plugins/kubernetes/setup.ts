@@ -1,0 +1,244 @@
+import { existsSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { createApiSource, type ApiSourceConfig } from '../../cluster/informers.js';
+import { canonicalIP } from '../../cluster/ip.js';
+import { ManifestSource } from '../../cluster/manifests.js';
+import { parseSelector, SelectorError, type LabelSelector } from '../../cluster/selector.js';
+import type { ClusterSource } from '../../cluster/source.js';
+import { ClusterStore } from '../../cluster/store.js';
+import { cidrToReverseZones, isCidr } from '../../corefile/index.js';
+import { SetupError, type Directive } from '../../corefile/types.js';
+import { logger } from '../../server/log.js';
+import { fqdn } from '../../server/wire/name.js';
+import type { PluginDefinition, SetupContext } from '../../server/types.js';
+import { KubernetesPlugin, type KubernetesOptions, type PodMode } from './handler.js';
+import { isReverse } from './names.js';
+
+const log = logger('plugin/kubernetes');
+
+/** Where the cluster data comes from: local manifests (embedded default) or the API server. */
+export type SourceConfig =
+  | { kind: 'manifests'; path: string; intervalMs: number }
+  | { kind: 'api'; api: ApiSourceConfig };
+
+export interface KubernetesConfig extends Omit<KubernetesOptions, 'localIPs'> {
+  source: SourceConfig;
+  startupTimeoutMs: number;
+}
+
+/** Go-style durations as CoreDNS takes them: `5s`, `1m30s`, `250ms`. */
+export function parseDuration(text: string): number | undefined {
+  const units: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  if (!/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(text)) return text === '0' ? 0 : undefined;
+  let ms = 0;
+  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * units[m[2]!]!;
+  return ms;
+}
+
+function normalizeZones(args: string[], fail: (msg: string) => never): string[] {
+  const out: string[] = [];
+  for (const a of args) {
+    if (isCidr(a)) {
+      try {
+        out.push(...cidrToReverseZones(a));
+      } catch (e) {
+        fail((e as Error).message);
+      }
+    } else {
+      out.push(fqdn(a));
+    }
+  }
+  return [...new Set(out)];
+}
+
+/** Parses `kubernetes [ZONES...] { ... }`; every option error names the option and its line. */
+export function parseKubernetes(d: Directive, ctx: Pick<SetupContext, 'zones' | 'corefile'>): KubernetesConfig {
+  const failAt = (line: number) => (msg: string): never => {
+    throw new SetupError(d.file, line, 'kubernetes', msg);
+  };
+  const zones = d.args.length > 0 ? normalizeZones(d.args, failAt(d.line)) : [...ctx.zones];
+  const primaryZone = zones.find((z) => !isReverse(z));
+  if (!primaryZone) failAt(d.line)('non-reverse zone name must be used');
+
+  const cfg: KubernetesConfig = {
+    zones, primaryZone: primaryZone!, ttl: 5, namespaces: new Set(), namespaceLabels: null, labels: null,
+    pods: 'disabled', endpointPodNames: false, noEndpoints: false, fallthrough: null, ignoreEmptyService: false,
+    startupTimeoutMs: 5000, source: { kind: 'api', api: { pods: 'disabled' } },
+  };
+  const api: ApiSourceConfig = { pods: 'disabled' };
+  let manifests: { path: string; intervalMs: number } | null = null;
+  const base = dirname(ctx.corefile);
+  let labelsText: string | undefined, nsLabelsText: string | undefined;
+
+  for (const c of d.children) {
+    const fail = failAt(c.line);
+    const args = c.args;
+    const count = (min: number, max = min) => {
+      if (args.length < min || args.length > max) fail(`${c.name}: wrong argument count or unexpected line ending (got ${args.length})`);
+    };
+    const selector = (): [string, LabelSelector] => {
+      count(1, Infinity);
+      const text = args.join(' ');
+      try {
+        return [text, parseSelector(text)];
+      } catch (e) {
+        if (e instanceof SelectorError) fail(`unable to parse ${c.name} selector value: '${text}': ${e.message}`);
+        throw e;
+      }
+    };
+    const nonNegative = (parse: (s: string) => number): number => {
+      count(1);
+      const v = parse(args[0]!);
+      if (!Number.isFinite(v) || v < 0) fail(`invalid ${c.name} '${args[0]}': want a number >= 0`);
+      return v;
+    };
+    switch (c.name) {
+      case 'endpoint':
+        count(1, Infinity);
+        if (args.length > 1) log.warn(`multiple endpoints have been deprecated, only the first specified endpoint '${args[0]}' is used`);
+        api.endpoint = args[0]!;
+        break;
+      case 'tls':
+        count(3);
+        api.tls = { cert: resolve(base, args[0]!), key: resolve(base, args[1]!), ca: resolve(base, args[2]!) };
+        break;
+      case 'kubeconfig':
+        count(1, 2);
+        api.kubeconfig = resolve(base, args[0]!);
+        if (args[1] !== undefined) api.context = args[1];
+        break;
+      case 'manifests': {
+        count(1, 2);
+        const path = resolve(base, args[0]!);
+        if (!existsSync(path)) fail(`manifests: ${path} does not exist`);
+        const intervalMs = args[1] === undefined ? 1000 : parseDuration(args[1]);
+        if (intervalMs === undefined || intervalMs < 10) fail(`manifests: invalid poll interval '${args[1]}' (want a duration of at least 10ms, e.g. 500ms)`);
+        manifests = { path, intervalMs: intervalMs! };
+        break;
+      }
+      case 'namespaces':
+        count(1, Infinity);
+        for (const a of args) cfg.namespaces.add(a.toLowerCase());
+        break;
+      case 'namespace_labels':
+        [nsLabelsText, cfg.namespaceLabels] = selector();
+        break;
+      case 'labels':
+        [labelsText, cfg.labels] = selector();
+        break;
+      case 'pods':
+        count(1);
+        if (!['disabled', 'insecure', 'verified'].includes(args[0]!)) {
+          fail(`wrong value for pods: ${args[0]}, must be one of: disabled, verified, insecure`);
+        }
+        cfg.pods = args[0] as PodMode;
+        break;
+      case 'endpoint_pod_names':
+        count(0);
+        cfg.endpointPodNames = true;
+        break;
+      case 'ttl': {
+        count(1);
+        const t = /^\d+$/.test(args[0]!) ? Number(args[0]) : NaN;
+        if (!(t >= 0 && t <= 3600)) fail(`ttl must be in range [0, 3600]: ${args[0]}`);
+        cfg.ttl = t;
+        break;
+      }
+      case 'noendpoints':
+        count(0);
+        cfg.noEndpoints = true;
+        break;
+      case 'fallthrough':
+        cfg.fallthrough = normalizeZones(args, fail);
+        break;
+      case 'ignore':
+        count(1);
+        if (args[0] !== 'empty_service') fail(`unable to parse ignore value: '${args[0]}'`);
+        cfg.ignoreEmptyService = true;
+        break;
+      case 'startup_timeout': {
+        count(1);
+        const ms = parseDuration(args[0]!);
+        if (ms === undefined) fail(`failed to parse startup_timeout: ${args[0]} (want a duration such as 5s)`);
+        cfg.startupTimeoutMs = ms!;
+        break;
+      }
+      case 'apiserver_qps':
+        api.qps = nonNegative(Number);
+        break;
+      case 'apiserver_burst':
+        api.burst = nonNegative((s) => (/^\d+$/.test(s) ? Number(s) : NaN));
+        break;
+      case 'apiserver_max_inflight':
+        api.maxInflight = nonNegative((s) => (/^\d+$/.test(s) ? Number(s) : NaN));
+        break;
+      case 'multicluster':
+      case 'zonal':
+        fail(`'${c.name}' is not supported by clusterdns (see plugins/kubernetes/README.md)`);
+        break;
+      default:
+        fail(`unknown property '${c.name}'`);
+    }
+  }
+  if (cfg.namespaces.size > 0 && cfg.namespaceLabels) failAt(d.line)('namespaces and namespace_labels cannot both be set');
+
+  if (manifests) {
+    cfg.source = { kind: 'manifests', ...(manifests as { path: string; intervalMs: number }) };
+  } else {
+    api.pods = cfg.pods;
+    api.noEndpoints = cfg.noEndpoints;
+    api.startupTimeoutMs = cfg.startupTimeoutMs;
+    if (cfg.namespaces.size > 0) api.namespaces = [...cfg.namespaces];
+    if (labelsText !== undefined) api.labels = labelsText;
+    if (nsLabelsText !== undefined) api.namespaceLabels = nsLabelsText;
+    cfg.source = { kind: 'api', api };
+  }
+  return cfg;
+}
+
+const isLoopback = (ip: string) => ip === '::1' || ip.startsWith('127.');
+
+/**
+ * The server's own addresses, for NS answers: the block's `bind` addresses, else every interface's;
+ * loopback never (CoreDNS boundIPs).
+ */
+export function localAddresses(ctx: Pick<SetupContext, 'peers'>): string[] {
+  const bind = (ctx.peers.get('bind') as { addresses?: string[] } | undefined)?.addresses;
+  const all = bind ?? Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((i) => i.address));
+  return [...new Set(all.map((a) => canonicalIP(a)).filter((a): a is string => !!a && !isLoopback(a)))];
+}
+
+async function startSource(cfg: KubernetesConfig, store: ClusterStore, fail: (msg: string) => never): Promise<ClusterSource> {
+  let source: ClusterSource;
+  if (cfg.source.kind === 'manifests') {
+    source = new ManifestSource(cfg.source.path, { intervalMs: cfg.source.intervalMs, warn: (m) => log.warn(m) });
+  } else {
+    try {
+      source = createApiSource(cfg.source.api);
+    } catch (e) {
+      fail(`no cluster source: use manifests PATH (API source not available: ${(e as Error).message})`);
+    }
+  }
+  // CoreDNS blocks server start until the first sync or startup_timeout, then serves what it has.
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), cfg.startupTimeoutMs); });
+  const started = source!.start(store).then(() => 'started' as const);
+  if (!store.synced) log.info(`waiting for ${source!.description} before starting server`);
+  const how = await Promise.race([started, timeout]);
+  clearTimeout(timer);
+  if (how === 'timeout' || !store.synced) log.warn(`starting server with unsynced ${source!.description}`);
+  return source!;
+}
+
+export const definition: PluginDefinition = {
+  name: 'kubernetes',
+  once: true,
+  async setup(d, ctx) {
+    const cfg = parseKubernetes(d, ctx);
+    const store = new ClusterStore();
+    const source = await startSource(cfg, store, (msg) => { throw new SetupError(d.file, d.line, 'kubernetes', msg); });
+    const { source: _s, startupTimeoutMs: _t, ...answering } = cfg;
+    return new KubernetesPlugin({ ...answering, localIPs: localAddresses(ctx) }, store, source, ctx.shared);
+  },
+};
