@@ -1,0 +1,37 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { registry } from '../../server/metrics.js';
+import type { Next, Plugin, Query, Reply } from '../../server/types.js';
+import { metricType, rcodeString } from './qtype.js';
+import { seriesFor } from './recorder.js';
+import { renderedResponse } from './rendered.js';
+
+/** Records CoreDNS's per-query metrics for its block; `/metrics` serves the process-wide registry. */
+export class Prometheus implements Plugin {
+  readonly name = 'prometheus';
+
+  constructor(readonly address: string, private readonly ra: boolean) {}
+
+  serve(q: Query, next: Next): Reply | Promise<Reply> {
+    const r = next(q);
+    if (r instanceof Promise) return r.then((reply) => this.record(q, reply));
+    return this.record(q, r);
+  }
+
+  private record(q: Query, reply: Reply): Reply {
+    const s = seriesFor(q.server, q.zone);
+    const type = metricType(q.type);
+    const tcp = q.proto === 'tcp';
+    if (q.edns?.do) s.dnssecOk();
+    s.request(type, tcp, q.family);
+    s.duration(type, (performance.now() - q.start) / 1000);
+    s.sizes(tcp, q.raw.length, renderedResponse(q, reply, this.ra).length);
+    s.response(reply.plugin ?? '', rcodeString(reply.rcode, 'RCODE'));
+    return reply;
+  }
+}
+
+export async function serveMetrics(_req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await registry.metrics();
+  res.writeHead(200, { 'Content-Type': registry.contentType }).end(body);
+}
