@@ -1,0 +1,31 @@
+import { SetupError } from '../../corefile/types.js';
+import type { PluginDefinition } from '../../server/types.js';
+import { checkAddress } from '../prometheus/setup.js';
+import { parseDuration } from '../reload/duration.js';
+import { Health, serveHealth } from './handler.js';
+
+/** `health [ADDRESS] { lameduck DURATION }` */
+export const definition: PluginDefinition = {
+  name: 'health',
+  once: true,
+  setup(d, ctx) {
+    const fail = (msg: string, line = d.line) => new SetupError(d.file, line, 'health', msg);
+    if (d.args.length > 1) throw fail(`wrong argument count: want at most one ADDRESS, got '${d.args.join(' ')}'`);
+    const address = d.args[0] ?? ':8080';
+    checkAddress(address, (m) => fail(m));
+    let lameduckMs = 0;
+    for (const c of d.children) {
+      if (c.name !== 'lameduck') throw fail(`unknown property '${c.name}'`, c.line);
+      if (c.args.length !== 1) throw fail(`lameduck: wrong argument count: want one DURATION, got ${c.args.length}`, c.line);
+      try {
+        lameduckMs = parseDuration(c.args[0]!);
+      } catch (e) {
+        throw fail(`unable to parse lameduck duration value: '${c.args[0]}' : ${(e as Error).message}`, c.line);
+      }
+      if (lameduckMs < 0) throw fail(`lameduck duration must not be negative, got '${c.args[0]}'`, c.line);
+    }
+    ctx.shared.http.route(address, '/health', serveHealth, 'health');
+    if (lameduckMs > 0) ctx.shared.setLameduck(lameduckMs);
+    return new Health(address, lameduckMs, ctx.shared.http);
+  },
+};
