@@ -1,0 +1,125 @@
+import { readFileSync } from 'node:fs';
+import { RCODE } from '../../server/wire/constants.js';
+import type { Message } from '../../server/wire/message.js';
+import { isSubdomain } from '../../server/wire/name.js';
+import type { Next, Plugin, Query, Reply, SharedServices } from '../../server/types.js';
+import { logger } from '../../server/log.js';
+import { Zone, type Answer } from './zone.js';
+import { parseZoneFile } from './zonefile.js';
+
+const log = logger('plugin/file');
+
+/** Reads and parses one zone file for `origin`; throws ZoneFileError/IO errors with the file name. */
+export function loadZone(path: string, origin: string): Zone {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`unable to read zone file ${path}: ${(e as Error).message}`);
+  }
+  return new Zone(parseZoneFile(text, origin, path), path);
+}
+
+/** Answers cached per (zone, name, type) until the zone reloads; bounded against floods of random names. */
+const MAX_CACHED = 10_000;
+
+export interface FileOptions {
+  path: string;
+  /** Lower-case FQDN origins, each loaded from the same file. */
+  origins: string[];
+  /** Poll interval in ms; 0 disables reloading. */
+  reloadMs: number;
+}
+
+/** Serves RFC 1035 zone files, authoritatively, like CoreDNS's file plugin. */
+export class FilePlugin implements Plugin {
+  readonly name = 'file';
+  readonly zones = new Map<string, Zone>();
+  private answers = new Map<string, Reply>();
+  private timer: NodeJS.Timeout | undefined;
+  /** Out-of-zone CNAME targets being resolved: a second request for one is a loop between zones. */
+  private chasing = new Set<string>();
+
+  constructor(readonly opts: FileOptions, private readonly shared?: SharedServices) {
+    for (const o of opts.origins) this.zones.set(o, loadZone(opts.path, o));
+  }
+
+  start(): void {
+    if (this.opts.reloadMs > 0 && !this.timer) {
+      this.timer = setInterval(() => this.reload(), this.opts.reloadMs);
+      this.timer.unref();
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** CoreDNS reloads a zone only when its SOA serial changed; a broken file keeps the zone being served. */
+  reload(): void {
+    for (const [origin, old] of this.zones) {
+      let z: Zone;
+      try {
+        z = loadZone(this.opts.path, origin);
+      } catch (e) {
+        log.error(`Failed to reload zone ${origin}: ${(e as Error).message}`);
+        continue;
+      }
+      if (z.serial === old.serial) continue;
+      this.zones.set(origin, z);
+      this.answers = new Map();
+      log.info(`Successfully reloaded zone ${origin} in ${this.opts.path} with ${z.serial} SOA serial`);
+    }
+  }
+
+  private zoneFor(lname: string): Zone | undefined {
+    let best: Zone | undefined;
+    for (const [origin, z] of this.zones) {
+      if (isSubdomain(lname, origin) && (!best || origin.length > best.origin.length)) best = z;
+    }
+    return best;
+  }
+
+  serve(q: Query, next: Next): Reply | Promise<Reply> {
+    const key = q.lname + '|' + q.type;
+    const cached = this.answers.get(key);
+    if (cached) return cached;
+    const zone = this.zoneFor(q.lname);
+    if (!zone) return next(q);
+    const a = zone.lookup(q.name, q.lname, q.type);
+    if (a.chase) return this.chase(q, zone, a);
+    const reply = this.reply(q, a);
+    if (this.answers.size >= MAX_CACHED) this.answers.clear();
+    this.answers.set(key, reply);
+    return reply;
+  }
+
+  private reply(q: Query, a: Answer): Reply {
+    const msg: Message = {
+      id: 0, aa: a.aa, rcode: a.rcode, question: { name: q.name, type: q.type, class: q.class },
+      answer: a.answer, authority: a.authority, additional: a.additional,
+    };
+    return { rcode: a.rcode, msg, plugin: this.name };
+  }
+
+  /** A CNAME leaving the zone: resolve the target through the server (CoreDNS's upstream lookup). */
+  private async chase(q: Query, zone: Zone, a: Answer): Promise<Reply> {
+    const key = a.chase!.toLowerCase() + '|' + q.type;
+    if (!this.shared || this.chasing.has(key)) return this.reply(q, { ...a, authority: zone.ns });
+    this.chasing.add(key);
+    try {
+      const m = await this.shared.resolve({ name: a.chase!, type: q.type, server: q.server });
+      const negative = m.rcode === RCODE.NXDOMAIN || (m.rcode === RCODE.NOERROR && m.answer.length === 0);
+      return this.reply(q, {
+        rcode: m.rcode, aa: true, answer: [...a.answer, ...m.answer],
+        authority: negative ? [zone.soa] : zone.ns, additional: [],
+      });
+    } catch (e) {
+      log.error(`resolving CNAME target ${a.chase} of ${q.name}: ${(e as Error).message}`);
+      return { rcode: RCODE.SERVFAIL };
+    } finally {
+      this.chasing.delete(key);
+    }
+  }
+}
