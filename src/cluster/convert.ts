@@ -9,6 +9,7 @@ import type { Endpoint, EndpointPort, EndpointSlice, Namespace, Pod, Protocol, S
 export class ConvertError extends Error {
   constructor(readonly object: string, readonly field: string, problem: string) {
     super(`${object}: ${field ? field + ': ' : ''}${problem}`);
+    this.name = 'ConvertError';
   }
 }
 

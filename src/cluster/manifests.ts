@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ConvertError, endpointsToSlices, toEndpointSlice, toNamespace, toPod, toService } from './convert.js';
@@ -76,7 +76,9 @@ async function listFiles(path: string): Promise<string[]> {
     // `..data` and `..2024_...` are the ConfigMap volume's own bookkeeping: the real files link into them.
     if (name.startsWith('.') || !/\.(ya?ml|json)$/i.test(name)) continue;
     const full = join(path, name);
-    if ((await stat(full).catch(() => null))?.isFile()) out.push(full);
+    // A dangling link is a swap in progress: listed, so that its unreadable content keeps the last good objects.
+    const st = await stat(full).catch(() => null);
+    if (st ? st.isFile() : (await lstat(full).catch(() => null))?.isSymbolicLink()) out.push(full);
   }
   return out;
 }
