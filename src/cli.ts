@@ -145,6 +145,7 @@ async function check(f: Flags): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
   if (cmd === 'vip') return (await import('./vip/cli.js')).runVip(args);
+  if (cmd === 'resolve') return (await import('./resolve/cli.js')).runResolve(args);
   const { flags, rest } = parseFlags(cmd === 'serve' || cmd === 'check' ? args : argv, ['version', 'help', 'h', 'plugins']);
   if (flags.version) { process.stdout.write(`clusterdns-${VERSION}\nnode-${process.version}\n`); return 0; }
   if (flags.help || flags.h) { process.stdout.write(USAGE); return 0; }

@@ -1,0 +1,114 @@
+/**
+ * `clusterdns resolve NAME`: walks a name through the search path exactly as glibc or musl would,
+ * asking the server at every step and printing what each query cost.
+ */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { reverseName } from '../corefile/index.js';
+import { rcodeName, RCODE, TYPE, typeName, typeNumber } from '../server/wire/constants.js';
+import type { Message, RR } from '../server/wire/message.js';
+import { ask, parseServer, type Server } from './client.js';
+import { parseResolvConf } from './resolv-conf.js';
+import { decide, searchOrder, type Outcome, type Stub } from './stub.js';
+
+const USAGE = 'usage: clusterdns resolve NAME [--type A|AAAA|SRV|PTR|ANY] [--resolv-conf FILE] [--server IP[:PORT]] [--stub glibc|musl]\n';
+
+function rdataText(rr: RR): string {
+  const d = rr.data as unknown;
+  if (typeof d === 'string') return d;
+  if (Array.isArray(d)) return d.map((s) => JSON.stringify(s)).join(' ');
+  if (Buffer.isBuffer(d)) return `\\# ${d.length} ${d.toString('hex')}`;
+  return Object.values(d as object).join(' ');
+}
+
+function outcome(m: Message, type: number): Outcome {
+  if (m.rcode === RCODE.NXDOMAIN) return 'nxdomain';
+  if (m.rcode === RCODE.SERVFAIL) return 'servfail';
+  if (m.rcode !== RCODE.NOERROR) return 'other';
+  return m.answer.some((rr) => rr.type === type || type === TYPE.ANY) ? 'answer' : 'nodata';
+}
+
+export interface Step { name: string; type: string; rcode: string; answers: string[]; viaTcp: boolean; truncated: boolean }
+export interface Resolution { steps: Step[]; found: boolean; name?: string; answers: string[] }
+
+/** The whole walk, returned as data (tests compare it with what real stubs sent). */
+export async function resolveLikeStub(name: string, opts: { types: number[]; conf: ReturnType<typeof parseResolvConf>; server: Server; stub: Stub; addressLookup: boolean }): Promise<Resolution> {
+  const steps: Step[] = [];
+  for (const candidate of searchOrder(name, opts.conf, opts.stub, opts.addressLookup)) {
+    const outcomes: Outcome[] = [];
+    const answers: string[] = [];
+    const replies = await Promise.all(opts.types.map((type) => ask(opts.server, candidate, type, {
+      timeoutMs: opts.conf.timeoutSec * 1000, tcpFallback: opts.stub === 'glibc',
+    }).then((r) => ({ type, ...r }))));
+    for (const { type, msg, viaTcp } of replies) {
+      const o = outcome(msg, type);
+      outcomes.push(o);
+      const texts = msg.answer.map((rr) => `${rr.name} ${rr.ttl} ${typeName(rr.type)} ${rdataText(rr)}`);
+      steps.push({ name: candidate, type: typeName(type), rcode: rcodeName(msg.rcode), answers: texts, viaTcp, truncated: !!msg.tc && !viaTcp });
+      answers.push(...msg.answer.filter((rr) => rr.type === type || type === TYPE.ANY).map(rdataText));
+    }
+    const d = decide(opts.stub, outcomes);
+    if (d.stop) return { steps, found: d.found, name: d.found ? candidate : undefined, answers: d.found ? answers : [] };
+  }
+  return { steps, found: false, answers: [] };
+}
+
+function flag(args: string[], name: string): string | undefined {
+  const i = args.findIndex((a) => a === `--${name}` || a === `-${name}`);
+  if (i < 0) return undefined;
+  const v = args[i + 1];
+  if (v === undefined) throw new Error(`--${name} needs a value`);
+  args.splice(i, 2);
+  return v;
+}
+
+export async function runResolve(argv: string[]): Promise<number> {
+  const args = [...argv];
+  let typeArg: string | undefined, confPath: string | undefined, serverArg: string | undefined, stubArg: string | undefined;
+  try {
+    typeArg = flag(args, 'type');
+    confPath = flag(args, 'resolv-conf');
+    serverArg = flag(args, 'server');
+    stubArg = flag(args, 'stub');
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (args.length !== 1 || args[0]!.startsWith('-')) { process.stderr.write(USAGE); return 2; }
+  const stub = (stubArg ?? 'glibc') as Stub;
+  if (stub !== 'glibc' && stub !== 'musl') { process.stderr.write(`--stub must be glibc or musl\n`); return 2; }
+  let name = args[0]!;
+  const type = typeArg === undefined ? undefined : typeNumber(typeArg);
+  if (typeArg !== undefined && type === undefined) { process.stderr.write(`unknown type '${typeArg}'\n`); return 2; }
+  if (type === TYPE.PTR && isIP(name)) name = reverseName(name);
+  const confFile = confPath ?? '/etc/resolv.conf';
+  let conf;
+  try {
+    conf = parseResolvConf(readFileSync(confFile, 'utf8'));
+  } catch (e) {
+    process.stderr.write(`cannot read ${confFile}: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const server = parseServer(serverArg ?? conf.nameservers[0]!);
+  const addressLookup = type === undefined;
+  const types = addressLookup ? [TYPE.A, TYPE.AAAA] : [type!];
+  process.stdout.write(`${stub}: search ${conf.search.join(' ') || '(none)'}; ndots:${conf.ndots}; server ${server.host}:${server.port}\n`);
+  let res: Resolution;
+  try {
+    res = await resolveLikeStub(name, { types, conf, server, stub, addressLookup });
+  } catch (e) {
+    process.stdout.write(`error: ${(e as Error).message}\n`);
+    return 1;
+  }
+  res.steps.forEach((s, i) => {
+    const what = s.answers.length ? s.answers.join('; ') : '(no answer records)';
+    process.stdout.write(`${String(i + 1).padStart(3)}. ${s.name} ${s.type} -> ${s.rcode}${s.truncated ? ' TC' : ''}${s.viaTcp ? ' (tcp)' : ''} ${what}\n`);
+  });
+  const cost = `${res.steps.length} ${res.steps.length === 1 ? 'query' : 'queries'}`;
+  if (res.found) {
+    process.stdout.write(`result: ${name} -> ${res.answers.join(', ')} (as ${res.name}) after ${cost}\n`);
+    return 0;
+  }
+  process.stdout.write(`result: ${name}: not found after ${cost}\n`);
+  return 1;
+}
