@@ -223,6 +223,9 @@ interface ReflectorOptions {
   pageSize: number;
 }
 
+/** A watch accepted and not failed within this long counts as healthy again. */
+const WATCH_SETTLE_MS = 1000;
+
 class WatchdogAbort extends Error {}
 class StopAbort extends Error {}
 
@@ -244,6 +247,8 @@ class Reflector<T> {
   private lastError?: string;
   private readonly stopCtl = new AbortController();
   private watchCtl?: AbortController;
+  /** Set while a watch is accepted; one that stays open a moment counts as recovered (an idle cluster sends no events). */
+  private watchOpenedAt: number | null = null;
   private watchdog?: NodeJS.Timeout;
   private loop?: Promise<void>;
   /** Keys of objects that failed to convert: logged once each, until they convert again. */
@@ -371,17 +376,19 @@ class Reflector<T> {
         labelSelector: this.kind.labelSelector,
       }, () => {
         this.lastEvent = Date.now();
-        this.setHealth('ok', 'watch re-established');
+        this.watchOpenedAt = Date.now();
       }, (ev) => {
         events++;
         this.handle(ev);
+        if (ev.type !== 'ERROR') this.setHealth('ok', 'watch re-established');
       }, signal);
     } finally {
       this.watchCtl = undefined;
+      this.watchOpenedAt = null;
     }
     // The server ended the watch (its timeout): go on from our resourceVersion. One that keeps closing
     // at once without delivering anything is treated as failing, or we would spin.
-    if (events === 0 && Date.now() - opened < 1000) throw new ApiError('watch closed by the server right after it opened');
+    if (events === 0 && Date.now() - opened < 500) throw new ApiError('watch closed by the server right after it opened');
     this.failures = 0;
   }
 
@@ -437,6 +444,7 @@ class Reflector<T> {
   private checkWatchdog(): void {
     if (this.state !== 'watching' || !this.watchCtl || this.lastEvent === null) return;
     if (Date.now() - this.lastEvent > this.opts.watchdogMs) this.watchCtl.abort(new WatchdogAbort('watchdog'));
+    else if (this.watchOpenedAt !== null && Date.now() - this.watchOpenedAt >= WATCH_SETTLE_MS) this.setHealth('ok', 'watch re-established');
   }
 
   private count(reason: 'error' | 'gone' | 'watchdog'): void {

@@ -49,6 +49,8 @@ export interface RequestLog {
   resource: Resource | undefined;
   watch: boolean;
   query: Record<string, string>;
+  /** performance.now() at arrival. */
+  at: number;
 }
 
 /** Parses a label selector (`a=b,c!=d,e,!f,g in (x,y),h notin (z)`) into a predicate. */
@@ -260,7 +262,7 @@ export class FakeApiServer {
     const resource = PATHS[url.pathname];
     const query = Object.fromEntries(url.searchParams);
     const watch = query.watch === 'true' || query.watch === '1';
-    this.requests.push({ resource, watch, query });
+    this.requests.push({ resource, watch, query, at: performance.now() });
     if (!resource || req.method !== 'GET') return this.status(res, 404, 'NotFound', `no route ${req.method} ${url.pathname}`);
     let selector: (l: Record<string, string>) => boolean;
     try {
