@@ -39,6 +39,8 @@ export class FilePlugin implements Plugin {
   private timer: NodeJS.Timeout | undefined;
   /** Out-of-zone CNAME targets being resolved: a second request for one is a loop between zones. */
   private chasing = new Set<string>();
+  /** Last reload error per origin: a file that stays broken is reported once, not every poll. */
+  private reloadErrors = new Map<string, string>();
 
   constructor(readonly opts: FileOptions, private readonly shared?: SharedServices) {
     for (const o of opts.origins) this.zones.set(o, loadZone(opts.path, o));
@@ -63,9 +65,12 @@ export class FilePlugin implements Plugin {
       try {
         z = loadZone(this.opts.path, origin);
       } catch (e) {
-        log.error(`Failed to reload zone ${origin}: ${(e as Error).message}`);
+        const msg = (e as Error).message;
+        if (this.reloadErrors.get(origin) !== msg) log.error(`Failed to reload zone ${origin}: ${msg}`);
+        this.reloadErrors.set(origin, msg);
         continue;
       }
+      this.reloadErrors.delete(origin);
       if (z.serial === old.serial) continue;
       this.zones.set(origin, z);
       this.answers = new Map();
