@@ -14,8 +14,9 @@ import type { Query } from '../../src/server/types.js';
  * answers. Every process is stopped by PID; callers register `stop` in t.teardown.
  */
 export interface Upstream {
+  host: string;
   port: number;
-  /** `127.0.0.1:PORT`, as forward's `to` label shows it. */
+  /** `HOST:PORT`, as forward's `to` label shows it. */
   addr: string;
   pid: number;
   stop(): Promise<void>;
@@ -43,7 +44,7 @@ export async function freePort(): Promise<number> {
 }
 
 /** One UDP query (SOA of `zone`); true when anything answered within `ms`. */
-function answers(port: number, zone: string, ms: number): Promise<boolean> {
+function answers(host: string, port: number, zone: string, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = dgram.createSocket('udp4');
     const done = (ok: boolean) => { clearTimeout(timer); s.close(); resolve(ok); };
@@ -53,19 +54,19 @@ function answers(port: number, zone: string, ms: number): Promise<boolean> {
     s.send(encodeMessage({
       id: 4242, qr: false, rd: false, rcode: 0, question: { name: zone, type: TYPE.SOA, class: CLASS.IN },
       answer: [], authority: [], additional: [],
-    }), port, '127.0.0.1');
+    }), port, host);
   });
 }
 
-async function waitReady(child: ChildProcess, port: number, zone: string, what: string, stderr: () => string): Promise<void> {
+async function waitReady(child: ChildProcess, host: string, port: number, zone: string, what: string, stderr: () => string): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}: ${stderr()}`);
-    if (await answers(port, zone, 200)) return;
+    if (await answers(host, port, zone, 200)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   child.kill('SIGKILL');
-  throw new Error(`${what} did not answer on 127.0.0.1:${port} within 10 s: ${stderr()}`);
+  throw new Error(`${what} did not answer on ${host}:${port} within 10 s: ${stderr()}`);
 }
 
 function stopper(child: ChildProcess, cleanup: () => void): () => Promise<void> {
@@ -85,12 +86,17 @@ export interface KnotOptions {
   /** Zone origin (`example.com.`) → zone file text. */
   zones: Record<string, string>;
   port?: number;
-  /** Largest UDP answer knotd sends (it sets TC above it), default 1232. */
+  /** Another loopback address (127.0.0.0/8) to listen on, e.g. with port 53 for resolv.conf tests. */
+  host?: string;
+  /** Largest UDP answer knotd sends (it sets TC above it), default 1232; knotd takes nothing below 1232. */
   udpMaxPayload?: number;
+  /** Sign the zones on load (knotd automatic DNSSEC), so DO=1 answers carry RRSIGs. */
+  dnssec?: boolean;
 }
 
 /** knotd serving `zones` authoritatively on 127.0.0.1:port (rundir and storage in a temp dir). */
 export async function startKnot(opts: KnotOptions): Promise<Upstream> {
+  const host = opts.host ?? '127.0.0.1';
   const port = opts.port ?? await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'clusterdns-knot-'));
   const origins = Object.keys(opts.zones);
@@ -98,7 +104,7 @@ export async function startKnot(opts: KnotOptions): Promise<Upstream> {
   writeFileSync(join(dir, 'knot.conf'), [
     'server:',
     `    rundir: "${dir}"`,
-    `    listen: 127.0.0.1@${port}`,
+    `    listen: ${host}@${port}`,
     `    udp-max-payload: ${opts.udpMaxPayload ?? 1232}`,
     '    udp-workers: 1',
     '    tcp-workers: 1',
@@ -109,14 +115,17 @@ export async function startKnot(opts: KnotOptions): Promise<Upstream> {
     'database:',
     `    storage: "${dir}"`,
     'zone:',
-    ...origins.flatMap((origin, i) => [`  - domain: "${origin}"`, `    storage: "${dir}"`, `    file: "z${i}.zone"`]),
+    ...origins.flatMap((origin, i) => [
+      `  - domain: "${origin}"`, `    storage: "${dir}"`, `    file: "z${i}.zone"`,
+      ...(opts.dnssec ? ['    dnssec-signing: on', '    zonefile-sync: -1'] : []),
+    ]),
     '',
   ].join('\n'));
   const child = spawn('knotd', ['-c', join(dir, 'knot.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  await waitReady(child, port, origins[0]!, 'knotd', () => err);
-  return { port, addr: `127.0.0.1:${port}`, pid: child.pid!, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
+  await waitReady(child, host, port, origins[0]!, 'knotd', () => err);
+  return { host, port, addr: `${host}:${port}`, pid: child.pid!, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
 }
 
 /** dnsmasq on 127.0.0.1:port with only the records given as its own options (`--host-record=...`). */
@@ -129,8 +138,8 @@ export async function startDnsmasq(records: string[], opts: { port?: number; pro
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  await waitReady(child, port, opts.probeZone ?? '.', 'dnsmasq', () => err);
-  return { port, addr: `127.0.0.1:${port}`, pid: child.pid!, stop: stopper(child, () => undefined) };
+  await waitReady(child, '127.0.0.1', port, opts.probeZone ?? '.', 'dnsmasq', () => err);
+  return { host: '127.0.0.1', port, addr: `127.0.0.1:${port}`, pid: child.pid!, stop: stopper(child, () => undefined) };
 }
 
 /** UDP+TCP sockets on 127.0.0.1:port that take queries and never answer (a hung upstream). */

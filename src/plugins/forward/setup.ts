@@ -1,0 +1,201 @@
+import { readFileSync, statSync } from 'node:fs';
+import net from 'node:net';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { cidrToReverseZones, isCidr } from '../../corefile/index.js';
+import { SetupError, type Directive } from '../../corefile/types.js';
+import { logger } from '../../server/log.js';
+import type { PluginDefinition, SetupContext } from '../../server/types.js';
+import { RCODE, rcodeNumber } from '../../server/wire/constants.js';
+import { fqdn, nameToWire } from '../../server/wire/name.js';
+import { parseDuration } from './duration.js';
+import { Forward, type ForwardConfig, type Policy } from './forward.js';
+import { Upstream, type UpstreamOptions } from './upstream.js';
+
+const log = logger('plugin/forward');
+const MAX_UPSTREAMS = 15;
+
+interface HostPort { host: string; port: number }
+
+/** `IP`, `IP:port`, `[v6]`, `[v6]:port`, bare v6; undefined when it is none of those. */
+function parseHostPort(text: string): HostPort | undefined {
+  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
+  if (bracket) return net.isIPv6(bracket[1]!) ? { host: bracket[1]!, port: bracket[2] ? Number(bracket[2]) : 53 } : undefined;
+  if (net.isIPv6(text)) return { host: text, port: 53 };
+  const v4 = /^([^:]+)(?::(\d+))?$/.exec(text);
+  if (v4 && net.isIPv4(v4[1]!)) return { host: v4[1]!, port: v4[2] ? Number(v4[2]) : 53 };
+  return undefined;
+}
+
+/** `nameserver` lines of a resolv.conf (what `forward . /etc/resolv.conf` uses); zone ids (`fe80::1%eth0`) are dropped. */
+export function resolvConfNameservers(text: string): HostPort[] {
+  const out: HostPort[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*nameserver\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const hp = parseHostPort(m[1]!.replace(/%.*$/, ''));
+    if (hp) out.push(hp);
+  }
+  return out;
+}
+
+function parseTo(arg: string, line: number, d: Directive, corefile: string): HostPort[] {
+  const err = (msg: string) => new SetupError(d.file, line, 'forward', msg);
+  const scheme = /^([a-z0-9]+):\/\//i.exec(arg);
+  let rest = arg;
+  if (scheme) {
+    const s = scheme[1]!.toLowerCase();
+    if (s === 'tls' || s === 'https') throw err(`'${arg}': ${s}:// upstreams (DNS over TLS/HTTPS) are not supported, use dns://`);
+    if (s !== 'dns') throw err(`'${s}' is not supported as a destination protocol in forward: ${arg}`);
+    rest = arg.slice(scheme[0].length);
+  }
+  const hp = parseHostPort(rest);
+  if (hp) {
+    if (!Number.isInteger(hp.port) || hp.port < 1 || hp.port > 65535) throw err(`invalid port in upstream '${arg}'`);
+    return [hp];
+  }
+  if (scheme) throw err(`not an IP address: '${arg}'`);
+  const path = isAbsolute(arg) ? arg : resolve(dirname(corefile), arg);
+  let text: string;
+  try {
+    if (!statSync(path).isFile()) throw new Error('not a regular file');
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw err(`'${arg}' is not an IP address nor a readable resolv.conf file (${(e as Error).message}); host names are not supported`);
+  }
+  const found = resolvConfNameservers(text);
+  if (!found.length) throw err(`no nameservers found in ${path}`);
+  return found;
+}
+
+function parseRcodes(args: string[], opt: string, line: number, d: Directive): number[] {
+  if (!args.length) throw new SetupError(d.file, line, 'forward', `${opt} needs at least one RCODE`);
+  return args.map((a) => {
+    const rc = rcodeNumber(a);
+    if (rc === undefined) throw new SetupError(d.file, line, 'forward', `${opt}: '${a}' is not a valid rcode`);
+    if (opt === 'failover' && rc === RCODE.NOERROR) throw new SetupError(d.file, line, 'forward', 'failover: NOERROR cannot be used');
+    return rc;
+  });
+}
+
+function uint(text: string | undefined, opt: string, line: number, d: Directive): number {
+  if (text === undefined || !/^\d+$/.test(text)) throw new SetupError(d.file, line, 'forward', `${opt} needs a non-negative integer, got '${text ?? ''}'`);
+  return Number(text);
+}
+
+function duration(args: string[], opt: string, line: number, d: Directive): number {
+  if (args.length !== 1) throw new SetupError(d.file, line, 'forward', `${opt} needs exactly one duration`);
+  const ms = parseDuration(args[0]!);
+  if (ms === undefined) throw new SetupError(d.file, line, 'forward', `${opt}: invalid duration '${args[0]}' (want e.g. 500ms, 10s)`);
+  return ms;
+}
+
+/** Parses one `forward FROM TO... { ... }` directive. */
+export function parseForward(d: Directive, ctx: Pick<SetupContext, 'corefile' | 'block'>): ForwardConfig {
+  const err = (line: number, msg: string) => new SetupError(d.file, line, 'forward', msg);
+  const [fromArg, ...toArgs] = d.args;
+  if (fromArg === undefined || !toArgs.length) throw err(d.line, 'usage: forward FROM TO... (at least one upstream)');
+  let from: string;
+  if (isCidr(fromArg)) {
+    const zones = cidrToReverseZones(fromArg);
+    from = zones[0]!;
+    if (zones.length > 1) log.warn(`Unsupported CIDR notation: '${fromArg}' expands to multiple zones. Using only '${from}'.`);
+  } else {
+    from = fqdn(fromArg);
+    try { nameToWire(from); } catch (e) { throw err(d.line, `FROM '${fromArg}' is not a valid domain name: ${(e as Error).message}`); }
+  }
+  const hostPorts: HostPort[] = [];
+  const seen = new Set<string>();
+  for (const a of toArgs) {
+    for (const hp of parseTo(a, d.line, d, ctx.corefile)) {
+      const k = `${hp.host}|${hp.port}`;
+      if (!seen.has(k)) { seen.add(k); hostPorts.push(hp); }
+    }
+  }
+  if (hostPorts.length > MAX_UPSTREAMS) throw err(d.line, `more than ${MAX_UPSTREAMS} TOs configured: ${hostPorts.length}`);
+
+  const up: UpstreamOptions = {
+    readTimeoutMs: 2000, expireMs: 10_000, hcIntervalMs: 500, hcRecursionDesired: true, hcDomain: '.', hcTransport: 'udp',
+  };
+  const cfg: Omit<ForwardConfig, 'upstreams'> = {
+    from, except: [], policy: 'random', maxFails: 2, forceTcp: false, preferUdp: false, maxConcurrent: 0,
+    next: [], failover: [], hasNextForward: false,
+  };
+  const once = new Set<string>();
+  for (const c of d.children) {
+    const e = (msg: string) => err(c.line, msg);
+    if (c.children.length) throw e(`'${c.name}' takes no block`);
+    if (once.has(c.name) && c.name !== 'except') throw e(`'${c.name}' given more than once`);
+    once.add(c.name);
+    const noArgs = () => { if (c.args.length) throw e(`${c.name} takes no arguments, got '${c.args.join(' ')}'`); };
+    switch (c.name) {
+      case 'except':
+        if (!c.args.length) throw e('except needs at least one domain name');
+        cfg.except.push(...c.args.map(fqdn));
+        break;
+      case 'force_tcp': noArgs(); cfg.forceTcp = true; break;
+      case 'prefer_udp': noArgs(); cfg.preferUdp = true; break;
+      case 'max_fails':
+        if (c.args.length !== 1) throw e('max_fails needs exactly one integer');
+        cfg.maxFails = uint(c.args[0], 'max_fails', c.line, d);
+        break;
+      case 'max_concurrent':
+        if (c.args.length !== 1) throw e('max_concurrent needs exactly one integer');
+        cfg.maxConcurrent = uint(c.args[0], 'max_concurrent', c.line, d);
+        if (cfg.maxConcurrent === 0) throw e('max_concurrent can\'t be zero');
+        break;
+      case 'expire': {
+        const ms = duration(c.args, 'expire', c.line, d);
+        if (ms < 0) throw e(`expire can't be negative: ${c.args[0]}`);
+        up.expireMs = ms;
+        break;
+      }
+      case 'read_timeout': {
+        const ms = duration(c.args, 'read_timeout', c.line, d);
+        if (ms <= 0) throw e(`read_timeout must be positive: ${c.args[0]}`);
+        up.readTimeoutMs = ms;
+        break;
+      }
+      case 'policy':
+        if (c.args.length !== 1 || !['random', 'round_robin', 'sequential'].includes(c.args[0]!)) {
+          throw e(`unknown policy '${c.args.join(' ')}' (want random, round_robin or sequential)`);
+        }
+        cfg.policy = c.args[0] as Policy;
+        break;
+      case 'health_check': {
+        const [dur, ...rest] = c.args;
+        if (dur === undefined) throw e('health_check needs a duration');
+        const ms = parseDuration(dur);
+        if (ms === undefined) throw e(`health_check: invalid duration '${dur}'`);
+        // A zero interval would probe a dead upstream in a tight loop; CoreDNS's 0 has the same effect.
+        up.hcIntervalMs = Math.max(ms, 100);
+        for (let i = 0; i < rest.length; i++) {
+          if (rest[i] === 'no_rec') up.hcRecursionDesired = false;
+          else if (rest[i] === 'domain') {
+            const name = rest[++i];
+            if (name === undefined) throw e('health_check: domain needs a name');
+            try { nameToWire(fqdn(name)); } catch { throw e(`health_check: invalid domain name ${name}`); }
+            up.hcDomain = fqdn(name);
+          } else throw e(`health_check: unknown option ${rest[i]}`);
+        }
+        break;
+      }
+      case 'next': cfg.next = parseRcodes(c.args, 'next', c.line, d); break;
+      case 'failover': cfg.failover = parseRcodes(c.args, 'failover', c.line, d); break;
+      case 'tls': case 'tls_servername':
+        throw e(`${c.name} is not supported: clusterdns forwards over plain DNS (UDP/TCP) only`);
+      default:
+        throw e(`unknown property '${c.name}'`);
+    }
+  }
+  if (cfg.forceTcp) up.hcTransport = 'tcp';
+  const forwards = ctx.block.filter((b) => b.name === 'forward');
+  cfg.hasNextForward = forwards.indexOf(d) < forwards.length - 1;
+  return { ...cfg, upstreams: hostPorts.map((hp) => new Upstream(hp.host, hp.port, up)) };
+}
+
+export const definition: PluginDefinition = {
+  name: 'forward',
+  setup(d, ctx) {
+    return new Forward(parseForward(d, ctx));
+  },
+};
