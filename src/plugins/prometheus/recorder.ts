@@ -1,6 +1,11 @@
-import { hashObject } from 'prom-client/lib/util.js';
-import { dnsMetrics } from '../../server/metrics.js';
+import { createRequire } from 'node:module';
 import type { Counter, Histogram } from 'prom-client';
+import { dnsMetrics } from '../../server/metrics.js';
+
+/** prom-client's label hashing: the key of a metric's `hashMap` (internal, hence untyped). */
+const { hashObject } = createRequire(import.meta.url)('prom-client/lib/util.js') as {
+  hashObject(labels: Record<string, string>, labelNames: string[]): string;
+};
 
 /**
  * Per-query metrics at DNS rates. prom-client hashes and validates the label set on every `inc()` and

@@ -4,6 +4,8 @@ import { logger } from '../../server/log.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 
 const log = logger('plugin/reload');
+/** CoreDNS (caddy) prints the reload notice without a plugin prefix. */
+const core = logger();
 
 export function sha512(text: string | Buffer): string {
   return createHash('sha512').update(text).digest('hex');
@@ -61,7 +63,7 @@ export class Reload implements Plugin {
       // Remember it even if the reload fails: a broken file is tried once, not every tick.
       this.hash = h;
       if (!this.timer) return false;
-      log.info('Reloading');
+      core.info('Reloading');
       this.requestReload(`${this.file} changed (SHA512 ${h.slice(0, 16)}...)`);
       return true;
     } finally {
