@@ -224,7 +224,7 @@ async function startSource(cfg: KubernetesConfig, store: ClusterStore, fail: (ms
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), cfg.startupTimeoutMs); });
   const started = source!.start(store).then(() => 'started' as const);
-  if (!store.synced) log.info(`waiting for ${source!.description} before starting server`);
+  if (cfg.source.kind === 'api') log.info(`waiting for ${source!.description} before starting server`);
   const how = await Promise.race([started, timeout]);
   clearTimeout(timer);
   if (how === 'timeout' || !store.synced) log.warn(`starting server with unsynced ${source!.description}`);
