@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { loadConfig, closePlugins } from '../src/server/config.js';
 import { SharedHttp } from '../src/server/http.js';
 import { setLogSink } from '../src/server/log.js';
@@ -38,13 +38,13 @@ function query(name: string, type: number = TYPE.A, opts: { edns?: boolean; do?:
   }) as Query;
 }
 
-function captureLogs(t: Tap.Test): string[] {
+function captureLogs(t: Test): string[] {
   const lines: string[] = [];
   t.teardown(setLogSink((l) => lines.push(l)));
   return lines;
 }
 
-function captureStdout(t: Tap.Test): string[] {
+function captureStdout(t: Test): string[] {
   const lines: string[] = [];
   const write = process.stdout.write;
   // Only query-log lines are taken: the test's own TAP stream goes to stdout too.
