@@ -1,5 +1,6 @@
 /**
- * A pod's view of DNS without touching the host: a private network + mount namespace (`unshare`),
+ * A pod's view of DNS without touching the host: private network, mount and PID namespaces (`unshare`;
+ * everything started inside dies with it),
  * loopback up, a pod resolv.conf bind-mounted over /etc/resolv.conf, clusterdns (the built CLI)
  * listening on 127.0.0.1:53 inside. Real stub resolvers (glibc getent, a musl-static binary, dig,
  * nslookup) run in there; nothing leaves the namespace.
@@ -21,7 +22,7 @@ export function podnsUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root for unshare --net --mount';
   if (!existsSync(CLI)) return `needs the built CLI (${CLI}): run npm run build`;
   try {
-    execFileSync('unshare', ['--net', '--mount', '--fork', 'true'], { stdio: 'ignore' });
+    execFileSync('unshare', ['--net', '--mount', '--pid', '--mount-proc', '--fork', 'true'], { stdio: 'ignore' });
   } catch {
     return 'unshare --net --mount is not permitted here';
   }
@@ -88,7 +89,7 @@ kill $SERVER; wait $SERVER 2>/dev/null
   writeFileSync(join(dir, 'pod.sh'), script);
   let stdout: string;
   try {
-    ({ stdout } = await run('unshare', ['--net', '--mount', '--fork', 'bash', join(dir, 'pod.sh')], { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 << 20 }));
+    ({ stdout } = await run('unshare', ['--net', '--mount', '--pid', '--mount-proc', '--fork', 'bash', join(dir, 'pod.sh')], { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 << 20 }));
   } catch (e) {
     const err = e as { stdout?: string; message: string };
     throw new Error(`pod namespace run failed: ${err.message}\n${err.stdout ?? ''}\n${existsSync(join(dir, 'server.log')) ? readFileSync(join(dir, 'server.log'), 'utf8') : ''}`);
