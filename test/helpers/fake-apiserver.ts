@@ -404,3 +404,34 @@ export function pod(namespace: string, name: string, ip: string, labels?: Record
     spec: { containers: [{ name: 'c', image: 'x' }] }, status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] },
   };
 }
+
+/**
+ * Seeds `services` ClusterIP Services in `default`, each with one EndpointSlice of `perService` ready
+ * endpoints, carrying the metadata real API objects have (uid, timestamps, managedFields), so LIST
+ * pages weigh what they weigh on a real cluster. Service i: svc<i>, 10.96.x.y; endpoint j: 10.(128+j).x.y.
+ */
+export function seedSynthetic(api: FakeApiServer, services: number, perService: number): void {
+  const ts = '2026-01-01T00:00:00Z';
+  const ip = (a: number, i: number) => `10.${a}.${(i >> 8) & 255}.${i & 255}`;
+  const managed = (manager: string) => [{ manager, operation: 'Update', apiVersion: 'v1', time: ts, fieldsType: 'FieldsV1', fieldsV1: { 'f:metadata': { 'f:labels': { '.': {}, 'f:app': {} } }, 'f:spec': { 'f:ports': {} } } }];
+  const svcs: Obj[] = [];
+  const slices: Obj[] = [];
+  for (let i = 0; i < services; i++) {
+    const name = `svc${i}`;
+    const s = service('default', name, ip(96, i));
+    s.metadata = { ...s.metadata, uid: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, creationTimestamp: ts, labels: { app: name }, managedFields: managed('kubectl') };
+    (s.spec as Record<string, unknown>).selector = { app: name };
+    svcs.push(s);
+    const sl = endpointSlice('default', name, `${name}-abcde`,
+      Array.from({ length: perService }, (_, j) => ({ ip: ip(128 + (j % 100), i + 65536 * Math.floor(j / 100)) })));
+    sl.metadata = { ...sl.metadata, uid: `00000000-0000-4000-9000-${String(i).padStart(12, '0')}`, creationTimestamp: ts, generateName: `${name}-`,
+      managedFields: managed('endpointslice-controller.k8s.io'),
+      ownerReferences: [{ apiVersion: 'v1', kind: 'Service', name, uid: s.metadata.uid, controller: true, blockOwnerDeletion: true }] };
+    for (const [j, e] of (sl.endpoints as Record<string, unknown>[]).entries()) {
+      Object.assign(e, { nodeName: `node-${j % 50}`, zone: 'zone-a', targetRef: { kind: 'Pod', namespace: 'default', name: `${name}-pod-${j}`, uid: `pod-${i}-${j}` } });
+    }
+    slices.push(sl);
+  }
+  api.seed('services', svcs);
+  api.seed('endpointslices', slices);
+}
