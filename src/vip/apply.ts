@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { Family } from './model.js';
-import { FILTER_CHAINS, NAT_CHAINS, isServiceChain } from './render-iptables.js';
+import { CANARY, FILTER_CHAINS, JUMPS, NAT_CHAINS, isServiceChain, jumpArgs, type Jump } from './render-iptables.js';
 
 export interface CommandResult { code: number; stdout: string; stderr: string }
 
@@ -39,37 +39,6 @@ const WAIT = ['-w', '5'];
 /** kube-proxy's choice (kubernetes#85771): poll the lock every 100 ms rather than every second. */
 const RESTORE_FLAGS = ['-w', '5', '-W', '100000', '--noflush'];
 
-export const CANARY = 'KUBE-PROXY-CANARY';
-const CANARY_TABLES = ['mangle', 'nat', 'filter'] as const;
-
-interface Jump { table: 'nat' | 'filter'; chain: string; target: string; comment: string; extra: string[] }
-
-const NEW = ['-m', 'conntrack', '--ctstate', 'NEW'];
-/** Entry points from built-in chains: the only rules outside our own chains, inserted first and never duplicated. */
-export const JUMPS: Jump[] = [
-  { table: 'filter', chain: 'INPUT', target: 'KUBE-EXTERNAL-SERVICES', comment: 'kubernetes externally-visible service portals', extra: NEW },
-  { table: 'filter', chain: 'FORWARD', target: 'KUBE-EXTERNAL-SERVICES', comment: 'kubernetes externally-visible service portals', extra: NEW },
-  { table: 'filter', chain: 'INPUT', target: 'KUBE-NODEPORTS', comment: 'kubernetes health check service ports', extra: [] },
-  { table: 'filter', chain: 'FORWARD', target: 'KUBE-SERVICES', comment: 'kubernetes service portals', extra: NEW },
-  { table: 'filter', chain: 'OUTPUT', target: 'KUBE-SERVICES', comment: 'kubernetes service portals', extra: NEW },
-  { table: 'filter', chain: 'FORWARD', target: 'KUBE-FORWARD', comment: 'kubernetes forwarding rules', extra: [] },
-  { table: 'filter', chain: 'INPUT', target: 'KUBE-PROXY-FIREWALL', comment: 'kubernetes load balancer firewall', extra: NEW },
-  { table: 'filter', chain: 'OUTPUT', target: 'KUBE-PROXY-FIREWALL', comment: 'kubernetes load balancer firewall', extra: NEW },
-  { table: 'filter', chain: 'FORWARD', target: 'KUBE-PROXY-FIREWALL', comment: 'kubernetes load balancer firewall', extra: NEW },
-  { table: 'nat', chain: 'OUTPUT', target: 'KUBE-SERVICES', comment: 'kubernetes service portals', extra: [] },
-  { table: 'nat', chain: 'PREROUTING', target: 'KUBE-SERVICES', comment: 'kubernetes service portals', extra: [] },
-  { table: 'nat', chain: 'POSTROUTING', target: 'KUBE-POSTROUTING', comment: 'kubernetes postrouting rules', extra: [] },
-];
-
-function jumpArgs(j: Jump): string[] {
-  return [...j.extra, '-m', 'comment', '--comment', j.comment, '-j', j.target];
-}
-
-/** `iptables -S` prints the comment quoted; a rule is ours when it jumps to our chain with our comment. */
-function hasJump(listing: string, j: Jump): boolean {
-  return listing.split('\n').some((l) => l.startsWith(`-A ${j.chain} `) && l.endsWith(` -j ${j.target}`) && l.includes(j.comment));
-}
-
 /** Names declared in `iptables-save` output (`:NAME POLICY [p:b]`). */
 export function chainsInSave(save: string): string[] {
   const out: string[] = [];
@@ -78,6 +47,31 @@ export function chainsInSave(save: string): string[] {
 }
 
 export type Run = typeof runCommand;
+
+/** What a full sync needs to know about the kernel, from one `iptables-save`. */
+export interface KernelState {
+  natChains: string[];
+  /** Entry jumps not found in the built-in chains. */
+  missingJumps: Jump[];
+  /** KUBE-PROXY-CANARY present in mangle, nat and filter. */
+  canary: boolean;
+}
+
+/** Splits `iptables-save` output into table name -> lines. */
+function tables(save: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let cur: string[] | undefined;
+  for (const line of save.split('\n')) {
+    if (line.startsWith('*')) out.set(line.slice(1), (cur = []));
+    else cur?.push(line);
+  }
+  return out;
+}
+
+/** `iptables-save` prints the comment quoted; a rule is ours when it jumps to our chain with our comment. */
+function hasJump(lines: string[], j: Jump): boolean {
+  return lines.some((l) => l.startsWith(`-A ${j.chain} `) && l.endsWith(` -j ${j.target}`) && l.includes(j.comment));
+}
 
 /** Every kernel side effect of one IP family: restore, entry jumps, canary, conntrack, cleanup. */
 export class IptablesApplier {
@@ -100,46 +94,28 @@ export class IptablesApplier {
     throw new RestoreError(this.family, line, line ? text.split('\n')[line - 1] : undefined, r.stderr);
   }
 
-  /** nat chains that exist now: what stale-chain collection compares against on a full sync. */
-  async natChains(): Promise<string[]> {
-    const r = await this.run(this.save, ['-t', 'nat']);
-    if (r.code !== 0) throw new Error(`${this.save} -t nat: ${firstLine(r.stderr)}`);
-    return chainsInSave(r.stdout);
+  /**
+   * One `iptables-save` instead of a call per built-in chain: with iptables-nft every invocation loads the
+   * whole ruleset, which at tens of thousands of rules costs about a second each.
+   */
+  async readState(): Promise<KernelState> {
+    const r = await this.run(this.save, []);
+    if (r.code !== 0) throw new Error(`${this.save}: ${firstLine(r.stderr)}`);
+    const t = tables(r.stdout);
+    const declared = (table: string) => chainsInSave((t.get(table) ?? []).join('\n'));
+    return {
+      natChains: declared('nat'),
+      missingJumps: JUMPS.filter((j) => !hasJump(t.get(j.table) ?? [], j)),
+      canary: ['mangle', 'nat', 'filter'].every((table) => declared(table).includes(CANARY)),
+    };
   }
 
-  /** Inserts missing entry jumps at the top of the built-in chains (after a restore created their targets). */
-  async ensureJumps(): Promise<void> {
-    const listings = new Map<string, string>();
-    for (const j of JUMPS) {
-      const key = `${j.table} ${j.chain}`;
-      let listing = listings.get(key);
-      if (listing === undefined) {
-        const r = await this.run(this.iptables, [...WAIT, '-t', j.table, '-S', j.chain]);
-        if (r.code !== 0) throw new Error(`${this.iptables} -t ${j.table} -S ${j.chain}: ${firstLine(r.stderr)}`);
-        listings.set(key, (listing = r.stdout));
-      }
-      if (hasJump(listing, j)) continue;
-      const r = await this.run(this.iptables, [...WAIT, '-t', j.table, '-I', j.chain, '1', ...jumpArgs(j)]);
-      if (r.code !== 0) throw new Error(`${this.iptables} -t ${j.table} -I ${j.chain}: ${firstLine(r.stderr)}`);
-    }
-  }
-
-  /** Empty chains in three tables whose disappearance means someone flushed the tables under us. */
-  async ensureCanary(): Promise<void> {
-    for (const t of CANARY_TABLES) {
-      if (await this.canaryIn(t)) continue;
-      const r = await this.run(this.iptables, [...WAIT, '-t', t, '-N', CANARY]);
-      if (r.code !== 0) throw new Error(`${this.iptables} -t ${t} -N ${CANARY}: ${firstLine(r.stderr)}`);
-    }
-  }
-
+  /** Polled between full syncs; stops at the first missing one. */
   async canaryPresent(): Promise<boolean> {
-    for (const t of CANARY_TABLES) if (!(await this.canaryIn(t))) return false;
+    for (const t of ['mangle', 'nat', 'filter']) {
+      if ((await this.run(this.iptables, [...WAIT, '-t', t, '-S', CANARY])).code !== 0) return false;
+    }
     return true;
-  }
-
-  private async canaryIn(table: string): Promise<boolean> {
-    return (await this.run(this.iptables, [...WAIT, '-t', table, '-S', CANARY])).code === 0;
   }
 
   /** Runs `conntrack -D` lists; "0 flow entries" (exit 1) is success. Returns the failures' messages. */

@@ -8,7 +8,7 @@ import { logger } from '../server/log.js';
 import { IptablesApplier, runCommand } from './apply.js';
 import { VipMetrics } from './metrics.js';
 import { buildModel, type Family } from './model.js';
-import { renderIptables } from './render-iptables.js';
+import { JUMPS, renderIptables } from './render-iptables.js';
 import { familyRenderBase, VipSyncer } from './syncer.js';
 
 const log = logger('vip');
@@ -203,7 +203,8 @@ function dryRun(o: VipOptions, store: ClusterStore): number {
   for (const family of [4, 6] as const) {
     const model = buildModel(snap, { family, nodeName: o.nodeName });
     if (family === 6 && model.ports.length === 0) continue;
-    const r = renderIptables(model, { ...familyRenderBase(o, family), changed: null, existingChains: [] });
+    // As on a fresh node: no chains of ours yet, every entry jump and the canary created.
+    const r = renderIptables(model, { ...familyRenderBase(o, family), changed: null, existingChains: [], entry: { jumps: JUMPS, canary: true } });
     process.stdout.write(`# ip${family === 6 ? '6' : ''}tables-restore ${'-w 5 -W 100000 --noflush'}\n${r.text}`);
   }
   return 0;

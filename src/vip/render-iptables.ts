@@ -12,6 +12,40 @@ export function isServiceChain(name: string): boolean {
   return /^KUBE-(SVC|SVL|EXT|FW|SEP)-[A-Z2-7]{16}$/.test(name);
 }
 
+/** An empty chain in mangle, nat and filter: its disappearance means someone flushed the tables under us. */
+export const CANARY = 'KUBE-PROXY-CANARY';
+
+export interface Jump { table: 'nat' | 'filter'; chain: string; target: string; comment: string; extra: string[] }
+
+const NEW = ['-m', 'conntrack', '--ctstate', 'NEW'];
+/** Entry points from built-in chains (kube-proxy's list): the only rules we place outside our own chains. */
+export const JUMPS: Jump[] = [
+  { table: 'filter', chain: 'INPUT', target: 'KUBE-EXTERNAL-SERVICES', comment: 'kubernetes externally-visible service portals', extra: NEW },
+  { table: 'filter', chain: 'FORWARD', target: 'KUBE-EXTERNAL-SERVICES', comment: 'kubernetes externally-visible service portals', extra: NEW },
+  { table: 'filter', chain: 'INPUT', target: 'KUBE-NODEPORTS', comment: 'kubernetes health check service ports', extra: [] },
+  { table: 'filter', chain: 'FORWARD', target: 'KUBE-SERVICES', comment: 'kubernetes service portals', extra: NEW },
+  { table: 'filter', chain: 'OUTPUT', target: 'KUBE-SERVICES', comment: 'kubernetes service portals', extra: NEW },
+  { table: 'filter', chain: 'FORWARD', target: 'KUBE-FORWARD', comment: 'kubernetes forwarding rules', extra: [] },
+  { table: 'filter', chain: 'INPUT', target: 'KUBE-PROXY-FIREWALL', comment: 'kubernetes load balancer firewall', extra: NEW },
+  { table: 'filter', chain: 'OUTPUT', target: 'KUBE-PROXY-FIREWALL', comment: 'kubernetes load balancer firewall', extra: NEW },
+  { table: 'filter', chain: 'FORWARD', target: 'KUBE-PROXY-FIREWALL', comment: 'kubernetes load balancer firewall', extra: NEW },
+  { table: 'nat', chain: 'OUTPUT', target: 'KUBE-SERVICES', comment: 'kubernetes service portals', extra: [] },
+  { table: 'nat', chain: 'PREROUTING', target: 'KUBE-SERVICES', comment: 'kubernetes service portals', extra: [] },
+  { table: 'nat', chain: 'POSTROUTING', target: 'KUBE-POSTROUTING', comment: 'kubernetes postrouting rules', extra: [] },
+];
+
+export function jumpArgs(j: Jump): string[] {
+  return [...j.extra, '-m', 'comment', '--comment', j.comment, '-j', j.target];
+}
+
+/**
+ * Inserted at position 1 without declaring the built-in chain (that would flush other software's rules):
+ * `--noflush` restore input may modify chains it does not declare.
+ */
+function jumpLine(j: Jump): string {
+  return `-I ${j.chain} 1 ${j.extra.join(' ')}${j.extra.length ? ' ' : ''}${comment(j.comment)} -j ${j.target}`;
+}
+
 /** kube-proxy stops writing per-endpoint comments above this many endpoints (~40% smaller restore input). */
 export const LARGE_CLUSTER_ENDPOINTS = 1000;
 
@@ -25,6 +59,8 @@ export interface RenderOptions {
   changed: ReadonlySet<string> | null;
   /** nat chains known to exist now; the per-service ones not active any more are flushed and deleted. */
   existingChains: Iterable<string>;
+  /** Full syncs: entry jumps missing from the built-in chains, and whether to (re)create the canary chains. */
+  entry?: { jumps: Jump[]; canary: boolean };
 }
 
 export interface RenderResult {
@@ -130,9 +166,12 @@ export function renderIptables(model: FamilyModel, opts: RenderOptions): RenderR
   for (const c of deletedChains) natChains.push(`:${c} - [0:0]`);
   const deletions = deletedChains.map((c) => `-X ${c}`);
 
+  const jumps = (table: string) => (opts.entry?.jumps ?? []).filter((j) => j.table === table).map(jumpLine);
+  const canary = opts.entry?.canary ? [`:${CANARY} - [0:0]`] : [];
   const text = [
-    '*filter', ...FILTER_CHAINS.map((c) => `:${c} - [0:0]`), ...filterRules, 'COMMIT',
-    '*nat', ...natChains, ...natRules, ...deletions, 'COMMIT', '',
+    ...(canary.length ? ['*mangle', ...canary, 'COMMIT'] : []),
+    '*filter', ...FILTER_CHAINS.map((c) => `:${c} - [0:0]`), ...canary, ...filterRules, ...jumps('filter'), 'COMMIT',
+    '*nat', ...natChains, ...canary, ...natRules, ...deletions, ...jumps('nat'), 'COMMIT', '',
   ].join('\n');
   const writtenRules = filterRules.length + natRules.length;
   return { text, activeChains, deletedChains, rules: writtenRules + skippedRules.n, writtenRules };

@@ -6,7 +6,7 @@ import { IptablesApplier, RestoreError, runCommand, type Run } from './apply.js'
 import { conntrackCleanup } from './conntrack.js';
 import type { VipMetrics } from './metrics.js';
 import { buildModel, type Family, type FamilyModel } from './model.js';
-import { LARGE_CLUSTER_ENDPOINTS, renderIptables, type RenderOptions } from './render-iptables.js';
+import { CANARY, LARGE_CLUSTER_ENDPOINTS, renderIptables, type RenderOptions } from './render-iptables.js';
 
 export interface SyncerOptions {
   families: Family[];
@@ -91,15 +91,13 @@ export class VipSyncer {
     const kind = full ? 'full' : 'partial';
     const changed = new Set(st.changed);
     try {
-      const existing = full ? await st.applier.natChains() : st.active!;
+      const kernel = full ? await st.applier.readState() : undefined;
       const r = renderIptables(model, {
-        ...familyRenderBase(this.opts, family), changed: full ? null : changed, existingChains: existing,
+        ...familyRenderBase(this.opts, family), changed: full ? null : changed,
+        existingChains: kernel ? kernel.natChains : st.active!,
+        entry: kernel && { jumps: kernel.missingJumps, canary: !kernel.canary },
       });
       await st.applier.restore(r.text);
-      if (full) {
-        await st.applier.ensureJumps();
-        await st.applier.ensureCanary();
-      }
       // After the restore, so that new packets of a flushed flow already meet the new rules.
       for (const e of await st.applier.conntrackDelete(conntrackCleanup(st.prev, model))) log.warn(`IPv${family}: ${e}`);
       st.prev = model;
@@ -145,7 +143,7 @@ export class VipSyncer {
     for (const [family, st] of this.states) {
       if (st.active === null) continue;
       if (!(await st.applier.canaryPresent().catch(() => false))) {
-        this.opts.log.warn(`IPv${family}: ${'KUBE-PROXY-CANARY'} is gone (tables flushed by someone else); full resync`);
+        this.opts.log.warn(`IPv${family}: ${CANARY} is gone (tables flushed by someone else); full resync`);
         st.active = null;
         this.request(true);
       }
