@@ -1,0 +1,180 @@
+import { ipFamily } from '../../cluster/ip.js';
+import { ipFromReverseName } from '../../corefile/index.js';
+import { RCODE, TYPE } from '../../server/wire/constants.js';
+import type { Message, RR } from '../../server/wire/message.js';
+import { isSubdomain } from '../../server/wire/name.js';
+import type { Next, Plugin, Query, Reply } from '../../server/types.js';
+import { join, matchPort, type KubernetesPlugin } from '../kubernetes/handler.js';
+import { trimZone } from '../kubernetes/names.js';
+
+export interface ExternalOptions {
+  /** Lower-case FQDNs. */
+  zones: string[];
+  /** Label under which the zone's own name servers live (`dns` → `ns1.dns.<zone>`). */
+  apex: string;
+  ttl: number;
+  /** Also answer endpoint addresses of headless services without external IPs. */
+  headless: boolean;
+  fallthrough: string[] | null;
+}
+
+interface Entry { ip: string; port: number; target: string }
+
+/**
+ * `k8s_external`: Service externalIPs and LoadBalancer ingress IPs as `<svc>.<ns>.<zone>` (CoreDNS
+ * plugin/k8s_external over plugin/kubernetes/external.go), read from the kubernetes plugin's store of
+ * the same server block. That plugin runs after this one, so it is looked up when the first query comes.
+ */
+export class ExternalPlugin implements Plugin {
+  readonly name = 'k8s_external';
+  private readonly zonesByLength: string[];
+
+  constructor(readonly opts: ExternalOptions, private readonly backend: () => KubernetesPlugin) {
+    this.zonesByLength = [...opts.zones].sort((a, b) => b.length - a.length);
+  }
+
+  serve(q: Query, next: Next): Reply | Promise<Reply> {
+    const lname = q.lname;
+    const zone = this.zonesByLength.find((z) => isSubdomain(lname, z));
+    if (zone === undefined) return next(q);
+    const k = this.backend();
+    if (lname === zone) return this.apex(q, zone, k);
+    if (isSubdomain(lname, `${this.opts.apex}.${zone}`)) return this.subApex(q, zone, k);
+
+    const [entries, rcode] = this.lookup(k, q, lname, zone);
+    if (entries.length === 0) {
+      const f = this.opts.fallthrough;
+      if (rcode === RCODE.NXDOMAIN && f && (f.length === 0 || f.some((z) => isSubdomain(lname, z)))) return next(q);
+      return this.reply(q, rcode, [], [this.soa(zone, k)]);
+    }
+    const ttl = this.opts.ttl;
+    let answer: RR[] = [];
+    const additional: RR[] = [];
+    switch (q.type) {
+      case TYPE.A:
+      case TYPE.AAAA: {
+        const family = q.type === TYPE.A ? 4 : 6;
+        const seen = new Set<string>();
+        for (const e of entries) {
+          if (ipFamily(e.ip) !== family || seen.has(e.ip)) continue;
+          seen.add(e.ip);
+          answer.push({ name: q.name, type: q.type, ttl, data: e.ip });
+        }
+        break;
+      }
+      case TYPE.SRV: {
+        const weight = Math.max(1, Math.floor(100 / entries.length));
+        const seen = new Set<string>();
+        for (const e of entries) {
+          if (e.port < 0) continue;
+          if (!seen.has(`${e.target} ${e.port}`)) {
+            seen.add(`${e.target} ${e.port}`);
+            answer.push({ name: q.name, type: TYPE.SRV, ttl, data: { priority: 0, weight, port: e.port, target: e.target } });
+          }
+          if (!seen.has(`${e.target} @${e.ip}`)) {
+            seen.add(`${e.target} @${e.ip}`);
+            additional.push({ name: e.target, type: ipFamily(e.ip) === 4 ? TYPE.A : TYPE.AAAA, ttl, data: e.ip });
+          }
+        }
+        break;
+      }
+      case TYPE.PTR:
+        answer = [...new Set(entries.map((e) => e.target))].map((t) => ({ name: q.name, type: TYPE.PTR, ttl, data: t }));
+        break;
+    }
+    if (answer.length === 0) return this.reply(q, RCODE.NOERROR, [], [this.soa(zone, k)]);
+    return this.reply(q, RCODE.NOERROR, answer, [], additional);
+  }
+
+  /** external.go External(): the entries for a name, and the rcode to use when there are none. */
+  private lookup(k: KubernetesPlugin, q: Query, lname: string, zone: string): [Entry[], number] {
+    if (q.type === TYPE.PTR) {
+      const ip = ipFromReverseName(lname);
+      if (ip !== undefined) {
+        const names = k.store.servicesByExternalIP(ip)
+          .filter((s) => k.visible(s) && (k.opts.namespaces.size === 0 || k.namespaceExposed(s.namespace)))
+          .map((s) => ({ ip, port: 0, target: `${s.name}.${s.namespace}.${this.opts.zones[0]}` }));
+        return [names, names.length > 0 ? RCODE.NOERROR : RCODE.NXDOMAIN];
+      }
+    }
+    const segs = trimZone(lname, zone)!.split('.');
+    let last = segs.length - 1;
+    const namespace = segs[last]!;
+    if (!k.namespaceExposed(namespace)) return [[], RCODE.NXDOMAIN];
+    if (--last < 0) return [[], RCODE.NOERROR];
+    const service = segs[last--]!;
+    let endpoint = '', port = '', protocol = '';
+    const strip = (l: string) => (l.startsWith('_') ? l.slice(1) : l);
+    if (last === 0) endpoint = strip(segs[0]!);
+    else if (last === 1) [port, protocol] = [strip(segs[0]!), strip(segs[1]!)];
+    else if (last > 1) return [[], RCODE.NXDOMAIN];
+
+    const svc = k.store.service(namespace, service);
+    const out: Entry[] = [];
+    if (svc && k.visible(svc)) {
+      const external = [...svc.externalIPs, ...svc.loadBalancerIPs];
+      const base = `${svc.name}.${svc.namespace}.${zone}`;
+      if (this.opts.headless && external.length === 0 && (svc.headless || endpoint)) {
+        for (const sl of k.slices(svc.namespace, svc.name)) {
+          const ports = sl.ports.length > 0 ? sl.ports : [{ name: '', port: null, protocol: '' }];
+          for (const ep of sl.endpoints) {
+            if (!ep.ready) continue;
+            ep.addresses.forEach((ip, i) => {
+              const label = k.label(ep, i);
+              if (endpoint && endpoint !== label.toLowerCase()) return;
+              for (const p of ports) {
+                if (matchPort({ port, protocol }, p.name, p.protocol)) out.push({ ip, port: p.port ?? -1, target: `${label}.${base}` });
+              }
+            });
+          }
+        }
+      } else {
+        // Like CoreDNS, an endpoint label on a non-headless name is ignored and the service answers.
+        for (const ip of external) {
+          for (const p of svc.ports) if (matchPort({ port, protocol }, p.name, p.protocol)) out.push({ ip, port: p.port, target: base });
+        }
+      }
+    }
+    if (q.type === TYPE.PTR) return [[], out.length > 0 ? RCODE.NOERROR : RCODE.NXDOMAIN];
+    return [out, out.length > 0 ? RCODE.NOERROR : RCODE.NXDOMAIN];
+  }
+
+  private apex(q: Query, zone: string, k: KubernetesPlugin): Reply {
+    if (q.type === TYPE.SOA) return this.reply(q, RCODE.NOERROR, [this.soa(zone, k)], []);
+    if (q.type !== TYPE.NS) return this.reply(q, RCODE.NOERROR, [], [this.soa(zone, k)]);
+    const ns = join(`ns1.${this.opts.apex}`, zone);
+    const glue: RR[] = k.nameServers(zone, { headless: this.opts.headless })
+      .map((a) => ({ name: ns, type: ipFamily(a.ip) === 4 ? TYPE.A : TYPE.AAAA, ttl: this.opts.ttl, data: a.ip }));
+    return this.reply(q, RCODE.NOERROR, [{ name: q.name, type: TYPE.NS, ttl: this.opts.ttl, data: ns }], [], glue);
+  }
+
+  /** `dns.<zone>` is an empty non-terminal; `ns1.dns.<zone>` carries the server's addresses; the rest does not exist. */
+  private subApex(q: Query, zone: string, k: KubernetesPlugin): Reply {
+    const base = trimZone(q.lname, zone)!;
+    if (base === this.opts.apex) return this.reply(q, RCODE.NOERROR, [], [this.soa(zone, k)]);
+    if (base !== `ns1.${this.opts.apex}`) return this.reply(q, RCODE.NXDOMAIN, [], [this.soa(zone, k)]);
+    const family = q.type === TYPE.A ? 4 : q.type === TYPE.AAAA ? 6 : 0;
+    const answer: RR[] = k.nameServers(zone, { headless: this.opts.headless })
+      .filter((a) => ipFamily(a.ip) === family)
+      .map((a) => ({ name: q.name, type: q.type, ttl: this.opts.ttl, data: a.ip }));
+    return this.reply(q, RCODE.NOERROR, answer, answer.length > 0 ? [] : [this.soa(zone, k)]);
+  }
+
+  private soa(zone: string, k: KubernetesPlugin): RR {
+    const apex = join(this.opts.apex, zone);
+    return {
+      name: zone, type: TYPE.SOA, ttl: this.opts.ttl,
+      data: {
+        mname: join('ns1', apex), rname: join('hostmaster', apex), serial: k.store.serial >>> 0,
+        refresh: 7200, retry: 1800, expire: 86400, minimum: this.opts.ttl,
+      },
+    };
+  }
+
+  private reply(q: Query, rcode: number, answer: RR[], authority: RR[], additional: RR[] = []): Reply {
+    const msg: Message = {
+      id: 0, qr: true, aa: true, rcode, question: { name: q.name, type: q.type, class: q.class }, answer, authority, additional,
+    };
+    return { rcode, msg, plugin: this.name };
+  }
+}
