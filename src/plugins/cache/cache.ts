@@ -1,0 +1,211 @@
+import { performance } from 'node:perf_hooks';
+import { LRUCache } from 'lru-cache';
+import { FLAG, RCODE } from '../../server/wire/constants.js';
+import { encodeMessage } from '../../server/wire/message.js';
+import { isSubdomain } from '../../server/wire/name.js';
+import type { Next, Plugin, Query, Reply } from '../../server/types.js';
+import { serverCells, type ServerCells } from './metrics.js';
+import { inspect, type Kind } from './wire.js';
+
+export interface CacheConfig {
+  zones: string[];
+  /** Entries per cache (success and denial each). */
+  successCap: number;
+  denialCap: number;
+  /** Seconds. */
+  successMaxTtl: number;
+  successMinTtl: number;
+  denialMaxTtl: number;
+  denialMinTtl: number;
+  /** Seconds a SERVFAIL/NOTIMP is cached; 0 = never. */
+  servfailTtl: number;
+  /** 0 = off; else hits without a gap of `prefetchWindowMs` before the entry is refreshed early. */
+  prefetch: number;
+  prefetchWindowMs: number;
+  prefetchPercent: number;
+  /** 0 = off; how long past expiry an entry may still be served. */
+  staleMs: number;
+  verifyStale: boolean;
+  disableSuccess: string[];
+  disableDenial: string[];
+  keepTtl: boolean;
+}
+
+interface Entry {
+  /** The response as first answered, TTLs flattened to `ttl`, no OPT. */
+  wire: Buffer;
+  ttlOffsets: number[];
+  rcode: number;
+  kind: Kind;
+  /** performance.now() when stored. */
+  stored: number;
+  ttl: number;
+  cells: ServerCells;
+  /** Prefetch popularity (CoreDNS freq): hits without a gap longer than the prefetch window. */
+  hits: number;
+  lastHit: number;
+  refreshing: boolean;
+}
+
+/**
+ * Front cache of encoded answers, keyed like CoreDNS by (qname lower-case, type, class, DO, CD). A hit copies
+ * the stored bytes and rewrites the TTL fields in place: no decode, no encode, no allocation besides the copy.
+ */
+export class Cache implements Plugin {
+  readonly name = 'cache';
+  private readonly success: LRUCache<string, Entry>;
+  private readonly denial: LRUCache<string, Entry>;
+  private readonly zonesLabel: string;
+  private readonly cells = new Map<string, ServerCells>();
+
+  constructor(readonly config: CacheConfig) {
+    this.zonesLabel = config.zones.join(',');
+    const evicted = (type: 'success' | 'denial') => (e: Entry, _k: string, reason: LRUCache.DisposeReason) => {
+      if (reason === 'evict') e.cells.evictions[type].inc();
+    };
+    // The LRU's own TTL is expiry plus the serve_stale window: beyond that an entry is useless and freed.
+    this.success = new LRUCache({ max: config.successCap, dispose: evicted('success') });
+    this.denial = new LRUCache({ max: config.denialCap, dispose: evicted('denial') });
+  }
+
+  private cellsFor(server: string): ServerCells {
+    let c = this.cells.get(server);
+    if (!c) this.cells.set(server, (c = serverCells(server, this.zonesLabel)));
+    return c;
+  }
+
+  serve(q: Query, next: Next): Reply | Promise<Reply> {
+    if (!this.config.zones.some((z) => isSubdomain(q.lname, z))) return next(q);
+    const cells = this.cellsFor(q.server);
+    cells.requests.inc();
+    const dnssecOk = q.edns?.do ? '1' : '0';
+    const key = `${q.lname}|${q.type}|${q.class}|${dnssecOk}${q.cd ? '1' : '0'}`;
+    let e = this.denial.get(key);
+    // A cached SERVFAIL must not hide a still valid positive answer (CoreDNS does the same).
+    if (!e || e.kind === 'servfail') e = this.success.get(key) ?? e;
+    if (!e) {
+      cells.misses.inc();
+      return this.fetch(q, next, key, cells, false);
+    }
+    cells.hits[e.kind === 'success' ? 'success' : 'denial'].inc();
+    const now = performance.now();
+    const age = Math.floor((now - e.stored) / 1000);
+    const remaining = e.ttl - age;
+    if (remaining > 0) {
+      if (this.config.prefetch > 0 && this.popular(e, now) && remaining <= Math.ceil(this.config.prefetchPercent / 100 * e.ttl)) {
+        this.refreshInBackground(q, next, key, e);
+      }
+      return this.answer(q, e, this.config.keepTtl ? e.ttl : remaining);
+    }
+    const stale = e;
+    const serveStale = () => {
+      cells.stale.inc();
+      return this.answer(q, stale, 0);
+    };
+    if (this.config.verifyStale) return this.fetch(q, next, key, cells, true).then((r) => r ?? serveStale(), serveStale);
+    this.refreshInBackground(q, next, key, e);
+    return serveStale();
+  }
+
+  private popular(e: Entry, now: number): boolean {
+    e.hits = now - e.lastHit > this.config.prefetchWindowMs ? 1 : e.hits + 1;
+    e.lastHit = now;
+    return e.hits >= this.config.prefetch;
+  }
+
+  /** A copy of the stored answer with every TTL set to `ttl` (CoreDNS serves one TTL for the whole message). */
+  private answer(q: Query, e: Entry, ttl: number): Reply {
+    const out = Buffer.allocUnsafe(e.wire.length);
+    e.wire.copy(out);
+    for (const off of e.ttlOffsets) out.writeUInt32BE(ttl, off);
+    // CoreDNS sets AA on every cached answer: some old glibc stubs drop non-authoritative replies entirely.
+    out[2] |= FLAG.AA >> 8;
+    if (!q.edns?.do && !(q.raw[3]! & FLAG.AD)) out[3] &= ~FLAG.AD;
+    return { rcode: e.rcode, wire: out, plugin: this.name };
+  }
+
+  /** Prefetch, or refresh of a stale entry (then only a good answer replaces it); one at a time per entry. */
+  private refreshInBackground(q: Query, next: Next, key: string, e: Entry): void {
+    if (e.refreshing) return;
+    e.refreshing = true;
+    e.cells.prefetch.inc();
+    // Like CoreDNS's prefetch writer, refresh as TCP so the upstream answer is never truncated.
+    this.fetch({ ...q, proto: 'tcp' }, next, key, e.cells, true, e).then(
+      () => { e.refreshing = false; },
+      () => { e.refreshing = false; },
+    );
+  }
+
+  /**
+   * Runs the rest of the chain and caches what it answered. With `onlyGood` (stale refresh), only NOERROR and
+   * NXDOMAIN replace an entry (RFC 8767 §4) and anything else resolves to null.
+   */
+  private fetch(q: Query, next: Next, key: string, cells: ServerCells, onlyGood: true, prev?: Entry): Promise<Reply | null>;
+  private fetch(q: Query, next: Next, key: string, cells: ServerCells, onlyGood: false, prev?: Entry): Reply | Promise<Reply>;
+  private fetch(q: Query, next: Next, key: string, cells: ServerCells, onlyGood: boolean, prev?: Entry): Reply | null | Promise<Reply | null> {
+    let r: Reply | Promise<Reply>;
+    try {
+      r = next(q);
+    } catch (e) {
+      if (onlyGood) return Promise.reject(e as Error);
+      throw e;
+    }
+    if (r instanceof Promise) return r.then((reply) => this.store(q, reply, key, cells, onlyGood, prev));
+    const stored = this.store(q, r, key, cells, onlyGood, prev);
+    return onlyGood ? Promise.resolve(stored) : stored;
+  }
+
+  private store(q: Query, reply: Reply, key: string, cells: ServerCells, onlyGood: boolean, prev?: Entry): Reply | null {
+    if (onlyGood && reply.rcode !== RCODE.NOERROR && reply.rcode !== RCODE.NXDOMAIN) return null;
+    // No message means nobody answered (the server writes a bare error): CoreDNS never caches that either.
+    if (!reply.wire && !reply.msg) return onlyGood ? null : reply;
+    let info;
+    try {
+      info = inspect(reply.wire ?? encodeMessage({ ...reply.msg!, edns: null }), q.type);
+    } catch {
+      return onlyGood ? null : reply;
+    }
+    if (!info.kind) return onlyGood ? null : reply;
+    const c = this.config;
+    const ttl = this.duration(info.kind, info.minTtl);
+    for (const off of info.ttlOffsets) info.wire.writeUInt32BE(ttl, off);
+    const rcode = info.wire[3]! & 0xf;
+    const disabled = info.kind === 'success' ? c.disableSuccess : c.disableDenial;
+    if (ttl > 0 && !disabled.some((z) => isSubdomain(q.lname, z))) {
+      const now = performance.now();
+      const e: Entry = {
+        wire: info.wire, ttlOffsets: info.ttlOffsets, rcode, kind: info.kind, stored: now, ttl, cells,
+        hits: prev?.hits ?? 0, lastHit: prev ? now : 0, refreshing: false,
+      };
+      const lruTtl = ttl * 1000 + c.staleMs;
+      if (info.kind === 'success') {
+        this.success.set(key, e, { ttl: lruTtl });
+        // A positive refresh is the newest truth for this key (CoreDNS drops the denial on prefetch).
+        if (prev) this.denial.delete(key);
+      } else {
+        this.denial.set(key, e, { ttl: lruTtl });
+      }
+      cells.entries.success.set(this.success.size);
+      cells.entries.denial.set(this.denial.size);
+    }
+    // The stored bytes never leave: plugins in front (loadbalance) may reorder records in place.
+    const out = Buffer.from(info.wire);
+    if (!q.edns?.do && !(q.raw[3]! & FLAG.AD)) out[3] &= ~FLAG.AD;
+    return { rcode, wire: out, plugin: reply.plugin };
+  }
+
+  /** Seconds to keep a response: its lowest TTL, capped and floored per kind (CoreDNS computeTTL). */
+  private duration(kind: Kind, minTtl: number): number {
+    const c = this.config;
+    if (kind === 'servfail') return c.servfailTtl;
+    const [max, min] = kind === 'success' ? [c.successMaxTtl, c.successMinTtl] : [c.denialMaxTtl, c.denialMinTtl];
+    // No records at all: CoreDNS's fail-safe minimal TTL of 5 s.
+    const msgTtl = minTtl < 0 ? 5 : Math.min(minTtl, max);
+    return Math.min(Math.max(msgTtl, min), max);
+  }
+
+  close(): void {
+    this.success.clear();
+    this.denial.clear();
+  }
+}
