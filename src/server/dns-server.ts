@@ -225,7 +225,7 @@ export class DnsServer {
     if (!config) throw new Error('server is not running');
     const routes = config.ports.find((p) => !server || p.server === server) ?? config.ports[0]!;
     const raw = encodeMessage({
-      id: Math.floor(Math.random() * 0xffff), rd: true, rcode: 0, question: { name: fqdn(name), type, class: CLASS.IN },
+      id: Math.floor(Math.random() * 0xffff), qr: false, rd: true, rcode: 0, question: { name: fqdn(name), type, class: CLASS.IN },
       answer: [], authority: [], additional: [], edns: { udpSize: SERVER_UDP_SIZE, version: 0, do: false },
     });
     const out = await this.handle(raw, { proto: 'tcp', address: '127.0.0.1', port: 0, family: 1 }, routes);
