@@ -2,7 +2,7 @@ import t from 'tap';
 import type { Endpoint, EndpointSlice, Service, ServicePort } from '../src/cluster/types.js';
 import { chainHash, endpointChain, serviceChain } from '../src/vip/hash.js';
 import { buildModel, type Family } from '../src/vip/model.js';
-import { renderIptables, cidrContains, type RenderOptions } from '../src/vip/render-iptables.js';
+import { JUMPS, renderIptables, cidrContains, type RenderOptions } from '../src/vip/render-iptables.js';
 import { conntrackCleanup } from '../src/vip/conntrack.js';
 import { IptablesApplier, RestoreError, type CommandResult } from '../src/vip/apply.js';
 import { parseDuration, parseVipArgs } from '../src/vip/cli.js';
@@ -265,6 +265,33 @@ t.test('partial sync: top-level chains plus changed services only; stale chains 
 
   const foreign = render(services, slices, { existingChains: ['FOREIGN', 'KUBE-FIREWALL', 'KUBE-MARK-DROP', ...full.activeChains] });
   t.same(foreign.deletedChains, [], 'chains we do not own are never deleted');
+});
+
+t.test('partial sync from a reused model equals one from a fresh model', async (t) => {
+  const services = Array.from({ length: 4 }, (_, i) => svc(`s${i}`, { clusterIPs: [`10.96.1.${i}`] }));
+  const slices = services.map((s, i) => slice(s.name, [ep(`10.244.1.${i + 10}`)]));
+  const prev = buildModel({ services, slices }, { family: 4, nodeName: 'n' });
+  const first = renderIptables(prev, { ...base, changed: new Set(['default/s0']) });
+  const moved = slices.map((s, i) => (i === 1 ? { ...s, endpoints: [ep('10.244.7.7')] } : s));
+  const changed = new Set(['default/s1']);
+  const reused = buildModel({ services, slices: moved }, { family: 4, nodeName: 'n' }, { prev, changed });
+  t.equal(reused.ports[0], prev.ports[0], 'unchanged service: same object');
+  t.not(reused.ports[1], prev.ports[1]);
+  const fresh = buildModel({ services, slices: moved }, { family: 4, nodeName: 'n' });
+  const a = renderIptables(reused, { ...base, changed, existingChains: first.activeChains });
+  const b = renderIptables(fresh, { ...base, changed, existingChains: first.activeChains });
+  t.equal(a.text, b.text);
+  t.equal(a.rules, b.rules);
+  t.same([...a.activeChains].sort(), [...b.activeChains].sort());
+});
+
+t.test('full sync on a fresh node: canary and entry jumps inside the restore, built-ins never declared', async (t) => {
+  const r = render([web], [webSlice], { entry: { jumps: JUMPS, canary: true } });
+  t.match(r.text, /^\*mangle\n:KUBE-PROXY-CANARY - \[0:0\]\nCOMMIT\n\*filter\n/);
+  t.match(r.text, '-I PREROUTING 1 -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\n');
+  t.match(r.text, '-I FORWARD 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\n');
+  t.notMatch(r.text, /^:(PREROUTING|INPUT|OUTPUT|FORWARD|POSTROUTING) /m);
+  t.equal(r.text.split('\n').filter((l) => l.startsWith('-I ')).length, JUMPS.length);
 });
 
 t.test('large clusters drop per-endpoint comments', async (t) => {

@@ -58,6 +58,15 @@ export interface FamilyModel {
   endpointCount: number;
 }
 
+/**
+ * The previous model and the services changed since: ports of unchanged services are taken over as they
+ * are (same objects), which keeps a partial sync's cost proportional to the change, not to the cluster.
+ */
+export interface ModelReuse {
+  prev: FamilyModel;
+  changed: ReadonlySet<string>;
+}
+
 export interface ModelOptions {
   family: Family;
   /** Endpoints whose EndpointSlice nodeName equals this are local. */
@@ -135,8 +144,17 @@ function categorize(
  * Pure: the desired VIP state of one IP family, per service port, from a store snapshot. A service is
  * programmed in a family only when it has a ClusterIP of that family (kube-proxy runs one proxier per family).
  */
-export function buildModel(snap: Pick<Snapshot, 'services' | 'slices'>, opts: ModelOptions): FamilyModel {
+export function buildModel(snap: Pick<Snapshot, 'services' | 'slices'>, opts: ModelOptions, reuse?: ModelReuse): FamilyModel {
   const { family, nodeName } = opts;
+  const previous = new Map<string, ServicePortModel[]>();
+  if (reuse) {
+    for (const p of reuse.prev.ports) {
+      if (reuse.changed.has(p.service)) continue;
+      const list = previous.get(p.service);
+      if (list) list.push(p);
+      else previous.set(p.service, [p]);
+    }
+  }
   const slicesBySvc = new Map<string, EndpointSlice[]>();
   for (const sl of snap.slices) {
     const k = `${sl.namespace}/${sl.service}`;
@@ -153,6 +171,12 @@ export function buildModel(snap: Pick<Snapshot, 'services' | 'slices'>, opts: Mo
     const clusterIP = ofFamily(svc.clusterIPs, family)[0];
     if (!clusterIP) continue;
     const service = `${svc.namespace}/${svc.name}`;
+    const kept = previous.get(service);
+    if (kept) {
+      for (const p of kept) endpointCount += p.reachable.length;
+      ports.push(...kept);
+      continue;
+    }
     const slices = slicesBySvc.get(service) ?? [];
     const externalIPs = [...new Set(ofFamily(svc.externalIPs, family))].sort(byString);
     const loadBalancerIPs = svc.type === 'LoadBalancer' ? [...new Set(ofFamily(svc.loadBalancerIPs, family))].sort(byString) : [];

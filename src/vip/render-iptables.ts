@@ -106,6 +106,13 @@ export function cidrContains(cidr: string, ip: string): boolean {
   return ipToBigInt(base) >> shift === ipToBigInt(ip) >> shift;
 }
 
+/**
+ * Partial syncs skip most services, but still need their chain names (stale-chain collection) and rule
+ * counts (metrics). The syncer hands in the same model object for a service that did not change, so what
+ * its chains came to is remembered per object instead of rendering them again.
+ */
+const skippedMemo = new WeakMap<ServicePortModel, { signature: string; rules: number; chains: string[] }>();
+
 /** Collects lines, or only counts them for chains a partial sync leaves alone. */
 interface Sink { push(line: string): void }
 class Counter implements Sink {
@@ -144,13 +151,26 @@ export function renderIptables(model: FamilyModel, opts: RenderOptions): RenderR
   const skippedRules = new Counter();
   const skippedDecls = new Counter();
 
+  const signature = `${localCIDR}|${opts.masqueradeAll}|${opts.nodeIPs.join(',')}`;
   for (const sp of model.ports) {
     const write = opts.changed === null || opts.changed.has(sp.service);
-    renderServicePort(sp, {
+    const cx: PortContext = {
       filterRules, natRules, natChains, activeChains,
       chainRules: write ? natRules : skippedRules, chainDecls: write ? natChains : skippedDecls,
       reject, localCIDR, masqueradeAll: opts.masqueradeAll, nodeIPs: opts.nodeIPs, endpointComments,
-    });
+    };
+    const d = renderServicePort(sp, cx);
+    if (!d) continue;
+    const memo = skippedMemo.get(sp);
+    if (!write && memo?.signature === signature) {
+      // Unchanged model object, same options: the same chains and rule count as when last rendered.
+      skippedRules.n += memo.rules;
+      for (const c of memo.chains) activeChains.add(c);
+      continue;
+    }
+    const rulesBefore = write ? natRules.length : skippedRules.n;
+    const chains = renderServiceChains(sp, cx, d);
+    skippedMemo.set(sp, { signature, rules: (write ? natRules.length : skippedRules.n) - rulesBefore, chains });
   }
 
   const nodePortsComment = comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain');
@@ -193,8 +213,20 @@ interface PortContext {
   endpointComments: boolean;
 }
 
-/** One service port, following the structure of kube-proxy's syncProxyRules loop body. */
-function renderServicePort(sp: ServicePortModel, cx: PortContext): void {
+interface Derived {
+  hasInternal: boolean;
+  hasExternal: boolean;
+  internalChain: string;
+  externalPolicyChain: string;
+  usesExt: boolean;
+  usesFW: boolean;
+}
+
+/**
+ * One service port's top-level rules, following kube-proxy's syncProxyRules loop body. Returns what its
+ * own chains need, or null when it has none (no endpoints).
+ */
+function renderServicePort(sp: ServicePortModel, cx: PortContext): Derived | null {
   const { spn, proto, port, chains } = sp;
   const match = `-m ${proto} -p ${proto}`;
   const hasInternal = sp.internalLocal ? sp.localEndpoints.length > 0 : sp.hasEndpoints;
@@ -241,10 +273,19 @@ function renderServicePort(sp: ServicePortModel, cx: PortContext): void {
   if (sp.healthCheckNodePort !== 0) {
     cx.filterRules.push(`-A KUBE-NODEPORTS ${comment(`${spn} health check node port`)} -m tcp -p tcp --dport ${sp.healthCheckNodePort} -j ACCEPT`);
   }
-  if (!sp.hasEndpoints) return;
+  if (!sp.hasEndpoints) return null;
+  return { hasInternal, hasExternal, internalChain, externalPolicyChain, usesExt, usesFW };
+}
 
+/** The service port's own chains: SVC/SVL, EXT, FW and one SEP per endpoint. Returns their names. */
+function renderServiceChains(sp: ServicePortModel, cx: PortContext, d: Derived): string[] {
+  const { spn, proto, port, chains } = sp;
+  const { hasInternal, hasExternal, internalChain, externalPolicyChain, usesExt, usesFW } = d;
+  const match = `-m ${proto} -p ${proto}`;
   const out = cx.chainRules;
+  const declared: string[] = [];
   const declare = (chain: string) => {
+    declared.push(chain);
     cx.activeChains.add(chain);
     cx.chainDecls.push(`:${chain} - [0:0]`);
   };
@@ -297,6 +338,7 @@ function renderServicePort(sp: ServicePortModel, cx: PortContext): void {
     const affinity = sp.affinityTimeout > 0 ? ` -m recent --name ${ep.chain} --set` : '';
     out.push(`-A ${ep.chain}${sepComment}${affinity} ${match} -j DNAT --to-destination ${ep.hostPort}`);
   }
+  return declared;
 }
 
 /** Affinity checks first (a known client sticks), then random spread: rule i of n matches with 1/(n-i). */

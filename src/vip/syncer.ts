@@ -1,5 +1,5 @@
 import type { ClusterStore } from '../cluster/store.js';
-import type { StoreChange } from '../cluster/types.js';
+import type { Snapshot, StoreChange } from '../cluster/types.js';
 import type { Logger } from '../server/log.js';
 import { ipFamily } from '../cluster/ip.js';
 import { IptablesApplier, RestoreError, runCommand, type Run } from './apply.js';
@@ -74,22 +74,25 @@ export class VipSyncer {
 
   /** One sync of every family; true when all succeeded. */
   async sync(full = false): Promise<boolean> {
+    // Snapshot and changed sets are taken together, before any await: a change arriving during the sync
+    // stays in `changed` for the next one.
     const snap = this.store.snapshot();
+    const changed = new Map([...this.states].map(([f, st]) => [f, new Set(st.changed)]));
     let ok = true;
     for (const [family, st] of this.states) {
-      if (!(await this.syncFamily(family, st, snap, full))) ok = false;
+      if (!(await this.syncFamily(family, st, snap, changed.get(family)!, full))) ok = false;
     }
     return ok;
   }
 
-  private async syncFamily(family: Family, st: FamilyState, snap: ReturnType<ClusterStore['snapshot']>, force: boolean): Promise<boolean> {
+  private async syncFamily(family: Family, st: FamilyState, snap: Snapshot, changed: Set<string>, force: boolean): Promise<boolean> {
     const { log, metrics } = this.opts;
     const t0 = performance.now();
-    const model = buildModel(snap, { family, nodeName: this.opts.nodeName });
+    const partialPossible = !force && st.active !== null && st.prev !== undefined;
+    const model = buildModel(snap, { family, nodeName: this.opts.nodeName }, partialPossible ? { prev: st.prev!, changed } : undefined);
     const comments = model.endpointCount <= LARGE_CLUSTER_ENDPOINTS;
-    const full = force || st.active === null || comments !== st.comments;
+    const full = !partialPossible || comments !== st.comments;
     const kind = full ? 'full' : 'partial';
-    const changed = new Set(st.changed);
     try {
       const kernel = full ? await st.applier.readState() : undefined;
       const r = renderIptables(model, {
