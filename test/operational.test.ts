@@ -103,6 +103,11 @@ t.test('health, ready, metrics and query log against a running server', async (t
   t.equal(metric(m2.body, 'coredns_dns_responses_total', { rcode: 'NOERROR', plugin: 'whoami' }), 3);
   t.equal(metric(m2.body, 'coredns_dns_request_duration_seconds_count', { type: 'A' }), 4);
 
+  // health requests its own /health once a second and records how long that took.
+  const probed = await until('a health self-probe', async () => (await get(hp, '/metrics')).body,
+    (b) => (metric(b, 'coredns_health_request_duration_seconds_count', {}) ?? 0) >= 1);
+  t.equal(metric(probed, 'coredns_health_request_failures_total', {}), 0);
+
   const line = /^\[INFO\] 127\.0\.0\.1:\d+ - \d+ "(\w+) IN (\S+) (udp|tcp) \d+ (true|false) (\d+)" (\w+) ([a-z,]+) (\d+) \d+(\.\d+)?s$/;
   const logged = out.map((l) => line.exec(l));
   t.equal(out.length, 5, out.join('\n'));
