@@ -70,10 +70,21 @@ function seen(run: PodRun): string[] {
     .filter((q) => !q.startsWith('HINFO') && !q.includes('dns-version') && q !== 'NS .');
 }
 
+/** The asking pod itself: autopath (pods verified) finds its namespace by the source address. */
+const clientPod = `apiVersion: v1
+kind: Pod
+metadata: { name: client, namespace: default }
+spec: { containers: [{ name: c, image: busybox }] }
+status: { phase: Running, podIP: 127.0.0.1, podIPs: [{ ip: 127.0.0.1 }] }
+`;
+
 async function pod(commands: string[], autopath = false): Promise<PodRun> {
   return inPodNamespace({
     corefile: corefile(autopath),
-    files: { 'manifests/cluster.yaml': snapshot, 'manifests/v6only.yaml': v6only, 'knot.conf': knotConf, 'example.com.zone': exampleZone },
+    files: {
+      'manifests/cluster.yaml': snapshot, 'manifests/v6only.yaml': v6only, 'manifests/client.yaml': clientPod,
+      'knot.conf': knotConf, 'example.com.zone': exampleZone,
+    },
     before: 'mkdir -p knot; knotd -c knot.conf >knot.log 2>&1 & for i in $(seq 1 50); do dig @127.0.0.2 -p 5300 +time=1 +tries=1 +short www.example.com | grep -q . && break; sleep 0.1; done',
     commands,
   });
@@ -160,4 +171,24 @@ t.test('the exact query sequence: redis and an external name, and clusterdns res
       t.match(run.results[1]!.stdout, new RegExp(`after ${stubSaw.length} queries`));
     }
   }
+});
+
+t.test('autopath @kubernetes answers the first search name: 2 queries instead of 8', { skip }, async (t) => {
+  const glibc = gaiBinary('glibc');
+  const musl = gaiBinary('musl');
+  for (const [bin, stub] of [[glibc, 'glibc'], [musl, 'musl']] as const) {
+    const run = await pod([`${bin} www.example.com`, `${bin} redis`, `${bin} my-service.prod`, `${bin} nosuch.example.com`], true);
+    const [ext, redis, extName, missing] = run.results;
+    t.equal(ext!.stdout.trim(), '192.0.2.10', `${stub}: external name through autopath`);
+    t.equal(redis!.stdout.trim(), '10.103.50.52', `${stub}: redis`);
+    t.equal(extName!.stdout.trim(), '192.0.2.40', `${stub}: ExternalName in another namespace`);
+    t.equal(missing!.code, 2, `${stub}: a name that exists nowhere still fails`);
+    const queries = seen(run);
+    const forName = (n: string) => queries.filter((q) => q.split(' ')[1]!.startsWith(n));
+    t.same(forName('www.example.com').map((q) => q.split(' ')[1]), ['www.example.com.default.svc.cluster.local.', 'www.example.com.default.svc.cluster.local.'],
+      `${stub}: the pod asked only its first search name (A+AAAA)`);
+    t.equal(forName('redis').length, 2, `${stub}: redis costs 2 queries`);
+  }
+  const dig = await pod(['dig +search www.example.com'], true);
+  t.match(dig.results[0]!.stdout, /www\.example\.com\.default\.svc\.cluster\.local\.\s+\d+\s+IN\s+CNAME\s+www\.example\.com\./, 'CNAME from the asked name');
 });

@@ -1,7 +1,6 @@
-import { HEADER_SIZE, RCODE } from '../../server/wire/constants.js';
+import { RCODE } from '../../server/wire/constants.js';
 import { decodeMessage, type Message } from '../../server/wire/message.js';
-import { nameToWire } from '../../server/wire/name.js';
-import { isParseFailure, parseQuery } from '../../server/wire/query.js';
+import { withQuestion } from '../../server/requery.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import { logger } from '../../server/log.js';
 import type { Question, ResponseRule, Rule } from './rules.js';
@@ -69,30 +68,14 @@ export class Rewrite implements Plugin {
   }
 }
 
-/** The query `next` sees: same header and other sections (EDNS), the rewritten question re-encoded and parsed. */
+/** The query `next` sees, or undefined (logged) when the rewritten name cannot be encoded. */
 function rebuildQuery(q: Query, cur: Question): Query | undefined {
-  let wireName: Buffer;
   try {
-    wireName = nameToWire(cur.name);
+    return withQuestion(q, cur);
   } catch (e) {
     log.error(`invalid name after rewrite: ${cur.name}: ${(e as Error).message}`);
     return undefined;
   }
-  const tail = q.raw.subarray(q.questionEnd);
-  const raw = Buffer.allocUnsafe(HEADER_SIZE + wireName.length + 4 + tail.length);
-  q.raw.copy(raw, 0, 0, HEADER_SIZE);
-  wireName.copy(raw, HEADER_SIZE);
-  let o = HEADER_SIZE + wireName.length;
-  raw.writeUInt16BE(cur.type, o);
-  raw.writeUInt16BE(cur.class, o + 2);
-  o += 4;
-  tail.copy(raw, o);
-  const parsed = parseQuery(raw);
-  if (isParseFailure(parsed)) {
-    log.error(`rewritten query for ${q.name} does not parse: ${parsed.reason}`);
-    return undefined;
-  }
-  return { ...q, ...parsed };
 }
 
 /** Later `rewrite` lines of a block: their rules already run in the first instance. */
