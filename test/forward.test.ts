@@ -183,14 +183,15 @@ t.test('max_concurrent: a bounded burst over the limit is REFUSED at once', asyn
 t.test('all upstreams down: SERVFAIL quickly', async (t) => {
   const dead1 = await freePort();
   const dead2 = await freePort();
-  const srv = await startServer(`. {\n  errors\n  forward . 127.0.0.1:${dead1} 127.0.0.1:${dead2}\n}\n`);
+  const srv = await startServer(`. {\n  errors\n  forward . 127.0.0.1:${dead1} 127.0.0.1:${dead2} {\n    max_fails 1\n    health_check 100ms\n  }\n}\n`);
   t.teardown(srv.stop);
   for (let i = 0; i < 3; i++) {
     const started = Date.now();
     const r = await dig(srv.port, ['www.example.com', '+time=4']);
     t.equal(r.status, 'SERVFAIL');
     t.ok(Date.now() - started < 3000, `refused ports: SERVFAIL in ${Date.now() - started} ms`);
-    await sleep(300);
+    // Enough failed health checks (one per 100 ms) for both to count as down before the next query.
+    await sleep(600);
   }
   t.ok(await metricValue('coredns_forward_healthcheck_broken_total') > 0, 'all down counted as broken health checking');
 });
