@@ -52,6 +52,11 @@ export function routeZone(routes: PortRoutes, lname: string): [string, Block] | 
   }
 }
 
+/** RA is set on a block's answers when it can recurse, i.e. it has `forward` (log and prometheus need it too). */
+export function blockRecurses(block: { name: string }[]): boolean {
+  return block.some((d) => d.name === 'forward');
+}
+
 function compose(plugins: Plugin[]): Next {
   // End of the chain: nobody wrote an answer (CoreDNS: "no next plugin found") -> SERVFAIL.
   let next: Next = () => ({ rcode: RCODE.SERVFAIL });
@@ -144,7 +149,7 @@ async function setupBlock(sb: ServerBlock, opts: LoadOptions, defs: Awaited<Retu
   }
   return {
     file: sb.file, line: sb.line, addresses, zones, plugins, handler: compose(plugins),
-    ra: plugins.some((p) => p.name === 'forward'),
+    ra: blockRecurses(plugins),
   };
 }
 

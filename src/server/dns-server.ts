@@ -4,8 +4,8 @@ import { SharedHttp } from './http.js';
 import { DnsListener, type Peer } from './listeners.js';
 import { logger } from './log.js';
 import { dnsMetrics } from './metrics.js';
-import { errorResponse, headerOnlyResponse, renderReply, responseLimit } from './respond.js';
-import type { Query, Reply, SharedServices } from './types.js';
+import { errorResponse, headerOnlyResponse, renderFor } from './respond.js';
+import { PluginError, type Query, type Reply, type SharedServices } from './types.js';
 import { CLASS, RCODE, SERVER_UDP_SIZE, TYPE } from './wire/constants.js';
 import { decodeMessage, encodeMessage, type Message } from './wire/message.js';
 import { fqdn } from './wire/name.js';
@@ -35,6 +35,8 @@ export class DnsServer {
   private listeners = new Map<string, DnsListener>();
   private stopping = false;
   private lameduckMs = 0;
+  /** Lameduck asked for by the config being set up; becomes lameduckMs only if that config goes live. */
+  private stagedLameduckMs = 0;
   private reloading: Promise<boolean> | null = null;
   private text: string | undefined;
   readonly shared: SharedServices;
@@ -46,7 +48,7 @@ export class DnsServer {
       readiness: () => (this.config?.blocks ?? []).flatMap((b) => b.plugins)
         .filter((p) => p.ready).map((p) => ({ name: p.name, ready: p.ready!() })),
       shuttingDown: () => this.stopping,
-      setLameduck: (ms) => { this.lameduckMs = Math.max(this.lameduckMs, ms); },
+      setLameduck: (ms) => { this.stagedLameduckMs = Math.max(this.stagedLameduckMs, ms); },
       requestReload: (reason) => { log.info(`reload requested: ${reason}`); void this.reload(); },
       resolve: (q) => this.resolveInternal(q.name, q.type, q.server),
     };
@@ -70,7 +72,7 @@ export class DnsServer {
   }
 
   private async load(): Promise<Config> {
-    this.lameduckMs = 0;
+    this.stagedLameduckMs = 0;
     try {
       return await loadConfig({ file: this.opts.conf, text: this.text, dnsPort: this.opts.dnsPort, shared: this.shared });
     } catch (e) {
@@ -118,6 +120,7 @@ export class DnsServer {
     }
     const old = this.config;
     this.config = config;
+    this.lameduckMs = this.stagedLameduckMs;
     for (const b of config.blocks) {
       for (const a of b.addresses) for (const z of a.zones) for (const p of b.plugins) {
         dnsMetrics.pluginEnabled.set({ server: `dns://:${a.port}`, zone: z, view: '', name: p.name }, 1);
@@ -200,7 +203,6 @@ export class DnsServer {
     q.server = routes.server;
     q.zone = zone;
     q.start = performance.now();
-    const limit = responseLimit(pq, peer.proto);
     let r: Reply | Promise<Reply>;
     try {
       r = block.handler(q);
@@ -208,14 +210,17 @@ export class DnsServer {
       return this.panic(q, e as Error, block.ra);
     }
     if (r instanceof Promise) {
-      return r.then((reply) => renderReply(q, reply, limit, block.ra), (e: Error) => this.panic(q, e, block.ra));
+      return r.then((reply) => renderFor(q, reply, block.ra), (e: Error) => this.panic(q, e, block.ra));
     }
-    return renderReply(q, r, limit, block.ra);
+    return renderFor(q, r, block.ra);
   }
 
   private panic(q: Query, e: Error, ra: boolean): Buffer {
-    dnsMetrics.panics.inc();
-    log.error(`Recovered from panic in server: "${q.server}" ${q.name} ${e.stack ?? e.message}`);
+    // Expected failures reach the log through the `errors` plugin, like CoreDNS; only bugs are panics.
+    if (!(e instanceof PluginError)) {
+      dnsMetrics.panics.inc();
+      log.error(`Recovered from panic in server: "${q.server}" ${q.name} ${e.stack ?? e.message}`);
+    }
     return errorResponse(q, RCODE.SERVFAIL, ra);
   }
 

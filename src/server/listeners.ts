@@ -34,6 +34,7 @@ export class DnsListener {
   private udp?: dgram.Socket;
   private tcp?: net.Server;
   private conns = new Set<net.Socket>();
+  private closed = false;
   handler: PacketHandler;
 
   constructor(readonly host: string, readonly port: number, handler: PacketHandler) {
@@ -53,7 +54,10 @@ export class DnsListener {
         log.error(`handler threw: ${(e as Error).stack}`);
         return;
       }
-      settle(r, (out) => { if (out) udp.send(out, rinfo.port, rinfo.address); });
+      settle(r, (out) => {
+        // A reply can finish after close() (a slow upstream): sending then would throw.
+        if (out && !this.closed) udp.send(out, rinfo.port, rinfo.address, (e) => e && log.warn(`udp send to ${rinfo.address}: ${e.message}`));
+      });
     });
     udp.on('error', (e) => log.error(`udp ${this.host}:${this.port}: ${e.message}`));
     await new Promise<void>((resolve, reject) => {
@@ -118,6 +122,7 @@ export class DnsListener {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.udp?.close();
     for (const c of this.conns) c.destroy();
     await new Promise<void>((r) => (this.tcp ? this.tcp.close(() => r()) : r()));

@@ -89,6 +89,17 @@ export interface HttpRoutes {
   route(address: string, path: string, handler: HttpHandler, owner: string): void;
 }
 
+/**
+ * An expected failure (an upstream is down, a source is unsynced): the query gets SERVFAIL and the
+ * `errors` plugin logs it. Anything else a plugin throws is a bug: counted in coredns_panics_total.
+ */
+export class PluginError extends Error {
+  override name = 'PluginError';
+  constructor(readonly plugin: string, message: string) {
+    super(message);
+  }
+}
+
 /** A plugin as registered in the execution order list (plugin.cfg). */
 export interface PluginDefinition {
   name: string;

@@ -4,6 +4,7 @@ import { randomInt } from 'node:crypto';
 import { CLASS, HEADER_SIZE, TYPE } from '../../server/wire/constants.js';
 import { encodeMessage } from '../../server/wire/message.js';
 import { healthcheckFailures } from './metrics.js';
+import { PluginError } from '../../server/types.js';
 
 export type Transport = 'udp' | 'tcp';
 
@@ -19,9 +20,9 @@ export interface UpstreamOptions {
   hcTransport: Transport;
 }
 
-export class UpstreamError extends Error {
+export class UpstreamError extends PluginError {
   constructor(readonly to: string, message: string, readonly code?: string) {
-    super(`${to}: ${message}`);
+    super('forward', `${to}: ${message}`);
   }
 }
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { createApiSource, type ApiSourceConfig } from '../../cluster/informers.js';
+import type { ApiSourceConfig } from '../../cluster/informers.js';
 import { canonicalIP } from '../../cluster/ip.js';
 import { ManifestSource } from '../../cluster/manifests.js';
 import { parseSelector, SelectorError, type LabelSelector } from '../../cluster/selector.js';
@@ -214,10 +214,12 @@ async function startSource(cfg: KubernetesConfig, store: ClusterStore, fail: (ms
   if (cfg.source.kind === 'manifests') {
     source = new ManifestSource(cfg.source.path, { intervalMs: cfg.source.intervalMs, warn: (m) => log.warn(m) });
   } else {
+    // Loaded only here: @kubernetes/client-node costs seconds and tens of MB that manifests users never need.
+    const { createApiSource } = await import('../../cluster/informers.js');
     try {
       source = createApiSource(cfg.source.api);
     } catch (e) {
-      fail(`no cluster source: use manifests PATH (API source not available: ${(e as Error).message})`);
+      fail(`cannot use the Kubernetes API: ${(e as Error).message}`);
     }
   }
   // CoreDNS blocks server start until the first sync or startup_timeout, then serves what it has.

@@ -2,7 +2,7 @@ import { writeQueryLog } from '../../server/log.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import { RCODE } from '../../server/wire/constants.js';
 import { isSubdomain } from '../../server/wire/name.js';
-import { renderedResponse } from '../prometheus/rendered.js';
+import { renderFor } from '../../server/respond.js';
 import { classify, formatLine, parseFormat, typify, type ResponseClass } from './format.js';
 
 export interface Rule {
@@ -43,7 +43,7 @@ export class Log implements Plugin {
   }
 
   private write(rule: Rule, q: Query, reply: Reply): void {
-    const wire = renderedResponse(q, reply, this.ra);
+    const wire = renderFor(q, reply, this.ra);
     const type = typify(q, wire);
     if (rule.classes.size && !rule.classes.has(classify(type))) return;
     writeQueryLog('[INFO] ' + formatLine(rule.format, q, { wire, type }));

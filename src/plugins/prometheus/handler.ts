@@ -4,7 +4,7 @@ import { registry } from '../../server/metrics.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import { metricType, rcodeString } from './qtype.js';
 import { seriesFor } from './recorder.js';
-import { renderedResponse } from './rendered.js';
+import { renderFor } from '../../server/respond.js';
 
 /** Records CoreDNS's per-query metrics for its block; `/metrics` serves the process-wide registry. */
 export class Prometheus implements Plugin {
@@ -25,7 +25,7 @@ export class Prometheus implements Plugin {
     if (q.edns?.do) s.dnssecOk();
     s.request(type, tcp, q.family);
     s.duration(type, (performance.now() - q.start) / 1000);
-    s.sizes(tcp, q.raw.length, renderedResponse(q, reply, this.ra).length);
+    s.sizes(tcp, q.raw.length, renderFor(q, reply, this.ra).length);
     s.response(reply.plugin ?? '', rcodeString(reply.rcode, 'RCODE'));
     return reply;
   }

@@ -2,7 +2,7 @@ import { SetupError } from '../../corefile/types.js';
 import { splitHostPort } from '../../server/http.js';
 import type { PluginDefinition } from '../../server/types.js';
 import { Prometheus, serveMetrics } from './handler.js';
-import { blockRecurses } from './rendered.js';
+import { blockRecurses } from '../../server/config.js';
 
 const DEFAULT_ADDRESS = 'localhost:9153';
 

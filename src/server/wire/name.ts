@@ -10,6 +10,13 @@ const MAX_NAME = 255;
 const MAX_POINTER_HOPS = 64;
 
 function escapeLabel(buf: Buffer, start: number, len: number): string {
+  // Hot path: almost every label is plain printable text and can be sliced out as is.
+  let plain = true;
+  for (let i = start; i < start + len; i++) {
+    const c = buf[i]!;
+    if (c <= 0x20 || c >= 0x7f || c === 0x2e || c === 0x5c) { plain = false; break; }
+  }
+  if (plain) return buf.toString('latin1', start, start + len);
   let s = '';
   for (let i = start; i < start + len; i++) {
     const c = buf[i]!;
