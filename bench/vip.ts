@@ -56,15 +56,17 @@ function slice(service: string, ips: string[]): EndpointSlice {
 }
 
 let nsSeq = 0;
-async function scratch<T>(fn: (run: Run, ns: string) => Promise<T>): Promise<T> {
+const created: string[] = [];
+/**
+ * A fresh namespace. Deleted only at the end: the kernel tears a namespace's ruleset down in the
+ * background after `ip netns del`, which would slow down whatever is measured next.
+ */
+async function scratch<T>(fn: (run: Run) => Promise<T>): Promise<T> {
   const ns = `vipbench${process.pid}-${nsSeq++}`;
   const add = await runCommand('ip', ['netns', 'add', ns]);
   if (add.code !== 0) throw new Error(`ip netns add ${ns}: ${add.stderr.trim()} (the benchmark needs root)`);
-  try {
-    return await fn((cmd, a, input) => runCommand('ip', ['netns', 'exec', ns, cmd, ...a], input), ns);
-  } finally {
-    await runCommand('ip', ['netns', 'del', ns]);
-  }
+  created.push(ns);
+  return fn((cmd, a, input) => runCommand('ip', ['netns', 'exec', ns, cmd, ...a], input));
 }
 
 async function timed(fn: () => Promise<unknown> | unknown): Promise<number> {
@@ -128,6 +130,7 @@ async function measure(n: number): Promise<Row> {
 
 const rows: Row[] = [];
 let lastRate = 0;
+try {
 for (const n of sizes) {
   // iptables-nft restore time grows faster than linearly: predict from the previous size, squared.
   const predicted = lastRate ? lastRate * (n / rows.at(-1)!.n) ** 2 : 0;
@@ -139,6 +142,9 @@ for (const n of sizes) {
   rows.push(await measure(n));
   lastRate = Date.now() - t0;
   console.error(`${n} services done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+} finally {
+  for (const ns of created) await runCommand('ip', ['netns', 'del', ns]);
 }
 
 const fmt = (v: number, d: number) => v.toFixed(d);

@@ -121,7 +121,7 @@ const PROGRAMMER_ARGS = ['vip', '--manifests', manifests, '--cluster-cidr', '10.
   '--sync-period', '10s', '--min-sync-period', '100ms', '--hostname-override', 'node1'];
 
 function startProgrammer(): { child: ChildProcess; log: string[] } {
-  const child = lab.spawn('node', 'node', [CLI, ...PROGRAMMER_ARGS]);
+  const child = lab.spawn('node', 'node', [CLI, ...PROGRAMMER_ARGS, '--metrics', '127.0.0.1:9101']);
   const log: string[] = [];
   child.stderr!.on('data', (b: Buffer) => log.push(...b.toString().split('\n').filter(Boolean)));
   return { child, log };
@@ -183,6 +183,10 @@ t.test('programs the node and serves ClusterIPs spread over both endpoints', asy
   const jumps = (await lab.must('node', 'iptables', ['-t', 'nat', '-S', 'PREROUTING'])).split('\n');
   t.equal(jumps.filter((l) => l.includes('KUBE-SERVICES')).length, 1);
   t.match(jumps[1], /KUBE-SERVICES/, 'entry jump inserted first');
+  const metrics = await lab.must('node', 'curl', ['-s', 'http://127.0.0.1:9101/metrics']);
+  t.match(metrics, /clusterdns_vip_rules\{family="IPv4"\} [1-9]\d*/);
+  t.match(metrics, /clusterdns_vip_sync_duration_seconds_count\{family="IPv4",sync="full"\} [1-9]/);
+  t.match(metrics, /clusterdns_vip_last_sync_timestamp_seconds\{family="IPv4"\} \d/);
 });
 
 t.test('ClientIP affinity sticks to one endpoint', async (t) => {
@@ -273,6 +277,15 @@ t.test('external flush is repaired within the sync period', async (t) => {
   await lab.must('node', 'iptables', ['-t', 'mangle', '-X', 'KUBE-PROXY-CANARY']);
   await waitFor('rules back', async () => (await curl('http://10.96.0.10/', 1)).code === 0, 8000, 200);
   t.ok((await lab.exec('node', 'iptables', ['-t', 'mangle', '-S', 'KUBE-PROXY-CANARY'])).code === 0, 'canary recreated');
+});
+
+t.test('refuses to start without iptables or CAP_NET_ADMIN', async (t) => {
+  const noCap = await lab.exec('node', 'setpriv', ['--bounding-set=-net_admin', process.execPath, CLI, 'vip', '--manifests', manifests, '--once']);
+  t.equal(noCap.code, 1);
+  t.match(noCap.stderr, /cannot start: missing CAP_NET_ADMIN/);
+  const noIptables = await lab.exec('node', 'env', ['PATH=/nonexistent', process.execPath, CLI, 'vip', '--manifests', manifests, '--once']);
+  t.equal(noIptables.code, 1);
+  t.match(noIptables.stderr, /cannot start: iptables is not installed/);
 });
 
 t.test('restart gives identical rules; --cleanup leaves no KUBE- chain', async (t) => {
