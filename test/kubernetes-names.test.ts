@@ -3,7 +3,7 @@ import { ClusterStore } from '../src/cluster/store.js';
 import { toService } from '../src/cluster/convert.js';
 import { KubernetesPlugin } from '../src/plugins/kubernetes/handler.js';
 import { endpointLabel, isReverse, parseRequest, podLabelToIP, trimZone } from '../src/plugins/kubernetes/names.js';
-import { parseDuration } from '../src/plugins/kubernetes/setup.js';
+import { tryParseDuration as parseDuration } from '../src/corefile/duration.js';
 import { RCODE, TYPE } from '../src/server/wire/constants.js';
 import { encodeMessage } from '../src/server/wire/message.js';
 import { isParseFailure, parseQuery } from '../src/server/wire/query.js';

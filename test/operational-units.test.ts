@@ -10,7 +10,7 @@ import { Errors } from '../src/plugins/errors/handler.js';
 import { definition as errorsDef } from '../src/plugins/errors/setup.js';
 import { Log } from '../src/plugins/log/handler.js';
 import { COMMON_FORMAT, parseFormat } from '../src/plugins/log/format.js';
-import { formatDuration, parseDuration } from '../src/plugins/reload/duration.js';
+import { formatDuration, parseDuration } from '../src/corefile/duration.js';
 import { Reload } from '../src/plugins/reload/handler.js';
 import { Ready } from '../src/plugins/ready/handler.js';
 import { mkdtempSync, writeFileSync, renameSync, symlinkSync, mkdirSync } from 'node:fs';

@@ -27,6 +27,15 @@ export function parseDuration(text: string): number {
   return m[1] === '-' ? -total : total;
 }
 
+/** Milliseconds of a Go duration, or undefined when `text` is not one (for options with their own wording). */
+export function tryParseDuration(text: string): number | undefined {
+  try {
+    return parseDuration(text);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Go's `Duration.String()`: `30s`, `5m0s`, `1h0m0s`, `1.5s`, `500ms`, `0s`. */
 export function formatDuration(ms: number): string {
   if (ms === 0) return '0s';

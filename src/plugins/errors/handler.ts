@@ -2,7 +2,7 @@ import { logger } from '../../server/log.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import { RCODE } from '../../server/wire/constants.js';
 import { qtypeName } from '../prometheus/qtype.js';
-import { formatDuration } from '../reload/duration.js';
+import { formatDuration } from '../../corefile/duration.js';
 
 const log = logger('plugin/errors');
 

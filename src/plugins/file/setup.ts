@@ -2,7 +2,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import type { PluginDefinition } from '../../server/types.js';
 import { SetupError } from '../../corefile/types.js';
 import { fqdn } from '../../server/wire/name.js';
-import { parseGoDuration } from '../hosts/duration.js';
+import { tryParseDuration } from '../../corefile/duration.js';
 import { FilePlugin, type FileOptions } from './handler.js';
 
 export const definition: PluginDefinition = {
@@ -22,7 +22,7 @@ export const definition: PluginDefinition = {
       if (seenReload) throw err("'reload' given more than once", c.line);
       seenReload = true;
       if (c.args.length !== 1 || c.children.length) throw err('reload needs one duration (0 disables)', c.line);
-      const ms = parseGoDuration(c.args[0]!);
+      const ms = tryParseDuration(c.args[0]!);
       if (ms === undefined || ms < 0) throw err(`invalid duration for reload '${c.args[0]}'`, c.line);
       opts.reloadMs = ms;
     }

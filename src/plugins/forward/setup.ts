@@ -7,7 +7,7 @@ import { logger } from '../../server/log.js';
 import type { PluginDefinition, SetupContext } from '../../server/types.js';
 import { RCODE, rcodeNumber } from '../../server/wire/constants.js';
 import { fqdn, nameToWire } from '../../server/wire/name.js';
-import { parseDuration } from './duration.js';
+import { tryParseDuration as parseDuration } from '../../corefile/duration.js';
 import { Forward, type ForwardConfig, type Policy } from './forward.js';
 import { Upstream, type UpstreamOptions } from './upstream.js';
 

@@ -4,7 +4,7 @@ import type { PluginDefinition } from '../../server/types.js';
 import { SetupError, type Directive } from '../../corefile/types.js';
 import { fqdn } from '../../server/wire/name.js';
 import { logger } from '../../server/log.js';
-import { parseGoDuration } from './duration.js';
+import { tryParseDuration } from '../../corefile/duration.js';
 import { Hosts, type HostsOptions } from './handler.js';
 import { parseHostAddr } from './hostsfile.js';
 
@@ -54,7 +54,7 @@ export function parseHostsDirective(d: Directive, corefile: string, blockZones: 
       case 'reload': {
         once();
         if (c.args.length !== 1) throw err(c.line, 'reload needs a duration (zero seconds to disable)');
-        const ms = parseGoDuration(c.args[0]!);
+        const ms = tryParseDuration(c.args[0]!);
         if (ms === undefined) throw err(c.line, `invalid duration for reload '${c.args[0]}'`);
         if (ms < 0) throw err(c.line, `invalid negative duration for reload '${c.args[0]}'`);
         opts.reloadMs = ms;

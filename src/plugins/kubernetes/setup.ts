@@ -7,7 +7,7 @@ import { ManifestSource } from '../../cluster/manifests.js';
 import { parseSelector, SelectorError, type LabelSelector } from '../../cluster/selector.js';
 import type { ClusterSource } from '../../cluster/source.js';
 import { ClusterStore } from '../../cluster/store.js';
-import { cidrToReverseZones, isCidr } from '../../corefile/index.js';
+import { cidrToReverseZones, isCidr, tryParseDuration as parseDuration } from '../../corefile/index.js';
 import { SetupError, type Directive } from '../../corefile/types.js';
 import { logger } from '../../server/log.js';
 import { fqdn } from '../../server/wire/name.js';
@@ -25,15 +25,6 @@ export type SourceConfig =
 export interface KubernetesConfig extends Omit<KubernetesOptions, 'localIPs'> {
   source: SourceConfig;
   startupTimeoutMs: number;
-}
-
-/** Go-style durations as CoreDNS takes them: `5s`, `1m30s`, `250ms`. */
-export function parseDuration(text: string): number | undefined {
-  const units: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  if (!/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(text)) return text === '0' ? 0 : undefined;
-  let ms = 0;
-  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * units[m[2]!]!;
-  return ms;
 }
 
 function normalizeZones(args: string[], fail: (msg: string) => never): string[] {
