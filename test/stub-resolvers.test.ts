@@ -4,8 +4,8 @@ import { gaiBinary, inPodNamespace, podnsUnavailable, type PodRun } from './help
 
 /**
  * Search path and ndots end to end: a pod's resolv.conf (ndots:5, three search domains), clusterdns on
- * 127.0.0.1:53 with the embedded snapshot and a forward upstream (knotd on 127.0.0.2:53 serving
- * example.com), queried by glibc getent, glibc and musl getaddrinfo, nslookup and dig +search.
+ * 127.0.0.1:53 with the embedded snapshot and a forward upstream (knotd on 127.0.0.2:5300 serving
+ * the root zone), queried by glibc getent, glibc and musl getaddrinfo, nslookup and dig +search.
  */
 const skip = podnsUnavailable();
 // Every case starts a real server in a fresh namespace: give the file room beyond tap's default.
@@ -23,32 +23,33 @@ spec:
 `;
 
 const knotConf = `server:
-  rundir: "./knot"
+  rundir: "@DIR@/knot"
   listen: 127.0.0.2@5300
   udp-workers: 1
   tcp-workers: 1
   background-workers: 1
 database:
-  storage: "./knot"
+  storage: "@DIR@/knot"
 log:
   - target: stderr
     any: error
 zone:
-  - domain: example.com
-    file: "./example.com.zone"
+  - domain: .
+    file: "@DIR@/root.zone"
     journal-content: none
 `;
 
-const exampleZone = `$ORIGIN example.com.
+/** The upstream is authoritative for the root, so names that exist nowhere get NXDOMAIN like on the Internet. */
+const rootZone = `$ORIGIN .
 $TTL 300
 @ IN SOA ns.example.com. admin.example.com. 1 7200 1800 86400 60
 @ IN NS ns.example.com.
-ns IN A 127.0.0.2
-www IN A 192.0.2.10
-api IN A 192.0.2.20
-api IN AAAA 2001:db8::20
-a.b.c.d IN A 192.0.2.30
-my.database IN A 192.0.2.40
+ns.example.com. IN A 127.0.0.2
+www.example.com. IN A 192.0.2.10
+api.example.com. IN A 192.0.2.20
+api.example.com. IN AAAA 2001:db8::20
+a.b.c.d.example.com. IN A 192.0.2.30
+my.database.example.com. IN A 192.0.2.40
 `;
 
 const corefile = (autopath: boolean) => `.:53 {
@@ -83,9 +84,10 @@ async function pod(commands: string[], autopath = false): Promise<PodRun> {
     corefile: corefile(autopath),
     files: {
       'manifests/cluster.yaml': snapshot, 'manifests/v6only.yaml': v6only, 'manifests/client.yaml': clientPod,
-      'knot.conf': knotConf, 'example.com.zone': exampleZone,
+      'knot.conf': knotConf, 'root.zone': rootZone,
     },
-    before: 'mkdir -p knot; knotd -c knot.conf >knot.log 2>&1 & for i in $(seq 1 50); do dig @127.0.0.2 -p 5300 +time=1 +tries=1 +short www.example.com | grep -q . && break; sleep 0.1; done',
+    // knotd resolves relative paths against its storage directory, not the working directory.
+    before: 'mkdir -p knot; sed -i "s#@DIR@#$PWD#g" knot.conf; knotd -c knot.conf >knot.log 2>&1 & for i in $(seq 1 50); do dig @127.0.0.2 -p 5300 +time=1 +tries=1 +short www.example.com | grep -q . && break; sleep 0.1; done',
     commands,
   });
 }

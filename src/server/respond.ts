@@ -33,7 +33,8 @@ export function renderFor(q: ParsedQuery & { proto: 'udp' | 'tcp' }, reply: Repl
 /** Canonical encodings of returned Messages (ID 0, no OPT), memoised per object: see Reply. */
 const encoded = new WeakMap<Message, Buffer>();
 
-function canonicalWire(msg: Message): Buffer {
+/** The canonical encoding of a returned Message (for plugins that post-process wire bytes: cache, loadbalance). */
+export function canonicalWire(msg: Message): Buffer {
   let w = encoded.get(msg);
   if (!w) {
     w = encodeMessage({ ...msg, edns: null });

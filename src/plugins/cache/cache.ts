@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
 import { FLAG, RCODE } from '../../server/wire/constants.js';
-import { encodeMessage } from '../../server/wire/message.js';
+import { canonicalWire } from '../../server/respond.js';
 import { isSubdomain } from '../../server/wire/name.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import { serverCells, type ServerCells } from './metrics.js';
@@ -161,7 +161,7 @@ export class Cache implements Plugin {
     if (!reply.wire && !reply.msg) return onlyGood ? null : reply;
     let info;
     try {
-      info = inspect(reply.wire ?? encodeMessage({ ...reply.msg!, edns: null }), q.type);
+      info = inspect(reply.wire ?? canonicalWire(reply.msg!), q.type);
     } catch {
       return onlyGood ? null : reply;
     }

@@ -1,18 +1,6 @@
-import { encodeMessage, type Message } from '../../server/wire/message.js';
+import { canonicalWire } from '../../server/respond.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import { shuffleWire, wouldReorder } from './shuffle.js';
-
-/** Encodings of Messages returned by later plugins: a Message is immutable once returned (see Reply). */
-const encoded = new WeakMap<Message, Buffer>();
-
-function wireOf(msg: Message): Buffer {
-  let w = encoded.get(msg);
-  if (!w) {
-    w = encodeMessage({ ...msg, edns: null });
-    encoded.set(msg, w);
-  }
-  return w;
-}
 
 /**
  * Round-robin load balancing of A/AAAA/MX records (CoreDNS's loadbalance). It wraps every answer of the
@@ -34,6 +22,6 @@ export function balance(r: Reply): Reply {
   }
   const m = r.msg;
   if (!m || m.rcode !== 0 || !wouldReorder([m.answer, m.authority, m.additional])) return r;
-  const wire = shuffleWire(wireOf(m));
+  const wire = shuffleWire(canonicalWire(m));
   return { rcode: r.rcode, wire, plugin: r.plugin };
 }
