@@ -1,0 +1,59 @@
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dig } from './helpers/dig.js';
+
+/** The built CLI as an operator runs it: SIGHUP and SIGUSR1 reload now, a broken file keeps the old config. */
+const CLI = new URL('../dist/src/cli.js', import.meta.url).pathname;
+
+async function freePort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  const p = s.address().port;
+  s.close();
+  return p;
+}
+
+async function until(what: string, fn: () => Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await fn().catch(() => false))) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+t.test('SIGHUP/SIGUSR1 reload; a bad Corefile is rejected; SIGTERM exits 0', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-signals-'));
+  const port = await freePort();
+  const conf = join(dir, 'Corefile');
+  const block = (zone: string) => `${zone}:${port} {\n  bind 127.0.0.1\n  whoami\n}\n`;
+  writeFileSync(conf, block('example.org'));
+  const child = spawn(process.execPath, [CLI, '-conf', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (d) => { log += d; });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const status = async (name: string) => (await dig(port, [name])).status;
+
+  await until('the server', async () => (await status('example.org')) === 'NOERROR');
+  writeFileSync(conf, block('example.net'));
+  child.kill('SIGHUP');
+  await until('SIGHUP reload', async () => (await status('example.net')) === 'NOERROR');
+  t.equal(await status('example.org'), 'REFUSED', 'old zone gone after SIGHUP');
+
+  writeFileSync(conf, block('example.com') + 'oops {\n');
+  child.kill('SIGUSR1');
+  await until('the reload error in the log', async () => /reload failed/.test(log));
+  t.match(log, /Corefile:\d+ - Error during parsing/, 'error names file and line');
+  t.equal(await status('example.net'), 'NOERROR', 'the running config keeps serving');
+
+  writeFileSync(conf, block('example.com'));
+  child.kill('SIGUSR1');
+  await until('SIGUSR1 reload', async () => (await status('example.com')) === 'NOERROR');
+
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'SIGTERM exits 0');
+});
