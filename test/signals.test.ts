@@ -57,3 +57,26 @@ t.test('SIGHUP/SIGUSR1 reload; a bad Corefile is rejected; SIGTERM exits 0', asy
   child.kill('SIGTERM');
   t.equal(await exited, 0, 'SIGTERM exits 0');
 });
+
+t.test('-workers 2: both processes answer on the shared sockets, signals reach every worker', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-workers-'));
+  const port = await freePort();
+  const conf = join(dir, 'Corefile');
+  writeFileSync(conf, `example.org:${port} {\n  bind 127.0.0.1\n  whoami\n}\n`);
+  const child = spawn(process.execPath, [CLI, 'serve', '-conf', conf, '-workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (d) => { log += d; });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  await until('two workers', async () => (log.match(/ worker \d+/g) ?? []).length >= 2, 15_000);
+  const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => dig(port, [i % 2 ? '+tcp' : '+notcp', 'example.org'])));
+  t.ok(answers.every((a) => a.status === 'NOERROR'), 'UDP and TCP answered');
+  writeFileSync(conf, `example.net:${port} {\n  bind 127.0.0.1\n  whoami\n}\n`);
+  child.kill('SIGHUP');
+  await until('both workers reloaded', async () => {
+    const r = await Promise.all(Array.from({ length: 10 }, () => dig(port, ['example.net'])));
+    return r.every((a) => a.status === 'NOERROR');
+  });
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'the primary exits 0 once the workers are gone');
+});
