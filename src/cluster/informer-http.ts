@@ -1,10 +1,10 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { ApiAccess } from './informer-kubeconfig.js';
 
 /**
- * LIST and WATCH requests against the API server. Authentication, TLS and proxies come from the client
- * library's KubeConfig (applyToHTTPSOptions, the same path its own Watch takes); the requests are ours so
+ * LIST and WATCH requests against the API server. Authentication, TLS and proxies come from ApiAccess
+ * (KubeConfig.applyToHTTPSOptions, the path the client library's own Watch takes); the requests are ours so
  * that nothing keeps whole API objects (the library's ListWatch caches every object it saw), pages are
  * parsed one at a time, and a hung request can always be aborted (the library's Watch only hands out its
  * AbortController once response headers arrived).
@@ -103,14 +103,14 @@ export class ApiClient {
   private readonly inflight?: Semaphore;
   private readonly listTimeoutMs: number;
 
-  constructor(private readonly kc: KubeConfig, limits: ApiClientLimits = {}) {
+  constructor(private readonly access: ApiAccess, limits: ApiClientLimits = {}) {
     if (limits.qps && limits.qps > 0) this.bucket = new TokenBucket(limits.qps, Math.max(1, limits.burst ?? Math.ceil(limits.qps)));
     if (limits.maxInflight && limits.maxInflight > 0) this.inflight = new Semaphore(limits.maxInflight);
     this.listTimeoutMs = limits.listTimeoutMs ?? 60_000;
   }
 
   get server(): string {
-    return this.kc.getCurrentCluster()?.server ?? '(no cluster)';
+    return this.access.server;
   }
 
   /** One page of a LIST (`limit`/`continue` in `query`). */
@@ -189,12 +189,10 @@ export class ApiClient {
 
   private async request(path: string, query: Record<string, string | undefined>, signal: AbortSignal): Promise<http.IncomingMessage> {
     await this.bucket?.take(signal);
-    const cluster = this.kc.getCurrentCluster();
-    if (!cluster) throw new ApiError('kubeconfig has no current cluster');
-    const url = new URL(cluster.server.replace(/\/+$/, '') + path);
+    const url = new URL(this.access.server.replace(/\/+$/, '') + path);
     for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, v);
     const opts: https.RequestOptions = {};
-    await this.kc.applyToHTTPSOptions(opts);
+    await this.access.applyToHTTPSOptions(opts);
     const mod = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       const req = mod.request(url, {

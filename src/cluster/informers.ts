@@ -1,9 +1,8 @@
-import { existsSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
 import { client, registry } from '../server/metrics.js';
 import { logger } from '../server/log.js';
 import { ConvertError, SERVICE_NAME_LABEL, toEndpointSlice, toNamespace, toPod, toService } from './convert.js';
 import { ApiClient, ApiError, isGone, type WatchEvent } from './informer-http.js';
+import { loadApiAccess, type ApiAccess } from './informer-kubeconfig.js';
 import type { ClusterSource } from './source.js';
 import type { ClusterStore } from './store.js';
 import type { EndpointSlice, Namespace, Pod, Service } from './types.js';
@@ -499,53 +498,13 @@ export const informerDefaults: Required<Pick<ApiSourceConfig, 'watchdogMs' | 'ba
   pageSize: 500,
 };
 
-const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
-
-/** `kubeconfig FILE [CONTEXT]`, else `endpoint URL` (+ `tls`), else the pod's service account. */
-export function loadKubeConfig(cfg: ApiSourceConfig): KubeConfig {
-  const kc = new KubeConfig();
-  if (cfg.kubeconfig) {
-    try {
-      kc.loadFromFile(cfg.kubeconfig);
-    } catch (err) {
-      throw new Error(`kubeconfig ${cfg.kubeconfig}: ${describe(err)}`);
-    }
-    if (cfg.context) {
-      if (!kc.getContextObject(cfg.context)) {
-        throw new Error(`kubeconfig ${cfg.kubeconfig}: no context named "${cfg.context}" (have: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`);
-      }
-      kc.setCurrentContext(cfg.context);
-    }
-    if (!kc.getCurrentCluster()) throw new Error(`kubeconfig ${cfg.kubeconfig}: the current context names no cluster`);
-  } else if (cfg.endpoint) {
-    let url: URL;
-    try {
-      url = new URL(cfg.endpoint);
-    } catch {
-      throw new Error(`endpoint ${cfg.endpoint}: not a URL`);
-    }
-    kc.loadFromClusterAndUser(
-      // The library refuses http:// unless skipTLSVerify is set; for plain http (kubectl proxy) there is
-      // no TLS to verify, so setting it only unlocks the scheme.
-      { name: 'endpoint', server: cfg.endpoint, skipTLSVerify: url.protocol === 'http:', ...(cfg.tls ? { caFile: cfg.tls.ca } : {}) },
-      { name: 'endpoint', ...(cfg.tls ? { certFile: cfg.tls.cert, keyFile: cfg.tls.key } : {}) },
-    );
-  } else {
-    if (!process.env.KUBERNETES_SERVICE_HOST || !existsSync(IN_CLUSTER_TOKEN)) {
-      throw new Error('not running in a Kubernetes pod (no KUBERNETES_SERVICE_HOST or service account token): set kubeconfig or endpoint');
-    }
-    kc.loadFromCluster();
-  }
-  return kc;
-}
-
 class InformerSource implements ApiSource {
   readonly description: string;
   private readonly api: ApiClient;
   private reflectors: Reflector<unknown>[] = [];
 
-  constructor(private readonly cfg: ApiSourceConfig, kc: KubeConfig) {
-    this.api = new ApiClient(kc, { qps: cfg.qps, burst: cfg.burst, maxInflight: cfg.maxInflight });
+  constructor(private readonly cfg: ApiSourceConfig, access: ApiAccess) {
+    this.api = new ApiClient(access, { qps: cfg.qps, burst: cfg.burst, maxInflight: cfg.maxInflight });
     this.description = `Kubernetes API ${this.api.server}`;
   }
 
@@ -585,5 +544,5 @@ class InformerSource implements ApiSource {
 
 /** Builds the informer source; config errors (unreadable kubeconfig, unknown context) throw here. */
 export function createApiSource(cfg: ApiSourceConfig): ApiSource {
-  return new InformerSource(cfg, loadKubeConfig(cfg));
+  return new InformerSource(cfg, loadApiAccess(cfg));
 }
