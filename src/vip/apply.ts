@@ -30,7 +30,18 @@ export class RestoreError extends Error {
   }
 }
 
-function firstLine(s: string): string {
+/** Runs `conntrack -D` lists; "0 flow entries" (exit 1) is success. Returns the failures' messages. */
+export async function conntrackDelete(run: Run, family: Family, argLists: string[][]): Promise<string[]> {
+  const errors: string[] = [];
+  const fam = family === 6 ? ['-f', 'ipv6'] : [];
+  for (const args of argLists) {
+    const r = await run('conntrack', [...args, ...fam]);
+    if (r.code !== 0 && !/0 flow entries/.test(r.stderr)) errors.push(`conntrack ${args.join(' ')}: ${firstLine(r.stderr)}`);
+  }
+  return errors;
+}
+
+export function firstLine(s: string): string {
   return s.split('\n').map((l) => l.trim()).find(Boolean) ?? '(no message)';
 }
 
@@ -118,15 +129,8 @@ export class IptablesApplier {
     return true;
   }
 
-  /** Runs `conntrack -D` lists; "0 flow entries" (exit 1) is success. Returns the failures' messages. */
-  async conntrackDelete(argLists: string[][]): Promise<string[]> {
-    const errors: string[] = [];
-    const fam = this.family === 6 ? ['-f', 'ipv6'] : [];
-    for (const args of argLists) {
-      const r = await this.run('conntrack', [...args, ...fam]);
-      if (r.code !== 0 && !/0 flow entries/.test(r.stderr)) errors.push(`conntrack ${args.join(' ')}: ${firstLine(r.stderr)}`);
-    }
-    return errors;
+  conntrackDelete(argLists: string[][]): Promise<string[]> {
+    return conntrackDelete(this.run, this.family, argLists);
   }
 
   /** Removes the entry jumps, then every chain we own, in one restore per table. */

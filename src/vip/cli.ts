@@ -5,23 +5,24 @@ import { ClusterStore } from '../cluster/store.js';
 import type { ClusterSource } from '../cluster/source.js';
 import { canonicalIP, ipFamily } from '../cluster/ip.js';
 import { logger } from '../server/log.js';
-import { IptablesApplier, runCommand } from './apply.js';
+import { runCommand } from './apply.js';
+import { nftablesUsable } from './apply-nftables.js';
 import { VipMetrics } from './metrics.js';
 import { buildModel, type Family } from './model.js';
-import { JUMPS, renderIptables } from './render-iptables.js';
-import { familyRenderBase, VipSyncer } from './syncer.js';
+import { createBackend, VipSyncer, type BackendMode } from './syncer.js';
 
 const log = logger('vip');
 
 const USAGE = `Usage: clusterdns vip [--manifests PATH | --kubeconfig FILE [--context C]] [--node-ip IP]...
          [--cluster-cidr CIDR[,CIDR]] [--masquerade-all] [--sync-period 30s] [--min-sync-period 1s]
-         [--once] [--dry-run] [--metrics ADDR] [--cleanup] [--mode iptables] [--hostname-override NAME]
+         [--once] [--dry-run] [--metrics ADDR] [--cleanup] [--mode iptables|nftables|auto]
+         [--hostname-override NAME]
 
-Programs Service virtual IPs into iptables (and ip6tables) like kube-proxy's iptables mode.
+Programs Service virtual IPs like kube-proxy: iptables (and ip6tables) rules, or one nftables table per family.
 Without --manifests or --kubeconfig, uses the in-cluster service account. See src/vip/README.md.
 `;
 
-export const MODES = ['iptables'] as const;
+export const MODES = ['iptables', 'nftables', 'auto'] as const;
 export type Mode = (typeof MODES)[number];
 
 export interface VipOptions {
@@ -123,16 +124,35 @@ export function parseVipArgs(argv: string[]): VipOptions {
   return o;
 }
 
+const INSTALL = {
+  iptables: 'install the iptables package (nf_tables or legacy backend)',
+  nft: 'install the nftables package (nft 1.0.1 or newer)',
+};
+
+/** Null when `cmd --version` runs, else what to fix. */
+async function missing(cmd: keyof typeof INSTALL): Promise<string | null> {
+  try {
+    const r = await runCommand(cmd, ['--version']);
+    return r.code === 0 ? null : `'${cmd} --version' failed: ${r.stderr.trim()}`;
+  } catch {
+    return `${cmd} is not installed (or not in PATH): ${INSTALL[cmd]}`;
+  }
+}
+
+/**
+ * The mode to run, or why none can. `auto` prefers nftables when nft exists and the kernel accepts a
+ * checked (never committed) scratch transaction using every feature the mode needs.
+ */
+async function resolveMode(mode: Mode, dryRun: boolean): Promise<BackendMode | string> {
+  if (mode !== 'auto') return dryRun ? mode : (await missing(mode === 'nftables' ? 'nft' : 'iptables')) ?? mode;
+  if ((await missing('nft')) === null && (await nftablesUsable()) === null) return 'nftables';
+  if (dryRun || (await missing('iptables')) === null) return 'iptables';
+  return `--mode auto: neither nftables (nft and a kernel accepting the mode) nor iptables is usable: ${INSTALL.nft}`;
+}
+
 const CAP_NET_ADMIN = 12n;
 
-/** Why this process cannot program iptables, or null. Checked up front so the failure says what to fix. */
-async function preflight(): Promise<string | null> {
-  try {
-    const r = await runCommand('iptables', ['--version']);
-    if (r.code !== 0) return `'iptables --version' failed: ${r.stderr.trim()}`;
-  } catch {
-    return 'iptables is not installed (or not in PATH): install the iptables package (nf_tables or legacy backend)';
-  }
+function capabilityProblem(): string | null {
   const capEff = /^CapEff:\s*([0-9a-f]+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
   if (!capEff || (BigInt(`0x${capEff}`) & (1n << CAP_NET_ADMIN)) === 0n) {
     return 'missing CAP_NET_ADMIN: run as root or grant the capability (containers: securityContext.capabilities.add [NET_ADMIN], hostNetwork)';
@@ -140,9 +160,11 @@ async function preflight(): Promise<string | null> {
   return null;
 }
 
-/** IPv6 is programmed when ip6tables works here (kube-proxy runs dual-stack whenever the node supports it). */
-async function detectFamilies(): Promise<Family[]> {
-  const v6 = await runCommand('ip6tables', ['-w', '5', '-t', 'nat', '-S', 'POSTROUTING']).then((r) => r.code === 0, () => false);
+/** IPv6 is programmed when the node can (kube-proxy runs dual-stack whenever the node supports it). */
+async function detectFamilies(mode: BackendMode): Promise<Family[]> {
+  const v6 = mode === 'nftables'
+    ? await runCommand('nft', ['--check', '-f', '-'], 'add table ip6 clusterdns-probe\n').then((r) => r.code === 0, () => false)
+    : await runCommand('ip6tables', ['-w', '5', '-t', 'nat', '-S', 'POSTROUTING']).then((r) => r.code === 0, () => false);
   return v6 ? [4, 6] : [4];
 }
 
@@ -167,14 +189,14 @@ export async function runVip(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (!o.dryRun) {
-    const problem = await preflight();
-    if (problem) {
-      log.error(`cannot start: ${problem}`);
-      return 1;
-    }
+  // Capabilities first: without CAP_NET_ADMIN even the nftables probe of `auto` fails, for the wrong reason.
+  const capability = o.dryRun ? null : capabilityProblem();
+  const mode = capability ?? await resolveMode(o.mode, o.dryRun);
+  if (mode !== 'iptables' && mode !== 'nftables') {
+    log.error(`cannot start: ${mode}`);
+    return 1;
   }
-  if (o.cleanup) return cleanup(o);
+  if (o.cleanup) return cleanup(o, mode);
 
   const store = new ClusterStore();
   let source: ClusterSource;
@@ -190,32 +212,30 @@ export async function runVip(argv: string[]): Promise<number> {
       log.error(`${source.description}: no complete listing yet; refusing to program rules from partial data`);
       return 1;
     }
-    if (o.dryRun) return dryRun(o, store);
-    return await program(o, store);
+    if (o.dryRun) return dryRun(o, store, mode);
+    return await program(o, store, mode);
   } finally {
     await source.stop();
   }
 }
 
-/** Prints what a first (full) sync would hand to iptables-restore, one section per family. */
-function dryRun(o: VipOptions, store: ClusterStore): number {
+/** Prints what a first (full) sync would apply, one section per family. */
+function dryRun(o: VipOptions, store: ClusterStore, mode: BackendMode): number {
   const snap = store.snapshot();
   for (const family of [4, 6] as const) {
     const model = buildModel(snap, { family, nodeName: o.nodeName });
     if (family === 6 && model.ports.length === 0) continue;
-    // As on a fresh node: no chains of ours yet, every entry jump and the canary created.
-    const r = renderIptables(model, { ...familyRenderBase(o, family), changed: null, existingChains: [], entry: { jumps: JUMPS, canary: true } });
-    process.stdout.write(`# ip${family === 6 ? '6' : ''}tables-restore ${'-w 5 -W 100000 --noflush'}\n${r.text}`);
+    process.stdout.write(createBackend(mode, family, o).dryRun(model));
   }
   return 0;
 }
 
-async function cleanup(o: VipOptions): Promise<number> {
+async function cleanup(o: VipOptions, mode: BackendMode): Promise<number> {
   let status = 0;
-  for (const family of await detectFamilies()) {
+  for (const family of await detectFamilies(mode)) {
     try {
-      await new IptablesApplier(family).cleanup();
-      log.info(`IPv${family}: removed all chains and jumps of ${o.mode} mode`);
+      await createBackend(mode, family, o).cleanup();
+      log.info(`IPv${family}: removed everything of ${mode} mode`);
     } catch (e) {
       log.error(`IPv${family} cleanup: ${(e as Error).message}`);
       status = 1;
@@ -224,7 +244,7 @@ async function cleanup(o: VipOptions): Promise<number> {
   return status;
 }
 
-async function program(o: VipOptions, store: ClusterStore): Promise<number> {
+async function program(o: VipOptions, store: ClusterStore, mode: BackendMode): Promise<number> {
   const metrics = o.metrics ? new VipMetrics() : undefined;
   let server: Server | undefined;
   try {
@@ -234,7 +254,7 @@ async function program(o: VipOptions, store: ClusterStore): Promise<number> {
     return 1;
   }
   const syncer = new VipSyncer(store, {
-    families: await detectFamilies(), nodeName: o.nodeName, clusterCIDRs: o.clusterCIDRs, masqueradeAll: o.masqueradeAll,
+    families: await detectFamilies(mode), mode, nodeName: o.nodeName, clusterCIDRs: o.clusterCIDRs, masqueradeAll: o.masqueradeAll,
     nodeIPs: o.nodeIPs, syncPeriodMs: o.syncPeriodMs, minSyncPeriodMs: o.minSyncPeriodMs, log, metrics,
   });
   if (!o.clusterCIDRs.length && !o.masqueradeAll) {

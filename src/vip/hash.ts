@@ -39,3 +39,31 @@ export function endpointChain(spn: string, proto: string, endpoint: string): str
 export function joinHostPort(ip: string, port: number): string {
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
+
+/** kube-proxy's nftables name length budget: 256 for a name, minus the longest prefix it puts in front. */
+const NFT_BASE_MAX = 240;
+
+/** `HASH8-base` truncated like kube-proxy's hashAndTruncate (the hash keeps truncated names unique). */
+function nftHashed(base: string): string {
+  const name = `${base32Prefix(createHash('sha256').update(base).digest(), 8)}-${base}`;
+  return name.length > NFT_BASE_MAX ? `${name.slice(0, NFT_BASE_MAX - 3)}...` : name;
+}
+
+/**
+ * kube-proxy's nftables chain base for a service port: `HASH-ns/name/proto/portName`
+ * (`ns1/svc1:p80` + tcp → `ULMVA6XW-ns1/svc1/tcp/p80`). `spn` is `ns/name` or `ns/name:portName`.
+ */
+export function nftServiceBase(spn: string, proto: string): string {
+  const colon = spn.indexOf(':');
+  const svc = colon < 0 ? spn : spn.slice(0, colon);
+  const port = colon < 0 ? '' : spn.slice(colon + 1);
+  return nftHashed(`${svc}/${proto}/${port}`);
+}
+
+/** Endpoint base: `HASH-ns/name/proto/portName__ip/port`; IPv6 colons become dots (not allowed in names). */
+export function nftEndpointBase(spn: string, proto: string, ip: string, port: number): string {
+  const colon = spn.indexOf(':');
+  const svc = colon < 0 ? spn : spn.slice(0, colon);
+  const portName = colon < 0 ? '' : spn.slice(colon + 1);
+  return nftHashed(`${svc}/${proto}/${portName}__${ip.replaceAll(':', '.')}/${port}`);
+}

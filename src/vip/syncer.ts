@@ -2,14 +2,19 @@ import type { ClusterStore } from '../cluster/store.js';
 import type { Snapshot, StoreChange } from '../cluster/types.js';
 import type { Logger } from '../server/log.js';
 import { ipFamily } from '../cluster/ip.js';
-import { IptablesApplier, RestoreError, runCommand, type Run } from './apply.js';
+import { RestoreError, runCommand, type Run } from './apply.js';
+import { NftablesBackend, NftError } from './apply-nftables.js';
+import { IptablesBackend, type FamilyRenderOptions, type VipBackend } from './backend.js';
 import { conntrackCleanup } from './conntrack.js';
 import type { VipMetrics } from './metrics.js';
 import { buildModel, type Family, type FamilyModel } from './model.js';
-import { CANARY, LARGE_CLUSTER_ENDPOINTS, renderIptables, type RenderOptions } from './render-iptables.js';
+
+export type BackendMode = 'iptables' | 'nftables';
 
 export interface SyncerOptions {
   families: Family[];
+  /** Default iptables. */
+  mode?: BackendMode;
   /** Endpoints on this node are the ones Local traffic policies use. */
   nodeName: string;
   /** Pod CIDRs, any family (`--cluster-cidr`). */
@@ -25,21 +30,17 @@ export interface SyncerOptions {
 }
 
 interface FamilyState {
-  applier: IptablesApplier;
+  backend: VipBackend;
   /** Model of the last successful sync: conntrack cleanup compares against it. */
   prev?: FamilyModel;
-  /** Per-service chains after the last successful sync; null forces a full sync. */
-  active: Set<string> | null;
   /** Services changed since the last successful sync of this family. */
   changed: Set<string>;
-  /** Whether per-endpoint comments were written: flipping it changes every chain, so it needs a full sync. */
-  comments: boolean;
 }
 
 const cidrFamily = (c: string) => ipFamily(c.split('/')[0] ?? '');
 
 /** Render options of one family: the flags' addresses filtered to it. */
-export function familyRenderBase(opts: Pick<SyncerOptions, 'clusterCIDRs' | 'masqueradeAll' | 'nodeIPs'>, family: Family): Pick<RenderOptions, 'clusterCIDRs' | 'masqueradeAll' | 'nodeIPs'> {
+export function familyRenderBase(opts: Pick<SyncerOptions, 'clusterCIDRs' | 'masqueradeAll' | 'nodeIPs'>, family: Family): FamilyRenderOptions {
   return {
     clusterCIDRs: opts.clusterCIDRs.filter((c) => cidrFamily(c) === family),
     masqueradeAll: opts.masqueradeAll,
@@ -47,11 +48,16 @@ export function familyRenderBase(opts: Pick<SyncerOptions, 'clusterCIDRs' | 'mas
   };
 }
 
+export function createBackend(mode: BackendMode, family: Family, opts: Pick<SyncerOptions, 'clusterCIDRs' | 'masqueradeAll' | 'nodeIPs'>, run: Run = runCommand): VipBackend {
+  const base = familyRenderBase(opts, family);
+  return mode === 'nftables' ? new NftablesBackend(family, base, run) : new IptablesBackend(family, base, run);
+}
+
 /**
  * Keeps the kernel in line with the store: syncs on change (at most once per minSyncPeriod), a full sync
  * every syncPeriod, on start and after any failure (retried with backoff; the previous rules stay, since a
- * failed iptables-restore changes nothing). In between, partial syncs write only the top-level chains and
- * the chains of services that changed (KEP-3453): a full restore at 10k services takes ~50 s on iptables-nft.
+ * failed iptables-restore or nft transaction changes nothing). In between, partial syncs write only what
+ * changed (KEP-3453 for iptables, where a full restore at 10k services takes ~50 s; map elements and chains for nftables).
  */
 export class VipSyncer {
   private readonly states = new Map<Family, FamilyState>();
@@ -68,7 +74,7 @@ export class VipSyncer {
 
   constructor(private readonly store: ClusterStore, private readonly opts: SyncerOptions) {
     for (const f of opts.families) {
-      this.states.set(f, { applier: new IptablesApplier(f, opts.run ?? runCommand), active: null, changed: new Set(), comments: true });
+      this.states.set(f, { backend: createBackend(opts.mode ?? 'iptables', f, opts, opts.run), changed: new Set() });
     }
   }
 
@@ -88,37 +94,28 @@ export class VipSyncer {
   private async syncFamily(family: Family, st: FamilyState, snap: Snapshot, changed: Set<string>, force: boolean): Promise<boolean> {
     const { log, metrics } = this.opts;
     const t0 = performance.now();
-    const partialPossible = !force && st.active !== null && st.prev !== undefined;
+    const partialPossible = !force && st.backend.synced && st.prev !== undefined;
     const model = buildModel(snap, { family, nodeName: this.opts.nodeName }, partialPossible ? { prev: st.prev!, changed } : undefined);
-    const comments = model.endpointCount <= LARGE_CLUSTER_ENDPOINTS;
-    const full = !partialPossible || comments !== st.comments;
-    const kind = full ? 'full' : 'partial';
+    let kind = partialPossible ? 'partial' : 'full';
     try {
-      const kernel = full ? await st.applier.readState() : undefined;
-      const r = renderIptables(model, {
-        ...familyRenderBase(this.opts, family), changed: full ? null : changed,
-        existingChains: kernel ? kernel.natChains : st.active!,
-        entry: kernel && { jumps: kernel.missingJumps, canary: !kernel.canary },
-      });
-      await st.applier.restore(r.text);
-      // After the restore, so that new packets of a flushed flow already meet the new rules.
-      for (const e of await st.applier.conntrackDelete(conntrackCleanup(st.prev, model))) log.warn(`IPv${family}: ${e}`);
+      const r = await st.backend.sync(model, partialPossible ? changed : null);
+      kind = r.kind;
+      // After the rules changed, so that new packets of a flushed flow already meet the new rules.
+      for (const e of await st.backend.conntrackDelete(conntrackCleanup(st.prev, model))) log.warn(`IPv${family}: ${e}`);
       st.prev = model;
-      st.active = r.activeChains;
-      st.comments = comments;
       for (const s of changed) st.changed.delete(s);
       const secs = (performance.now() - t0) / 1000;
       metrics?.syncDuration.observe({ family: `IPv${family}`, sync: kind }, secs);
       metrics?.rules.set({ family: `IPv${family}` }, r.rules);
       metrics?.lastSync.set({ family: `IPv${family}` }, Date.now() / 1000);
-      if (full || r.deletedChains.length > 0) {
-        log.info(`IPv${family} ${kind} sync: ${model.ports.length} service ports, ${r.rules} rules, ${r.deletedChains.length} stale chains deleted in ${secs.toFixed(3)}s`);
+      if (kind === 'full' || r.deleted > 0) {
+        log.info(`IPv${family} ${kind} sync: ${model.ports.length} service ports, ${r.rules} rules, ${r.deleted} stale chains deleted in ${secs.toFixed(3)}s`);
       }
       return true;
     } catch (e) {
-      st.active = null;
+      st.backend.invalidate();
       metrics?.errors.inc({ family: `IPv${family}`, sync: kind });
-      const msg = e instanceof RestoreError ? e.message : `IPv${family} ${kind} sync failed: ${(e as Error).message}`;
+      const msg = e instanceof RestoreError || e instanceof NftError ? e.message : `IPv${family} ${kind} sync failed: ${(e as Error).message}`;
       log.error(`${msg}; previous rules stay, next attempt is a full sync`);
       return false;
     }
@@ -144,10 +141,11 @@ export class VipSyncer {
   private async checkCanary(): Promise<void> {
     if (this.running) return;
     for (const [family, st] of this.states) {
-      if (st.active === null) continue;
-      if (!(await st.applier.canaryPresent().catch(() => false))) {
-        this.opts.log.warn(`IPv${family}: ${CANARY} is gone (tables flushed by someone else); full resync`);
-        st.active = null;
+      if (!st.backend.synced) continue;
+      const reason = await st.backend.drift();
+      if (reason) {
+        this.opts.log.warn(`IPv${family}: ${reason}; full resync`);
+        st.backend.invalidate();
         this.request(true);
       }
     }
@@ -184,7 +182,7 @@ export class VipSyncer {
       this.backoffMs = 0;
       return;
     }
-    // Failed families already have active === null, so the retry is a full sync for them.
+    // Failed families were invalidated, so the retry is a full sync for them.
     this.backoffMs = Math.min(this.backoffMs ? this.backoffMs * 2 : 1000, this.opts.syncPeriodMs);
     this.again = true;
   }

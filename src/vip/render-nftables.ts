@@ -1,0 +1,352 @@
+import type { EndpointModel, Family, FamilyModel, ServicePortModel } from './model.js';
+import { nftEndpointBase, nftServiceBase } from './hash.js';
+import { cidrContains, MASQ_MARK } from './render-iptables.js';
+
+/** One private table per family: everything the nftables mode owns, and nothing else is touched. */
+export const NFT_TABLE = 'clusterdns';
+
+export function nftTable(family: Family): string {
+  return `${family === 6 ? 'ip6' : 'ip'} ${NFT_TABLE}`;
+}
+
+export interface NftRenderOptions {
+  /** Pod CIDRs of this family (first one used): traffic from outside to a ClusterIP is masqueraded. */
+  clusterCIDRs: string[];
+  masqueradeAll: boolean;
+  /** This family's `--node-ip`s: NodePorts answer only on these. Empty: every local address but loopback. */
+  nodeIPs: string[];
+}
+
+/**
+ * What the kernel holds after a successful transaction, as far as the next diff needs to know. Rule
+ * arrays are shared with the per-port render memo, so an unchanged chain compares by identity.
+ */
+export interface NftState {
+  /** Options the base chains were written with; different options rewrite everything. */
+  base: string;
+  /** Set or map name → element key → value ('' for sets). */
+  elements: Map<string, Map<string, string>>;
+  /** Per-service chain → its rules. */
+  chains: Map<string, readonly string[]>;
+  /** Affinity set → timeout (seconds). */
+  sets: Map<string, number>;
+  /** Flushed by an earlier transaction, deleted by the next one (an object still referenced cannot go). */
+  staleChains: string[];
+  /** Stale affinity set → its timeout (re-creatable for a robust delete). */
+  staleSets: Map<string, number>;
+}
+
+export type NftSyncKind = 'fresh' | 'full' | 'partial';
+
+export interface NftRenderResult {
+  /** One `nft -f` transaction. */
+  text: string;
+  state: NftState;
+  kind: NftSyncKind;
+  /** Rules in the table after this transaction (metrics). */
+  rules: number;
+  /** Per-service chains written by this transaction. */
+  writtenChains: number;
+  /** Stale chains and sets deleted by this transaction. */
+  deleted: number;
+}
+
+/** Global sets and maps; elements are diffed between syncs. */
+const MAPS = {
+  'cluster-ips': (a: string) => `type ${a} ; comment "Active ClusterIPs: other ports are rejected"`,
+  'nodeport-ips': (a: string) => `type ${a} ; comment "IPs that accept NodePort traffic"`,
+  'service-ips': (a: string) => `type ${a} . inet_proto . inet_service : verdict ; comment "ClusterIP, ExternalIP and LoadBalancer IP traffic"`,
+  'service-nodeports': () => 'type inet_proto . inet_service : verdict ; comment "NodePort traffic"',
+  'no-endpoint-services': (a: string) => `type ${a} . inet_proto . inet_service : verdict ; comment "reject or drop: services without usable endpoints"`,
+  'no-endpoint-nodeports': () => 'type inet_proto . inet_service : verdict ; comment "reject or drop: NodePorts without usable endpoints"',
+  'firewall-ips': (a: string) => `type ${a} . inet_proto . inet_service : verdict ; comment "destinations subject to loadBalancerSourceRanges"`,
+  'hairpin-endpoints': (a: string) => `type ${a} . ${a} ; comment "endpoint . endpoint: a pod reaching itself through a VIP is masqueraded"`,
+} as const;
+type MapName = keyof typeof MAPS;
+const MAP_NAMES = Object.keys(MAPS) as MapName[];
+
+/** Priorities by number: nft 1.0.6 accepts the name `dstnat` only in prerouting. -100 = dstnat, 100 = srcnat. */
+const BASE_CHAINS: [name: string, spec: string][] = [
+  ['filter-prerouting-pre-dnat', 'type filter hook prerouting priority -110 ;'],
+  ['filter-output-pre-dnat', 'type filter hook output priority -110 ;'],
+  ['filter-input', 'type filter hook input priority 0 ;'],
+  ['filter-forward', 'type filter hook forward priority 0 ;'],
+  ['filter-output', 'type filter hook output priority 0 ;'],
+  ['nat-prerouting', 'type nat hook prerouting priority -100 ;'],
+  ['nat-output', 'type nat hook output priority -100 ;'],
+  ['nat-postrouting', 'type nat hook postrouting priority 100 ;'],
+];
+const HELPER_CHAINS = ['services', 'masquerading', 'mark-for-masquerade', 'reject-chain', 'firewall-check',
+  'service-endpoints-check', 'nodeport-endpoints-check', 'cluster-ips-check'];
+
+/** Everything that is not per service: base chains, helpers and their rules. */
+function baseRules(family: Family, opts: NftRenderOptions): [chain: string, rule: string][] {
+  const ipx = family === 6 ? 'ip6' : 'ip';
+  const loopback = family === 6 ? '::1' : '127.0.0.0/8';
+  // NodePorts on localhost would need route_localnet=1 (CVE-2020-8558): not offered.
+  const nodePortDst = opts.nodeIPs.length ? `${ipx} daddr @nodeport-ips` : `fib daddr type local ${ipx} daddr != ${loopback}`;
+  return [
+    // Source ranges are checked before DNAT hides the LB IP.
+    ['filter-prerouting-pre-dnat', 'ct state new jump firewall-check'],
+    ['filter-output-pre-dnat', 'ct state new jump firewall-check'],
+    // No-endpoint verdicts after routing (a REJECT needs a route back), on packets nat left alone.
+    ['filter-input', 'ct state new jump nodeport-endpoints-check'],
+    ['filter-input', 'ct state new jump service-endpoints-check'],
+    ['filter-forward', 'ct state new jump service-endpoints-check'],
+    ['filter-forward', 'ct state new jump cluster-ips-check'],
+    ['filter-output', 'ct state new jump service-endpoints-check'],
+    ['filter-output', 'ct state new jump cluster-ips-check'],
+    ['nat-prerouting', 'jump services'],
+    ['nat-output', 'jump services'],
+    ['nat-postrouting', `ct status dnat ${ipx} saddr . ${ipx} daddr @hairpin-endpoints jump mark-for-masquerade`],
+    ['nat-postrouting', 'jump masquerading'],
+    ['firewall-check', `${ipx} daddr . meta l4proto . th dport vmap @firewall-ips`],
+    ['service-endpoints-check', `${ipx} daddr . meta l4proto . th dport vmap @no-endpoint-services`],
+    ['nodeport-endpoints-check', `${nodePortDst} meta l4proto . th dport vmap @no-endpoint-nodeports`],
+    // A valid port was DNATed in nat already: what still has a ClusterIP as destination is an unknown port.
+    ['cluster-ips-check', `${ipx} daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"`],
+    ['services', `${ipx} daddr . meta l4proto . th dport vmap @service-ips`],
+    ['services', `${nodePortDst} meta l4proto . th dport vmap @service-nodeports`],
+    ['mark-for-masquerade', `mark set mark or ${MASQ_MARK}`],
+    ['masquerading', `mark and ${MASQ_MARK} == 0 return`],
+    // XOR clears the mark so a packet re-traversing the stack (e.g. an IPsec tunnel) is not masqueraded twice.
+    ['masquerading', `mark set mark xor ${MASQ_MARK}`],
+    ['masquerading', 'masquerade fully-random'],
+    // TCP clients get a reset, everything else ICMP port unreachable: both fail at once instead of timing out.
+    ['reject-chain', 'meta l4proto tcp reject with tcp reset'],
+    ['reject-chain', 'reject'],
+  ];
+}
+
+/** What one service port contributes: its own chains, affinity sets and global elements. */
+interface PortOut {
+  chains: [name: string, rules: string[]][];
+  sets: [name: string, timeout: number][];
+  elements: [map: MapName, key: string, value: string][];
+}
+
+/**
+ * Unchanged model objects (the syncer reuses them for unchanged services) render to the same output
+ * objects, so a partial sync costs a lookup per unchanged port and the diff compares rule arrays by identity.
+ */
+const memo = new WeakMap<ServicePortModel, { signature: string; out: PortOut }>();
+
+function renderPort(sp: ServicePortModel, family: Family, opts: NftRenderOptions, signature: string): PortOut {
+  const hit = memo.get(sp);
+  if (hit?.signature === signature) return hit.out;
+  const out = renderPortUncached(sp, family, opts);
+  memo.set(sp, { signature, out });
+  return out;
+}
+
+function renderPortUncached(sp: ServicePortModel, family: Family, opts: NftRenderOptions): PortOut {
+  const ipx = family === 6 ? 'ip6' : 'ip';
+  const base = nftServiceBase(sp.spn, sp.proto);
+  const names = { svc: `service-${base}`, svl: `local-${base}`, ext: `external-${base}`, fw: `firewall-${base}` };
+  const out: PortOut = { chains: [], sets: [], elements: [] };
+  const el = (map: MapName, key: string, value = '') => out.elements.push([map, key, value]);
+  const key = (ip: string) => `${ip} . ${sp.proto} . ${sp.port}`;
+  const localCIDR = opts.clusterCIDRs[0];
+
+  const hasInternal = sp.internalLocal ? sp.localEndpoints.length > 0 : sp.hasEndpoints;
+  const hasExternal = sp.externalLocal ? sp.localEndpoints.length > 0 : sp.hasEndpoints;
+  const internalChain = sp.internalLocal ? names.svl : names.svc;
+  const externalPolicyChain = sp.externalLocal ? names.svl : names.svc;
+  const externallyAccessible = sp.nodePort !== 0 || sp.externalIPs.length > 0 || sp.loadBalancerIPs.length > 0;
+  // The external chain exists whenever anything is reachable: it also short-circuits pod and node traffic.
+  const usesExt = sp.hasEndpoints && externallyAccessible;
+  const usesFW = sp.loadBalancerIPs.length > 0 && sp.sourceRanges.length > 0;
+  // No endpoint anywhere: reject. Endpoints, but none this policy may use here: drop (clients retry elsewhere).
+  const internalVerdict = !sp.hasEndpoints ? 'goto reject-chain' : 'drop';
+  const externalVerdict = internalVerdict;
+
+  el('cluster-ips', sp.clusterIP);
+  if (hasInternal) el('service-ips', key(sp.clusterIP), `goto ${internalChain}`);
+  else el('no-endpoint-services', key(sp.clusterIP), internalVerdict);
+  for (const ip of [...sp.externalIPs, ...sp.loadBalancerIPs]) {
+    if (usesExt) el('service-ips', key(ip), `goto ${names.ext}`);
+    if (!hasExternal) el('no-endpoint-services', key(ip), externalVerdict);
+  }
+  if (usesFW) for (const ip of sp.loadBalancerIPs) el('firewall-ips', key(ip), `goto ${names.fw}`);
+  if (sp.nodePort !== 0) {
+    // NodePorts are deliberately not subject to loadBalancerSourceRanges (kube-proxy behaviour users rely on).
+    if (usesExt) el('service-nodeports', `${sp.proto} . ${sp.nodePort}`, `goto ${names.ext}`);
+    if (!hasExternal) el('no-endpoint-nodeports', `${sp.proto} . ${sp.nodePort}`, externalVerdict);
+  }
+
+  if (usesFW) {
+    const allowed = [...sp.sourceRanges];
+    // A node reaching its own LB IP loops back with the LB IP as source: allow it when the node is in range.
+    if (sp.sourceRanges.some((cidr) => opts.nodeIPs.some((ip) => cidrContains(cidr, ip)))) allowed.push(...sp.loadBalancerIPs);
+    out.chains.push([names.fw, [`${ipx} saddr != { ${allowed.join(', ')} } drop`]]);
+  }
+  if (!sp.hasEndpoints) return out;
+
+  const masq: string[] = [];
+  if (hasInternal) {
+    if (opts.masqueradeAll) masq.push(`${ipx} daddr ${sp.clusterIP} jump mark-for-masquerade`);
+    // Off-cluster clients reaching a ClusterIP through a static route must get replies back via this node.
+    else if (localCIDR) masq.push(`${ipx} daddr ${sp.clusterIP} ${ipx} saddr != ${localCIDR} jump mark-for-masquerade`);
+  }
+
+  if (usesExt) {
+    const rules: string[] = [];
+    if (!sp.externalLocal) {
+      rules.push('jump mark-for-masquerade');
+    } else {
+      // Pods reaching an external IP behave as if they went out to the load balancer and back: any endpoint.
+      if (localCIDR) rules.push(`${ipx} saddr ${localCIDR} goto ${names.svc} comment "short-circuit pod traffic"`);
+      // The node itself would use the external IP as source: it must be masqueraded and may use any endpoint.
+      rules.push('fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"');
+      rules.push(`fib saddr type local goto ${names.svc} comment "short-circuit local traffic"`);
+    }
+    if (hasExternal) rules.push(`goto ${externalPolicyChain}`);
+    out.chains.push([names.ext, rules]);
+  }
+
+  const affinity = (ep: EndpointModel) => `affinity-${nftEndpointBase(sp.spn, sp.proto, ep.ip, ep.port)}`;
+  if (sp.affinityTimeout > 0) for (const ep of sp.reachable) out.sets.push([affinity(ep), sp.affinityTimeout]);
+  const endpointRules = (eps: EndpointModel[], withMasq: boolean): string[] => {
+    const rules = withMasq ? [...masq] : [];
+    const dnat = (ep: EndpointModel) => {
+      const update = sp.affinityTimeout > 0 ? `update @${affinity(ep)} { ${ipx} saddr } ` : '';
+      return `${update}meta l4proto ${sp.proto} dnat to ${ep.hostPort}`;
+    };
+    // A known client sticks to its endpoint; the update refreshes the timeout like xt_recent --set.
+    if (sp.affinityTimeout > 0) for (const ep of eps) rules.push(`${ipx} saddr @${affinity(ep)} ${dnat(ep)}`);
+    // Rule i of n matches with 1/(n-i), so every endpoint gets 1/n: the spread of kube-proxy's numgen vmap
+    // without an anonymous map per service, whose creation the kernel makes O(sets in the table).
+    const n = eps.length;
+    eps.forEach((ep, i) => rules.push(i < n - 1 ? `numgen random mod ${n - i} == 0 ${dnat(ep)}` : dnat(ep)));
+    return rules;
+  };
+  if (sp.clusterEndpoints.length > 0) out.chains.push([names.svc, endpointRules(sp.clusterEndpoints, internalChain === names.svc)]);
+  if (sp.localEndpoints.length > 0) out.chains.push([names.svl, endpointRules(sp.localEndpoints, internalChain === names.svl)]);
+  for (const ep of sp.reachable) el('hairpin-endpoints', `${ep.ip} . ${ep.ip}`);
+  return out;
+}
+
+const sameRules = (a: readonly string[] | undefined, b: readonly string[]) =>
+  a === b || (a !== undefined && a.length === b.length && a.every((r, i) => r === b[i]));
+
+/**
+ * Pure: one `nft -f` transaction that brings the family's table from `prev` to `model`.
+ * - `prev` null ('fresh', first sync of a process): the table is deleted and rebuilt in the same transaction.
+ * - `full`: every rule and global element is rewritten (repairs any drift) but the table, its chains and
+ *   the affinity sets stay, so sticky clients keep their endpoint.
+ * - otherwise ('partial'): only changed elements are deleted/added and only changed chains are flushed
+ *   and refilled; chains no longer used are flushed now and deleted by the next transaction.
+ */
+export function renderNftables(model: FamilyModel, opts: NftRenderOptions, prev: NftState | null, full = false): NftRenderResult {
+  const { family } = model;
+  const table = nftTable(family);
+  const addr = family === 6 ? 'ipv6_addr' : 'ipv4_addr';
+  const base = JSON.stringify([opts.clusterCIDRs[0] ?? '', opts.masqueradeAll, opts.nodeIPs]);
+  const kind: NftSyncKind = prev === null ? 'fresh' : full || prev.base !== base ? 'full' : 'partial';
+  // A full or fresh transaction starts from empty chains and maps: everything is written.
+  const old = kind === 'partial' ? prev! : { elements: new Map<string, Map<string, string>>(), chains: new Map<string, readonly string[]>() };
+
+  // Desired state.
+  const elements = new Map<string, Map<string, string>>(MAP_NAMES.map((m) => [m, new Map()]));
+  for (const ip of opts.nodeIPs) elements.get('nodeport-ips')!.set(ip, '');
+  const chains = new Map<string, readonly string[]>();
+  const sets = new Map<string, number>();
+  const signature = `${family}|${base}`;
+  for (const sp of model.ports) {
+    const out = renderPort(sp, family, opts, signature);
+    for (const [name, rules] of out.chains) chains.set(name, rules);
+    for (const [name, timeout] of out.sets) sets.set(name, timeout);
+    for (const [map, k, v] of out.elements) {
+      const m = elements.get(map)!;
+      // Two services claiming one VIP:port (invalid, but possible): the first in sorted order keeps it.
+      if (!m.has(k)) m.set(k, v);
+    }
+  }
+
+  const lines: string[] = [];
+  const push = (l: string) => lines.push(l);
+  const setSpec = (timeout: number) => `{ type ${addr} ; flags dynamic,timeout ; timeout ${timeout}s ; }`;
+  if (kind === 'fresh') {
+    // Adding first makes the delete valid whether or not a previous run left the table.
+    push(`add table ${table}`);
+    push(`delete table ${table}`);
+  }
+  push(`add table ${table} { comment "clusterdns vip: Service virtual IPs" ; }`);
+  if (kind !== 'partial') {
+    if (kind === 'full') push(`flush table ${table}`);
+    for (const m of MAP_NAMES) {
+      const type = MAPS[m](addr).includes(': verdict') ? 'map' : 'set';
+      push(`add ${type} ${table} ${m} { ${MAPS[m](addr)} ; }`);
+      if (kind === 'full') push(`flush ${type} ${table} ${m}`);
+    }
+    for (const [name, spec] of BASE_CHAINS) push(`add chain ${table} ${name} { ${spec} }`);
+    for (const name of HELPER_CHAINS) push(`add chain ${table} ${name}`);
+  }
+
+  // Elements to delete: gone, or their value changed (an element's verdict cannot be replaced in place).
+  const adds: [string, string[]][] = [];
+  for (const m of MAP_NAMES) {
+    const want = elements.get(m)!;
+    const had = old.elements.get(m) ?? new Map<string, string>();
+    const del: string[] = [];
+    const add: string[] = [];
+    for (const [k, v] of had) if (want.get(k) !== v) del.push(k);
+    for (const [k, v] of want) if (had.get(k) !== v) add.push(v ? `${k} : ${v}` : k);
+    if (del.length) push(`delete element ${table} ${m} { ${del.sort().join(', ')} }`);
+    if (add.length) adds.push([m, add.sort()]);
+  }
+
+  // Stale objects flushed by the previous transaction: nothing references them any more. Each delete is
+  // preceded by an add, so a full sync still succeeds when someone removed them already.
+  let deleted = 0;
+  if (kind !== 'fresh') {
+    for (const c of prev!.staleChains) {
+      if (chains.has(c)) continue;
+      push(`add chain ${table} ${c}`);
+      push(`delete chain ${table} ${c}`);
+      deleted++;
+    }
+    for (const [s, timeout] of prev!.staleSets) {
+      if (sets.has(s)) continue;
+      push(`add set ${table} ${s} ${setSpec(timeout)}`);
+      push(`delete set ${table} ${s}`);
+      deleted++;
+    }
+  }
+
+  let rules = baseRules(family, opts).length;
+  const written: string[] = [];
+  for (const [name, r] of chains) {
+    rules += r.length;
+    if (!sameRules(old.chains.get(name), r)) written.push(name);
+  }
+  written.sort();
+  for (const c of written) {
+    push(`add chain ${table} ${c}`);
+    // A full sync flushed the whole table already; a new chain is empty.
+    if (old.chains.has(c)) push(`flush chain ${table} ${c}`);
+  }
+  const before = kind === 'fresh' ? new Map<string, readonly string[]>() : prev!.chains;
+  const staleChains = [...before.keys()].filter((c) => !chains.has(c)).sort();
+  if (kind === 'partial') for (const c of staleChains) push(`flush chain ${table} ${c}`);
+
+  // Affinity sets. A changed timeout needs a new set, once the flushes above removed the rules using it.
+  const beforeSets = kind === 'fresh' ? new Map<string, number>() : prev!.sets;
+  for (const [s, timeout] of [...sets].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+    const had = beforeSets.get(s);
+    if (kind === 'partial' && had === timeout) continue;
+    if (had !== undefined && had !== timeout) {
+      push(`add set ${table} ${s} ${setSpec(had)}`);
+      push(`delete set ${table} ${s}`);
+    }
+    push(`add set ${table} ${s} ${setSpec(timeout)}`);
+  }
+  const staleSets = new Map([...beforeSets].filter(([s]) => !sets.has(s)));
+
+  if (kind !== 'partial') for (const [chain, rule] of baseRules(family, opts)) push(`add rule ${table} ${chain} ${rule}`);
+  for (const c of written) for (const r of chains.get(c)!) push(`add rule ${table} ${c} ${r}`);
+  for (const [m, add] of adds) push(`add element ${table} ${m} { ${add.join(', ')} }`);
+
+  const state: NftState = { base, elements, chains, sets, staleChains, staleSets };
+  return { text: `${lines.join('\n')}\n`, state, kind, rules, writtenChains: written.length, deleted };
+}
