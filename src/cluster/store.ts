@@ -3,15 +3,29 @@ import { isDeepStrictEqual } from 'node:util';
 
 type Listener = (changes: StoreChange[]) => void;
 
-function addToIndex(index: Map<string, Set<string>>, k: string, v: string): void {
-  let s = index.get(k);
-  if (!s) index.set(k, (s = new Set()));
-  s.add(v);
+/**
+ * Key (an IP, a service) → keys of the objects holding it. Nearly every key belongs to exactly one
+ * object, so a lone entry is kept as the string itself; a Set (over 100 bytes each, 100k endpoint IPs
+ * make that 10+ MB) only while several objects share the key.
+ */
+type Index = Map<string, string | Set<string>>;
+
+function addToIndex(index: Index, k: string, v: string): void {
+  const cur = index.get(k);
+  if (cur === undefined) index.set(k, v);
+  else if (typeof cur !== 'string') cur.add(v);
+  else if (cur !== v) index.set(k, new Set([cur, v]));
 }
 
-function removeFromIndex(index: Map<string, Set<string>>, k: string, v: string): void {
-  const s = index.get(k);
-  if (s && s.delete(v) && s.size === 0) index.delete(k);
+function removeFromIndex(index: Index, k: string, v: string): void {
+  const cur = index.get(k);
+  if (cur === v) index.delete(k);
+  else if (typeof cur === 'object' && cur.delete(v) && cur.size === 1) index.set(k, cur.values().next().value!);
+}
+
+function lookup(index: Index, k: string): string[] {
+  const cur = index.get(k);
+  return cur === undefined ? [] : typeof cur === 'string' ? [cur] : [...cur];
 }
 
 /** The parts of a Service that change DNS answers (the rest matters to the VIP programmer only). */
@@ -44,11 +58,11 @@ export class ClusterStore {
   private readonly slices = new Map<string, EndpointSlice>();
   private readonly nss = new Map<string, Namespace>();
   private readonly podMap = new Map<string, Pod>();
-  private readonly svcByIP = new Map<string, Set<string>>();
-  private readonly svcByExternalIP = new Map<string, Set<string>>();
-  private readonly slicesBySvc = new Map<string, Set<string>>();
-  private readonly slicesByIP = new Map<string, Set<string>>();
-  private readonly podsByIP = new Map<string, Set<string>>();
+  private readonly svcByIP: Index = new Map();
+  private readonly svcByExternalIP: Index = new Map();
+  private readonly slicesBySvc: Index = new Map();
+  private readonly slicesByIP: Index = new Map();
+  private readonly podsByIP: Index = new Map();
   private readonly listeners = new Set<Listener>();
   private pending: StoreChange[] | null = null;
   private syncedFlag = false;
@@ -143,12 +157,12 @@ export class ClusterStore {
 
   /** Services whose ClusterIP is `ip` (canonical form). */
   servicesByClusterIP(ip: string): Service[] {
-    return [...(this.svcByIP.get(ip) ?? [])].map((k) => this.svcs.get(k)!);
+    return lookup(this.svcByIP, ip).map((k) => this.svcs.get(k)!);
   }
 
   /** Services with `ip` among externalIPs or LoadBalancer ingress IPs. */
   servicesByExternalIP(ip: string): Service[] {
-    return [...(this.svcByExternalIP.get(ip) ?? [])].map((k) => this.svcs.get(k)!);
+    return lookup(this.svcByExternalIP, ip).map((k) => this.svcs.get(k)!);
   }
 
   /* ---------------------------------------------------------------- endpoint slices */
@@ -185,14 +199,12 @@ export class ClusterStore {
 
   /** All slices labelled for service `namespace/name`, sorted by slice name (stable answers). */
   slicesFor(namespace: string, service: string): EndpointSlice[] {
-    const keys = this.slicesBySvc.get(`${namespace}/${service}`);
-    if (!keys) return [];
-    return [...keys].sort().map((k) => this.slices.get(k)!);
+    return lookup(this.slicesBySvc, `${namespace}/${service}`).sort().map((k) => this.slices.get(k)!);
   }
 
   /** Slices holding an endpoint with address `ip` (canonical form). */
   slicesByAddress(ip: string): EndpointSlice[] {
-    return [...(this.slicesByIP.get(ip) ?? [])].sort().map((k) => this.slices.get(k)!);
+    return lookup(this.slicesByIP, ip).sort().map((k) => this.slices.get(k)!);
   }
 
   allSlices(): IterableIterator<EndpointSlice> {
@@ -243,7 +255,7 @@ export class ClusterStore {
   }
 
   podsByAddress(ip: string): Pod[] {
-    return [...(this.podsByIP.get(ip) ?? [])].map((k) => this.podMap.get(k)!);
+    return lookup(this.podsByIP, ip).map((k) => this.podMap.get(k)!);
   }
 
   pods(): IterableIterator<Pod> {

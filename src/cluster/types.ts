@@ -42,7 +42,10 @@ export interface Service {
 export interface Endpoint {
   /** Canonical text addresses (IPv6 compressed, lower case). */
   addresses: string[];
-  /** Addresses exactly as written in the object: CoreDNS builds dashed names from these. */
+  /**
+   * Addresses exactly as written in the object: CoreDNS builds dashed names from these. The same array
+   * as `addresses` when every address was written in canonical form (store objects are never mutated).
+   */
   rawAddresses: string[];
   /** conditions.ready; absent means ready. */
   ready: boolean;
