@@ -1,8 +1,17 @@
 /** Synthetic cluster of N Services × E endpoints, as manifests for clusterdns and as zone files for knotd. */
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export interface Synthetic { manifestFile: string; knotZones: Record<string, string>; names: string[] }
+export interface Synthetic {
+  manifestFile: string;
+  knotZones: Record<string, string>;
+  /** `svcN.default.svc.cluster.local`, index = N. */
+  names: string[];
+  /** Moves service `i` to ClusterIP `ip` by rewriting the manifest file atomically (as a ConfigMap swap would). */
+  moveService(i: number, ip: string): void;
+}
+
+export interface PodSpec { name: string; namespace: string; ip: string }
 
 const svcIP = (i: number) => `10.96.${(i >> 8) & 255}.${i & 255}`;
 
@@ -11,8 +20,14 @@ function endpointIP(i: number, j: number): string {
   return `10.${128 + j}.${(i >> 8) & 255}.${i & 255}`;
 }
 
-export function synthesize(dir: string, services: number, endpoints: number): Synthetic {
-  const items: unknown[] = [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } }];
+/** `pods` are added as Running pods (autopath @kubernetes finds the client's namespace by its source IP). */
+export function synthesize(dir: string, services: number, endpoints: number, pods: PodSpec[] = []): Synthetic {
+  const items: Record<string, unknown>[] = [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } }];
+  for (const p of pods) {
+    items.push({ apiVersion: 'v1', kind: 'Pod', metadata: { name: p.name, namespace: p.namespace }, spec: { containers: [{ name: 'c', image: 'x' }] },
+      status: { phase: 'Running', podIP: p.ip, podIPs: [{ ip: p.ip }] } });
+  }
+  const serviceItem: Record<string, unknown>[] = [];
   const zone: string[] = ['$ORIGIN cluster.local.', '$TTL 30',
     '@ IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 30', '@ IN NS ns.dns.cluster.local.', 'ns.dns IN A 127.0.0.1'];
   const rev: string[] = ['$ORIGIN 96.10.in-addr.arpa.', '$TTL 30',
@@ -20,10 +35,12 @@ export function synthesize(dir: string, services: number, endpoints: number): Sy
   const names: string[] = [];
   for (let i = 0; i < services; i++) {
     const name = `svc${i}`;
-    items.push({
+    const svc = {
       apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' },
       spec: { type: 'ClusterIP', clusterIP: svcIP(i), clusterIPs: [svcIP(i)], ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }] },
-    });
+    };
+    serviceItem.push(svc);
+    items.push(svc);
     if (endpoints > 0) {
       items.push({
         apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', addressType: 'IPv4',
@@ -38,10 +55,19 @@ export function synthesize(dir: string, services: number, endpoints: number): Sy
     names.push(`${fq}.cluster.local`);
   }
   const manifestFile = join(dir, 'cluster.json');
-  writeFileSync(manifestFile, JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
-  return { manifestFile, names, knotZones: { 'cluster.local': zone.join('\n') + '\n', '96.10.in-addr.arpa': rev.join('\n') + '\n' } };
+  const write = () => {
+    writeFileSync(`${manifestFile}.tmp`, JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
+    renameSync(`${manifestFile}.tmp`, manifestFile);
+  };
+  write();
+  const moveService = (i: number, ip: string) => {
+    const spec = serviceItem[i]!.spec as { clusterIP: string; clusterIPs: string[] };
+    spec.clusterIP = ip;
+    spec.clusterIPs = [ip];
+    write();
+  };
+  return { manifestFile, names, moveService, knotZones: { 'cluster.local': zone.join('\n') + '\n', '96.10.in-addr.arpa': rev.join('\n') + '\n' } };
 }
-
 
 /** dnsperf query file: `hit` share of existing A names, the rest NXDOMAIN search-path misses. */
 export function plainQueries(file: string, names: string[], lines = 10_000, hit = 0.9): void {
@@ -67,4 +93,20 @@ export function mixQueries(file: string, names: string[], lines = 10_000): void 
     }
   }
   writeFileSync(file, out.join('\n') + '\n');
+}
+
+/**
+ * An external zone for the upstream: `h0..h{n-1}.example.com` with A and AAAA (TTL 3600, so caches in
+ * front keep them for the whole run) and a wildcard under `miss.example.com` so every unique name there
+ * is a positive answer the cache has never seen.
+ */
+export function externalZone(n: number): { origin: string; text: string; names: string[] } {
+  const lines = ['$ORIGIN example.com.', '$TTL 3600', '@ IN SOA ns.example.com. hostmaster.example.com. 1 7200 1800 86400 3600',
+    '@ IN NS ns.example.com.', 'ns IN A 127.0.0.1', '*.miss IN A 192.0.2.254'];
+  const names: string[] = [];
+  for (let i = 0; i < n; i++) {
+    lines.push(`h${i} IN A 192.0.${2 + (i >> 8)}.${i & 255}`, `h${i} IN AAAA 2001:db8::${i.toString(16)}`);
+    names.push(`h${i}.example.com`);
+  }
+  return { origin: 'example.com', text: lines.join('\n') + '\n', names };
 }

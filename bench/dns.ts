@@ -1,91 +1,139 @@
-/** In-memory cluster answers: clusterdns (production plugin set) vs knotd serving the same names. */
-import { readFileSync, writeFileSync } from 'node:fs';
+/**
+ * In-memory cluster answers: clusterdns (production plugin set) vs knotd serving the same names, the
+ * cluster-name mix, resident memory after load, manifest-change-to-answer latency, and `-workers 2`.
+ */
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { mixQueries, plainQueries, synthesize } from './cluster-data.js';
-import { dnsperf, freePort, median, SERVER_CORE, startKnot, startPinned, repin, scratch, table, waitForDns, type PerfResult } from './lib.js';
+import {
+  alternate, dnsperf, freePort, medianQps, percentile, rcodeShares, rssMB, Scope, SERVER_CORE, sleep, startClusterdns, startKnot,
+  table, udpQuery, type PerfResult,
+} from './lib.js';
 
-const CLI = new URL('../src/cli.js', import.meta.url).pathname;
+const exec = promisify(execFile);
 
-export interface DnsBenchOptions { services: number; endpoints: number; seconds: number; rounds: number; workers: boolean }
-
-async function startClusterdns(dir: string, manifest: string, opts: { workers?: string; pin?: boolean } = {}) {
-  const port = await freePort();
-  const conf = join(dir, `Corefile.${port}`);
-  writeFileSync(conf, `cluster.local:${port} 96.10.in-addr.arpa:${port} {\n  bind 127.0.0.1\n  errors\n  prometheus 127.0.0.1:${await freePort()}\n` +
-    `  kubernetes cluster.local 96.10.in-addr.arpa {\n    manifests ${manifest}\n    ttl 30\n  }\n}\n`);
-  const args = [CLI, 'serve', '-conf', conf, ...(opts.workers ? ['-workers', opts.workers] : [])];
-  const proc = opts.pin === false
-    ? await startPinned('clusterdns', 'taskset', ['-c', '0,1', process.execPath, ...args], SERVER_CORE)
-    : await startPinned('clusterdns', process.execPath, args, SERVER_CORE);
-  return { port, proc };
+export interface DnsBenchOptions {
+  services: number;
+  endpoints: number;
+  seconds: number;
+  rounds: number;
+  workers: boolean;
+  /** Manifest edits timed for change-to-answer latency. */
+  changes: number;
 }
 
-function rssOf(pid: number): number {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-  } catch {
-    return NaN;
+/** The manifests source polls once a second; a change not visible after this long counts as missed. */
+const CHANGE_TIMEOUT_MS = 5000;
+
+const productionCorefile = (manifest: string, metricsPort: number) => (port: number) =>
+  `cluster.local:${port} 96.10.in-addr.arpa:${port} {\n  bind 127.0.0.1\n  errors\n  prometheus 127.0.0.1:${metricsPort}\n` +
+  `  kubernetes cluster.local 96.10.in-addr.arpa {\n    manifests ${manifest}\n    ttl 30\n  }\n}\n`;
+
+/** Moves services in place and times (from the rename of the new manifest) until the server answers the new ClusterIP. */
+async function changeLatency(data: ReturnType<typeof synthesize>, port: number, changes: number): Promise<{ ms: number[]; missed: number; digOk: boolean }> {
+  const ms: number[] = [];
+  let missed = 0;
+  let last = { name: '', ip: '' };
+  for (let c = 0; c < changes; c++) {
+    const i = (c * 7919 + 17) % data.names.length;
+    last = { name: data.names[i]!, ip: `10.97.${c & 255}.${(c * 13 + 1) & 255}` };
+    data.moveService(i, last.ip);
+    const t0 = performance.now();
+    let seen = false;
+    while (performance.now() - t0 < CHANGE_TIMEOUT_MS) {
+      const a = await udpQuery(port, last.name);
+      if (a?.msg.answer.some((rr) => rr.data === last.ip)) {
+        seen = true;
+        break;
+      }
+      await sleep(5);
+    }
+    if (seen) ms.push(performance.now() - t0);
+    else missed++;
+    // Spread the edits over the poll phase so the figure is not one lucky offset repeated.
+    await sleep(137);
   }
+  const { stdout } = await exec('dig', ['@127.0.0.1', '-p', String(port), '+time=2', '+tries=1', '+short', last.name, 'A']);
+  return { ms: ms.sort((a, b) => a - b), missed, digOk: stdout.split('\n').includes(last.ip) };
 }
 
 export async function benchDns(o: DnsBenchOptions): Promise<string> {
-  const dir = scratch('dns');
-  const data = synthesize(dir, o.services, o.endpoints);
-  const plainFile = join(dir, 'plain.txt');
-  const mixFile = join(dir, 'mix.txt');
-  plainQueries(plainFile, data.names);
-  mixQueries(mixFile, data.names);
-  const knot = await startKnot(data.knotZones);
-  await new Promise((r) => setTimeout(r, 500));
-  await repin(knot.proc.child.pid!, SERVER_CORE);
-  const ours = await startClusterdns(dir, data.manifestFile);
-  const out: string[] = [];
+  const scope = new Scope();
   try {
-    await waitForDns(knot.port, data.names[0]!);
-    await waitForDns(ours.port, data.names[0]!, 120_000);
-    const results: Record<string, PerfResult[]> = { 'knot plain': [], 'clusterdns plain': [], 'knot mix': [], 'clusterdns mix': [] };
-    for (let r = 0; r < o.rounds; r++) {
-      results['knot plain']!.push(await dnsperf(knot.port, plainFile, o.seconds));
-      results['clusterdns plain']!.push(await dnsperf(ours.port, plainFile, o.seconds));
-      results['knot mix']!.push(await dnsperf(knot.port, mixFile, o.seconds));
-      results['clusterdns mix']!.push(await dnsperf(ours.port, mixFile, o.seconds));
-    }
-    const rss = rssOf(ours.proc.child.pid!);
-    const med = (k: string) => median(results[k]!.map((x) => x.qps));
-    const rows: (string | number)[][] = [['server', 'workload', 'median QPS', 'avg latency ms', 'rcodes (last run)', 'ratio to knot']];
-    for (const wl of ['plain', 'mix']) {
-      for (const srv of ['knot', 'clusterdns']) {
-        const k = `${srv} ${wl}`;
-        const last = results[k]!.at(-1)!;
-        rows.push([srv, wl, Math.round(med(k)), last.avgLatencyMs.toFixed(2), Object.entries(last.rcodes).map(([a, b]) => `${a}=${b}`).join(' '),
-          (med(k) / med(`knot ${wl}`)).toFixed(3)]);
+    const dir = scope.dir('dns');
+    const data = synthesize(dir, o.services, o.endpoints);
+    const plainFile = join(dir, 'plain.txt');
+    const mixFile = join(dir, 'mix.txt');
+    plainQueries(plainFile, data.names);
+    mixQueries(mixFile, data.names);
+    const probe = data.names[0]!;
+    const knot = await startKnot(scope, data.knotZones, probe);
+    const t0 = performance.now();
+    const ours = await startClusterdns(scope, dir, productionCorefile(data.manifestFile, await freePort()), probe);
+    const readyMs = performance.now() - t0;
+    await sleep(1000);
+    const rssIdle = rssMB(ours.proc.pid);
+
+    const keys = ['knot plain', 'clusterdns plain', 'knot mix', 'clusterdns mix'] as const;
+    const res = await alternate(o.rounds, [...keys], (k) =>
+      dnsperf(k.startsWith('knot') ? knot.port : ours.port, k.endsWith('plain') ? plainFile : mixFile, o.seconds));
+    const rssLoaded = rssMB(ours.proc.pid);
+    const med = (k: (typeof keys)[number]) => medianQps(res[k]);
+    const rows: (string | number)[][] = [['server', 'workload', 'median QPS', 'runs', 'avg latency ms', 'rcode % (last run)', 'lost', 'ratio to knot']];
+    const gate: string[] = [];
+    for (const wl of ['plain', 'mix'] as const) {
+      for (const srv of ['knot', 'clusterdns'] as const) {
+        const k = `${srv} ${wl}` as const;
+        const last = res[k].at(-1)!;
+        rows.push([srv, wl, Math.round(med(k)), res[k].map((r) => Math.round(r.qps / 1000) + 'k').join(' '), last.avgLatencyMs.toFixed(2),
+          rcodeShares(last), last.lost, (med(k) / med(`knot ${wl}`)).toFixed(3)]);
       }
+      if (!sameShares(res[`knot ${wl}`].at(-1)!, res[`clusterdns ${wl}`].at(-1)!)) gate.push(`${wl}: rcode split differs from knotd`);
     }
-    out.push(`## In-memory cluster answers: ${o.services} services × ${o.endpoints} endpoints, ${o.rounds}×${o.seconds}s alternating, servers on core ${SERVER_CORE}`);
-    out.push(table(rows));
-    out.push(`mix vs plain (clusterdns): ${(med('clusterdns mix') / med('clusterdns plain')).toFixed(3)}; RSS after load: ${rss.toFixed(0)} MB`);
-  } finally {
+    const change = await changeLatency(data, ours.port, o.changes);
+    const rssAfter = rssMB(ours.proc.pid);
+
+    const out = [`## In-memory cluster answers: ${o.services} services × ${o.endpoints} endpoints, ${o.rounds}×${o.seconds}s alternating, servers on core ${SERVER_CORE}`,
+      table(rows),
+      `ratio to knot, plain A: ${(med('clusterdns plain') / med('knot plain')).toFixed(3)} (target ≥ 0.20, stretch 0.28); ` +
+        `cluster mix: ${(med('clusterdns mix') / med('knot mix')).toFixed(3)}; mix vs plain (clusterdns): ${(med('clusterdns mix') / med('clusterdns plain')).toFixed(3)} (must be ≥ 0.90)`,
+      `rcode gate: ${gate.length ? gate.join('; ') : 'clusterdns and knotd answered the same rcode split'}`,
+      table([
+        ['measure', 'value', 'target'],
+        ['spawn to first answer', `${readyMs.toFixed(0)} ms`, ''],
+        ['RSS after sync, idle', `${rssIdle.toFixed(0)} MB`, ''],
+        ['RSS after load', `${rssLoaded.toFixed(0)} MB`, '< 150 MB (at 10k services / 100k endpoints)'],
+        ['RSS after the manifest changes', `${rssAfter.toFixed(0)} MB`, ''],
+        ['manifest change → new answer p50', `${percentile(change.ms, 50).toFixed(0)} ms`, '< 2000 ms (1 s poll)'],
+        ['manifest change → new answer max', `${(change.ms.at(-1) ?? NaN).toFixed(0)} ms`, '< 2000 ms'],
+        ['changes seen / missed', `${change.ms.length} / ${change.missed}`, `dig cross-check ${change.digOk ? 'ok' : 'FAILED'}`],
+      ])];
     await ours.proc.stop();
     await knot.proc.stop();
+    if (o.workers) out.push(await workers(scope, dir, data.manifestFile, plainFile, probe, o));
+    return out.join('\n');
+  } finally {
+    await scope.close();
   }
-  if (o.workers) {
-    const multi = await startClusterdns(dir, data.manifestFile, { workers: '2', pin: false });
-    const single = await startClusterdns(dir, data.manifestFile, { pin: false });
-    try {
-      await waitForDns(multi.port, data.names[0]!, 120_000);
-      await waitForDns(single.port, data.names[0]!, 120_000);
-      const one: number[] = [];
-      const two: number[] = [];
-      for (let r = 0; r < o.rounds; r++) {
-        one.push((await dnsperf(single.port, plainFile, o.seconds)).qps);
-        two.push((await dnsperf(multi.port, plainFile, o.seconds)).qps);
-      }
-      out.push(`-workers 2 (unpinned, shares core ${0} with dnsperf): ${Math.round(median(two))} QPS vs 1 worker unpinned ${Math.round(median(one))} QPS = ${(median(two) / median(one)).toFixed(2)}×`);
-    } finally {
-      await multi.proc.stop();
-      await single.proc.stop();
-    }
-  }
-  return out.join('\n');
+}
+
+/** Same rcode split within 0.5 percentage points (dnsperf's end-of-run accounting loses a few). */
+function sameShares(a: PerfResult, b: PerfResult): boolean {
+  const share = (r: PerfResult, k: string) => (r.rcodes[k] ?? 0) / (Object.values(r.rcodes).reduce((x, y) => x + y, 0) || 1);
+  const codes = new Set([...Object.keys(a.rcodes), ...Object.keys(b.rcodes)]);
+  return [...codes].every((k) => Math.abs(share(a, k) - share(b, k)) < 0.005);
+}
+
+/** `-workers 2` against one process, both unpinned (the workers need both cores, so they share core 0 with dnsperf). */
+async function workers(scope: Scope, dir: string, manifest: string, plainFile: string, probe: string, o: DnsBenchOptions): Promise<string> {
+  const multi = await startClusterdns(scope, dir, productionCorefile(manifest, await freePort()), probe, { name: 'clusterdns -workers 2', args: ['-workers', '2'], cores: '0,1' });
+  const single = await startClusterdns(scope, dir, productionCorefile(manifest, await freePort()), probe, { cores: '0,1' });
+  const res = await alternate(o.rounds, ['one', 'two'], (k) => dnsperf(k === 'one' ? single.port : multi.port, plainFile, o.seconds));
+  await multi.proc.stop();
+  await single.proc.stop();
+  const one = medianQps(res.one);
+  const two = medianQps(res.two);
+  return `-workers 2 (unpinned, shares core 0 with dnsperf): ${Math.round(two)} QPS vs one process unpinned ${Math.round(one)} QPS = ${(two / one).toFixed(2)}×` +
+    ` (runs: ${res.two.map((r) => Math.round(r.qps / 1000) + 'k').join(' ')} vs ${res.one.map((r) => Math.round(r.qps / 1000) + 'k').join(' ')})`;
 }

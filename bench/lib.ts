@@ -1,67 +1,163 @@
 /** Benchmark plumbing: processes pinned to cores, dnsperf runs, knotd as the reference server. */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { CLASS, TYPE } from '../src/server/wire/constants.js';
+import { decodeMessage, encodeMessage, type Message } from '../src/server/wire/message.js';
 
 const exec = promisify(execFile);
 
 export const SERVER_CORE = 1;
 export const CLIENT_CORE = 0;
 
+const CLI = new URL('../src/cli.js', import.meta.url).pathname;
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Everything a suite starts or creates, released in reverse order by `close()` (in a `finally`) and by
+ * `stopEverything()` when the harness is interrupted, so no server outlives the run.
+ */
+export class Scope {
+  private static readonly open = new Set<Scope>();
+  private readonly undo: (() => Promise<void> | void)[] = [];
+
+  constructor() { Scope.open.add(this); }
+
+  dir(prefix: string): string {
+    const d = scratch(prefix);
+    this.undo.push(() => rmSync(d, { recursive: true, force: true }));
+    return d;
+  }
+
+  adopt(p: Proc): Proc {
+    this.undo.push(() => p.stop());
+    return p;
+  }
+
+  async close(): Promise<void> {
+    Scope.open.delete(this);
+    for (const u of this.undo.splice(0).reverse()) {
+      try {
+        await u();
+      } catch (e) {
+        process.stderr.write(`cleanup: ${(e as Error).message}\n`);
+      }
+    }
+  }
+
+  static async closeAll(): Promise<void> {
+    for (const s of [...Scope.open]) await s.close();
+  }
+}
+
+/** A scratch directory the caller removes (suites here use `Scope.dir`, which removes it at close). */
 export function scratch(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `clusterdns-bench-${prefix}-`));
 }
 
+/** A port free for both UDP and TCP on 127.0.0.1 (servers listen on both; a tiny race remains). */
 export async function freePort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const port = s.address().port;
-  s.close();
-  return port;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, '127.0.0.1', () => {
+        const p = (s.address() as AddressInfo).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const udpFree = await new Promise<boolean>((resolve) => {
+      const u = createSocket('udp4');
+      u.once('error', () => resolve(false));
+      u.bind(port, '127.0.0.1', () => u.close(() => resolve(true)));
+    });
+    if (udpFree) return port;
+  }
+  throw new Error('no port free for both UDP and TCP after 20 attempts');
 }
 
-export interface Proc { child: ChildProcess; name: string; stop(): Promise<void> }
+export interface Proc { child: ChildProcess; name: string; pid: number; exited(): boolean; stderr(): string; stop(): Promise<void> }
 
-/** Starts a command pinned to `core`, then re-pins every thread (knotd re-pins its own workers). */
-export async function startPinned(name: string, cmd: string, args: string[], core: number, env?: NodeJS.ProcessEnv): Promise<Proc> {
-  const child = spawn('taskset', ['-c', String(core), cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: env ?? process.env });
+/** Starts a command pinned to `core` (taskset execs it, so the pid is the command's own). */
+export function startPinned(scope: Scope, name: string, cmd: string, args: string[], core: number | string): Proc {
+  const child = spawn('taskset', ['-c', String(core), cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => { stderr = (stderr + d).slice(-4000); });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  let stopping = false;
   child.once('exit', (code, sig) => {
-    if (code && code !== 0) process.stderr.write(`${name} exited ${code} ${sig ?? ''}: ${stderr}\n`);
+    if (!stopping) process.stderr.write(`${name} exited unexpectedly (${code ?? sig}): ${stderr}\n`);
   });
-  return { child, name, stop };
+  const stop = async () => {
+    stopping = true;
+    if (alive()) child.kill('SIGTERM');
+    await Promise.race([exited, sleep(5000)]);
+    if (alive()) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  };
+  return scope.adopt({ child, name, pid: child.pid!, exited: () => !alive(), stderr: () => stderr, stop });
 }
 
+/** Pins every thread of `pid`: knotd moves its own workers after start-up, so the spawn pin is not enough. */
 export async function repin(pid: number, core: number): Promise<void> {
   await exec('taskset', ['-a', '-p', '-c', String(core), String(pid)]);
 }
 
-/** Waits until `name` gets any answer from 127.0.0.1:port (bounded). */
-export async function waitForDns(port: number, name: string, timeoutMs = 60_000): Promise<void> {
+export interface Answer { rcode: number; msg: Message; ms: number }
+
+/** One UDP query from this process; undefined on timeout. For timing loops and polls, not for load. */
+export function udpQuery(port: number, name: string, type: number = TYPE.A, timeoutMs = 1000): Promise<Answer | undefined> {
+  return new Promise((resolve) => {
+    const s = createSocket('udp4');
+    const id = (Math.random() * 0xffff) | 0;
+    let t0 = 0;
+    const done = (a: Answer | undefined) => {
+      clearTimeout(timer);
+      s.close();
+      resolve(a);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    s.on('error', () => done(undefined));
+    s.on('message', (buf) => {
+      const ms = performance.now() - t0;
+      try {
+        const msg = decodeMessage(buf);
+        if (msg.id === id) done({ rcode: msg.rcode, msg, ms });
+      } catch {
+        done(undefined);
+      }
+    });
+    const q = encodeMessage({ id, rd: true, rcode: 0, question: { name, type, class: CLASS.IN }, answer: [], authority: [], additional: [] });
+    s.bind(0, '127.0.0.1', () => {
+      t0 = performance.now();
+      s.send(q, port, '127.0.0.1');
+    });
+  });
+}
+
+/** Waits (bounded) until `name` gets a NOERROR answer with records from 127.0.0.1:port; fails early if `proc` died. */
+export async function waitForDns(port: number, name: string, proc?: Proc, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    try {
-      const { stdout } = await exec('dig', ['@127.0.0.1', '-p', String(port), '+time=1', '+tries=1', '+short', name]);
-      if (stdout.trim()) return;
-    } catch { /* not up yet */ }
+    const a = await udpQuery(port, name, TYPE.A, 500);
+    if (a && a.rcode === 0 && a.msg.answer.length) return;
+    if (proc?.exited()) throw new Error(`${proc.name} exited before answering: ${proc.stderr()}`);
     if (Date.now() > deadline) throw new Error(`no answer for ${name} on port ${port} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
 }
 
 export interface PerfResult { qps: number; avgLatencyMs: number; lost: number; rcodes: Record<string, number>; completed: number }
 
-/** Runs dnsperf pinned to the client core. */
+/** Runs dnsperf pinned to the client core (`-c 4 -q 200` as in the reference measurements). */
 export async function dnsperf(port: number, queryFile: string, seconds: number, extra: string[] = []): Promise<PerfResult> {
   const { stdout } = await exec('taskset', ['-c', String(CLIENT_CORE), 'dnsperf', '-s', '127.0.0.1', '-p', String(port),
     '-d', queryFile, '-l', String(seconds), '-c', '4', '-q', '200', ...extra], { timeout: (seconds + 30) * 1000, maxBuffer: 1 << 20 });
@@ -75,15 +171,39 @@ export async function dnsperf(port: number, queryFile: string, seconds: number, 
   };
 }
 
+/** Response-code shares in percent, e.g. `NOERROR 90.0 NXDOMAIN 10.0`: the correctness gate under load. */
+export function rcodeShares(r: PerfResult): string {
+  const total = Object.values(r.rcodes).reduce((a, b) => a + b, 0) || 1;
+  return Object.entries(r.rcodes).map(([k, v]) => `${k} ${((100 * v) / total).toFixed(1)}`).join(' ');
+}
+
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-/** knotd with one UDP worker serving `zones` (name → zone file text), all threads on the server core. */
-export async function startKnot(zones: Record<string, string>): Promise<{ port: number; proc: Proc }> {
-  const dir = scratch('knot');
+export function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export function rssMB(pid: number): number {
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+export interface Server { name: string; port: number; proc: Proc }
+
+/**
+ * knotd with one UDP worker serving `zones` (origin → zone file text), every thread on the server core;
+ * returns once `probe` resolves, after the re-pin (knotd pins its workers itself once they run).
+ */
+export async function startKnot(scope: Scope, zones: Record<string, string>, probe: string): Promise<Server> {
+  const dir = scope.dir('knot');
   const port = await freePort();
   const zoneConf = Object.entries(zones).map(([origin, text]) => {
     const file = join(dir, `${origin}.zone`);
@@ -92,11 +212,40 @@ export async function startKnot(zones: Record<string, string>): Promise<{ port: 
   }).join('\n');
   writeFileSync(join(dir, 'knot.conf'), `server:\n  rundir: "${dir}"\n  listen: 127.0.0.1@${port}\n  udp-workers: 1\n  tcp-workers: 1\n  background-workers: 1\n` +
     `database:\n  storage: "${dir}"\nlog:\n  - target: stderr\n    any: error\nzone:\n${zoneConf}\n`);
-  const proc = await startPinned('knotd', 'knotd', ['-c', join(dir, 'knot.conf')], SERVER_CORE);
-  return { port, proc };
+  const proc = startPinned(scope, 'knotd', 'knotd', ['-c', join(dir, 'knot.conf')], SERVER_CORE);
+  await waitForDns(port, probe, proc, 30_000);
+  await repin(proc.pid, SERVER_CORE);
+  return { name: 'knotd', port, proc };
 }
+
+/**
+ * `clusterdns serve` with the Corefile `corefile(port)`, pinned to the server core (or to `cores`),
+ * returned once `probe` resolves.
+ */
+export async function startClusterdns(scope: Scope, dir: string, corefile: (port: number) => string, probe: string,
+  opts: { name?: string; args?: string[]; cores?: string; readyMs?: number } = {}): Promise<Server> {
+  const port = await freePort();
+  const conf = join(dir, `Corefile.${port}`);
+  writeFileSync(conf, corefile(port));
+  const name = opts.name ?? 'clusterdns';
+  const proc = startPinned(scope, name, process.execPath, [CLI, 'serve', '-conf', conf, ...(opts.args ?? [])], opts.cores ?? SERVER_CORE);
+  await waitForDns(port, probe, proc, opts.readyMs ?? 120_000);
+  return { name, port, proc };
+}
+
+/**
+ * Runs `run` for every key once per round, in the given order, so drift on this noisy VM hits every
+ * server alike; returns all results by key.
+ */
+export async function alternate<K extends string>(rounds: number, keys: K[], run: (k: K) => Promise<PerfResult>): Promise<Record<K, PerfResult[]>> {
+  const out = Object.fromEntries(keys.map((k) => [k, [] as PerfResult[]])) as Record<K, PerfResult[]>;
+  for (let r = 0; r < rounds; r++) for (const k of keys) out[k].push(await run(k));
+  return out;
+}
+
+export const medianQps = (rs: PerfResult[]) => median(rs.map((r) => r.qps));
 
 export function table(rows: (string | number)[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-  return rows.map((r) => r.map((c, i) => String(c).padEnd(widths[i]!)).join('  ')).join('\n');
+  return rows.map((r) => r.map((c, i) => String(c).padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }

@@ -1,26 +1,58 @@
 /**
- * `npm run bench [dns] [--services N] [--endpoints N] [--seconds S] [--rounds R] [--no-workers]`
- * Every number is reported next to a reference measured in the same run (these machines are noisy).
+ * `npm run bench [dns|cache|ndots|informers ...] [--services N] [--endpoints N] [--seconds S] [--rounds R]
+ *   [--changes N] [--names N] [--misses N] [--no-workers]`
+ * No suite named = all. Every number is reported next to a reference measured in the same run (this VM
+ * is noisy). Each suite stops what it started, also on error and on SIGINT/SIGTERM.
  */
+import { benchCache } from './cache.js';
 import { benchDns } from './dns.js';
+import { benchInformers } from './informers.js';
+import { Scope } from './lib.js';
+import { benchNdots } from './ndots.js';
 
 function opt(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+  if (i < 0) return dflt;
+  const v = Number(process.argv[i + 1]);
+  if (!Number.isFinite(v) || v < 0) throw new Error(`--${name}: '${process.argv[i + 1]}' is not a number`);
+  return v;
 }
 
-const suites = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'));
-const want = (s: string) => suites.length === 0 || suites.includes(s);
+const seconds = () => opt('seconds', 8);
+const rounds = () => opt('rounds', 3);
+
+/** Suites in run order; a new one is one line here. */
+const suites: Record<string, () => Promise<string>> = {
+  dns: () => benchDns({
+    services: opt('services', 1000), endpoints: opt('endpoints', 10), seconds: seconds(), rounds: rounds(),
+    workers: !process.argv.includes('--no-workers'), changes: opt('changes', 10),
+  }),
+  cache: () => benchCache({ names: opt('names', 1000), seconds: seconds(), rounds: rounds(), misses: opt('misses', 300) }),
+  ndots: () => benchNdots({ services: opt('services', 1000), names: opt('names', 1000), seconds: seconds(), rounds: rounds() }),
+  informers: () => benchInformers({ services: opt('services', 10_000), endpoints: opt('endpoints', 10), changes: opt('changes', 50) }),
+};
+
+const named = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !(all[i - 1]?.startsWith('--') && all[i - 1] !== '--no-workers'));
+for (const s of named) if (!(s in suites)) throw new Error(`unknown suite '${s}' (known: ${Object.keys(suites).join(', ')})`);
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    process.stderr.write(`${sig}: stopping every server the benchmark started\n`);
+    void Scope.closeAll().finally(() => process.exit(130));
+  });
+}
 
 async function main(): Promise<void> {
-  const seconds = opt('seconds', 10);
-  const rounds = opt('rounds', 3);
-  if (want('dns')) {
-    console.log(await benchDns({ services: opt('services', 1000), endpoints: opt('endpoints', 10), seconds, rounds, workers: !process.argv.includes('--no-workers') }));
+  for (const [name, run] of Object.entries(suites)) {
+    if (named.length && !named.includes(name)) continue;
+    const t0 = performance.now();
+    console.log(await run());
+    console.log(`(${name}: ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
   }
 }
 
-main().catch((e: Error) => {
+main().catch(async (e: Error) => {
   console.error(e.stack ?? e.message);
+  await Scope.closeAll();
   process.exit(1);
 });
