@@ -42,6 +42,10 @@ export class NftablesBackend implements VipBackend {
     return this.state !== null && !this.full;
   }
 
+  get stale(): boolean {
+    return this.state !== null && (this.state.staleChains.length > 0 || this.state.staleSets.size > 0);
+  }
+
   async sync(model: FamilyModel, changed: ReadonlySet<string> | null): Promise<BackendSync> {
     const r = renderNftables(model, this.opts, this.state, changed === null || this.full);
     try {

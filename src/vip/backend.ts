@@ -18,6 +18,8 @@ export interface VipBackend {
   readonly family: Family;
   /** True while the kernel state is known, so the next sync may be partial. */
   readonly synced: boolean;
+  /** Objects flushed by the last sync wait for a later one to delete them. */
+  readonly stale: boolean;
   /** Programs `model`. `changed`: services changed since the last successful sync; null asks for a full sync. */
   sync(model: FamilyModel, changed: ReadonlySet<string> | null): Promise<BackendSync>;
   /** Makes the next sync a full one (after a failure, or when the kernel state drifted). */
@@ -48,6 +50,9 @@ export class IptablesBackend implements VipBackend {
   get synced(): boolean {
     return this.active !== null;
   }
+
+  /** A restore deletes stale chains itself. */
+  readonly stale = false;
 
   async sync(model: FamilyModel, changed: ReadonlySet<string> | null): Promise<BackendSync> {
     const comments = model.endpointCount <= LARGE_CLUSTER_ENDPOINTS;

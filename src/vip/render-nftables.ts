@@ -104,7 +104,7 @@ function baseRules(family: Family, opts: NftRenderOptions): [chain: string, rule
     ['service-endpoints-check', `${ipx} daddr . meta l4proto . th dport vmap @no-endpoint-services`],
     ['nodeport-endpoints-check', `${nodePortDst} meta l4proto . th dport vmap @no-endpoint-nodeports`],
     // A valid port was DNATed in nat already: what still has a ClusterIP as destination is an unknown port.
-    ['cluster-ips-check', `${ipx} daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"`],
+    ['cluster-ips-check', `${ipx} daddr @cluster-ips counter reject comment "Reject traffic to invalid ports of ClusterIPs"`],
     ['services', `${ipx} daddr . meta l4proto . th dport vmap @service-ips`],
     ['services', `${nodePortDst} meta l4proto . th dport vmap @service-nodeports`],
     ['mark-for-masquerade', `mark set mark or ${MASQ_MARK}`],
@@ -113,8 +113,9 @@ function baseRules(family: Family, opts: NftRenderOptions): [chain: string, rule
     ['masquerading', `mark set mark xor ${MASQ_MARK}`],
     ['masquerading', 'masquerade fully-random'],
     // TCP clients get a reset, everything else ICMP port unreachable: both fail at once instead of timing out.
-    ['reject-chain', 'meta l4proto tcp reject with tcp reset'],
-    ['reject-chain', 'reject'],
+    // Counters (on these few shared rules only) show rejects happened here, not at routing.
+    ['reject-chain', 'meta l4proto tcp counter reject with tcp reset'],
+    ['reject-chain', 'counter reject'],
   ];
 }
 

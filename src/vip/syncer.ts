@@ -65,6 +65,7 @@ export class VipSyncer {
   private timer: NodeJS.Timeout | null = null;
   private periodic: NodeJS.Timeout | null = null;
   private canaryTimer: NodeJS.Timeout | null = null;
+  private staleTimer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private again = false;
   private forceFull = false;
@@ -180,6 +181,14 @@ export class VipSyncer {
     const ok = await this.sync(full);
     if (ok) {
       this.backoffMs = 0;
+      // Flushed chains are deleted by a later transaction (kernels before 6.2 refuse deleting a chain in the
+      // transaction that drops its last map reference); kube-proxy waits a second too.
+      if ([...this.states.values()].some((st) => st.backend.stale) && !this.staleTimer) {
+        this.staleTimer = setTimeout(() => {
+          this.staleTimer = null;
+          this.request();
+        }, Math.max(this.opts.minSyncPeriodMs, 1000));
+      }
       return;
     }
     // Failed families were invalidated, so the retry is a full sync for them.
@@ -190,7 +199,7 @@ export class VipSyncer {
   async stop(): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
-    for (const t of [this.timer, this.periodic, this.canaryTimer]) if (t) clearTimeout(t);
+    for (const t of [this.timer, this.periodic, this.canaryTimer, this.staleTimer]) if (t) clearTimeout(t);
     await this.running;
   }
 }
