@@ -1,0 +1,173 @@
+import t from 'tap';
+import type { Endpoint, EndpointSlice, Service } from '../src/cluster/types.js';
+import { nftEndpointBase, nftServiceBase } from '../src/vip/hash.js';
+import { buildModel, type FamilyModel } from '../src/vip/model.js';
+import { renderNftables, type NftRenderOptions } from '../src/vip/render-nftables.js';
+
+function svc(name: string, o: Partial<Service> = {}): Service {
+  return {
+    namespace: 'default', name, type: 'ClusterIP', clusterIPs: ['10.96.0.10'], headless: false,
+    ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }], externalIPs: [], loadBalancerIPs: [],
+    loadBalancerSourceRanges: [], sessionAffinity: 'None', sessionAffinityTimeout: 10800,
+    externalTrafficPolicy: 'Cluster', internalTrafficPolicy: 'Cluster', labels: {}, ...o,
+  };
+}
+
+function ep(ip: string, o: Partial<Endpoint> = {}): Endpoint {
+  return { addresses: [ip], rawAddresses: [ip], ready: true, serving: true, terminating: false, nodeName: 'other', ...o };
+}
+
+function slice(service: string, endpoints: Endpoint[]): EndpointSlice {
+  return {
+    namespace: 'default', name: `${service}-abc`, service, addressType: 'IPv4', endpoints,
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], labels: { 'kubernetes.io/service-name': service },
+  };
+}
+
+const opts: NftRenderOptions = { clusterCIDRs: ['10.244.0.0/16'], masqueradeAll: false, nodeIPs: [] };
+const model = (services: Service[], slices: EndpointSlice[], prev?: FamilyModel, changed?: Set<string>): FamilyModel =>
+  buildModel({ services, slices }, { family: 4, nodeName: 'node1' }, prev && changed ? { prev, changed } : undefined);
+
+t.test('names equal kube-proxy\'s nftables names', async (t) => {
+  t.equal(nftServiceBase('ns1/svc1:p80', 'tcp'), 'ULMVA6XW-ns1/svc1/tcp/p80');
+  t.equal(nftEndpointBase('ns1/svc1:p80', 'tcp', '10.180.0.1', 80), '5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80');
+  t.match(nftEndpointBase('ns1/svc1:p80', 'tcp', 'fd00::1', 80), /__fd00\.\.1\/80$/, 'IPv6 colons are not allowed in names');
+});
+
+const web = svc('web', { type: 'NodePort', externalIPs: ['192.0.2.10'], ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080, nodePort: 30080 }] });
+const webSlice = slice('web', [ep('10.244.1.2'), ep('10.244.2.2')]);
+const sticky = svc('sticky', { clusterIPs: ['10.96.0.11'], sessionAffinity: 'ClientIP', sessionAffinityTimeout: 600 });
+const stickySlice = slice('sticky', [ep('10.244.1.2')]);
+const empty = svc('empty', { clusterIPs: ['10.96.0.12'] });
+const lb = svc('lb', {
+  type: 'LoadBalancer', clusterIPs: ['10.96.0.20'], loadBalancerIPs: ['192.0.2.20'], loadBalancerSourceRanges: ['10.0.1.0/24'],
+  externalTrafficPolicy: 'Local', ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080, nodePort: 30081 }],
+});
+const lbSlice = slice('lb', [ep('10.244.1.2', { nodeName: 'node1' }), ep('10.244.2.2')]);
+
+/** Per-service part of the golden first transaction (base chains and maps are checked separately). */
+const GOLDEN = `add chain ip clusterdns external-D2RGPZ6L-default/lb/tcp/http
+add chain ip clusterdns external-SUSTUHLJ-default/web/tcp/http
+add chain ip clusterdns firewall-D2RGPZ6L-default/lb/tcp/http
+add chain ip clusterdns local-D2RGPZ6L-default/lb/tcp/http
+add chain ip clusterdns service-D2RGPZ6L-default/lb/tcp/http
+add chain ip clusterdns service-H6U4RGLG-default/sticky/tcp/http
+add chain ip clusterdns service-SUSTUHLJ-default/web/tcp/http
+add set ip clusterdns affinity-ZIATHYQC-default/sticky/tcp/http__10.244.1.2/8080 { type ipv4_addr ; flags dynamic,timeout ; timeout 600s ; }
+`;
+
+t.test('golden first transaction for seed-like services', async (t) => {
+  const r = renderNftables(model([web, sticky, empty, lb], [webSlice, stickySlice, lbSlice]), opts, null);
+  t.equal(r.kind, 'fresh');
+  const lines = r.text.split('\n');
+  t.same(lines.slice(0, 3), ['add table ip clusterdns', 'delete table ip clusterdns', 'add table ip clusterdns { comment "clusterdns vip: Service virtual IPs" ; }'],
+    'the table is rebuilt in the same transaction');
+  t.match(r.text, GOLDEN);
+  const rules = (chain: string) => lines.filter((l) => l.startsWith(`add rule ip clusterdns ${chain} `)).map((l) => l.slice(`add rule ip clusterdns ${chain} `.length));
+  t.same(rules('service-SUSTUHLJ-default/web/tcp/http'), [
+    'ip daddr 10.96.0.10 ip saddr != 10.244.0.0/16 jump mark-for-masquerade',
+    'numgen random mod 2 == 0 meta l4proto tcp dnat to 10.244.1.2:8080',
+    'meta l4proto tcp dnat to 10.244.2.2:8080',
+  ]);
+  t.same(rules('external-SUSTUHLJ-default/web/tcp/http'), ['jump mark-for-masquerade', 'goto service-SUSTUHLJ-default/web/tcp/http']);
+  const aff = 'affinity-ZIATHYQC-default/sticky/tcp/http__10.244.1.2/8080';
+  t.same(rules('service-H6U4RGLG-default/sticky/tcp/http'), [
+    'ip daddr 10.96.0.11 ip saddr != 10.244.0.0/16 jump mark-for-masquerade',
+    `ip saddr @${aff} update @${aff} { ip saddr } meta l4proto tcp dnat to 10.244.1.2:8080`,
+    `update @${aff} { ip saddr } meta l4proto tcp dnat to 10.244.1.2:8080`,
+  ]);
+  t.same(rules('external-D2RGPZ6L-default/lb/tcp/http'), [
+    'ip saddr 10.244.0.0/16 goto service-D2RGPZ6L-default/lb/tcp/http comment "short-circuit pod traffic"',
+    'fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"',
+    'fib saddr type local goto service-D2RGPZ6L-default/lb/tcp/http comment "short-circuit local traffic"',
+    'goto local-D2RGPZ6L-default/lb/tcp/http',
+  ]);
+  t.same(rules('local-D2RGPZ6L-default/lb/tcp/http'), ['meta l4proto tcp dnat to 10.244.1.2:8080'], 'Local policy: this node\'s endpoint only');
+  t.same(rules('firewall-D2RGPZ6L-default/lb/tcp/http'), ['ip saddr != { 10.0.1.0/24 } drop']);
+  const el = (map: string) => lines.find((l) => l.startsWith(`add element ip clusterdns ${map} `));
+  t.equal(el('cluster-ips'), 'add element ip clusterdns cluster-ips { 10.96.0.10, 10.96.0.11, 10.96.0.12, 10.96.0.20 }');
+  t.equal(el('service-ips'), 'add element ip clusterdns service-ips { 10.96.0.10 . tcp . 80 : goto service-SUSTUHLJ-default/web/tcp/http, '
+    + '10.96.0.11 . tcp . 80 : goto service-H6U4RGLG-default/sticky/tcp/http, 10.96.0.20 . tcp . 80 : goto service-D2RGPZ6L-default/lb/tcp/http, '
+    + '192.0.2.10 . tcp . 80 : goto external-SUSTUHLJ-default/web/tcp/http, 192.0.2.20 . tcp . 80 : goto external-D2RGPZ6L-default/lb/tcp/http }');
+  t.equal(el('service-nodeports'), 'add element ip clusterdns service-nodeports { tcp . 30080 : goto external-SUSTUHLJ-default/web/tcp/http, tcp . 30081 : goto external-D2RGPZ6L-default/lb/tcp/http }');
+  t.equal(el('no-endpoint-services'), 'add element ip clusterdns no-endpoint-services { 10.96.0.12 . tcp . 80 : goto reject-chain }');
+  t.equal(el('firewall-ips'), 'add element ip clusterdns firewall-ips { 192.0.2.20 . tcp . 80 : goto firewall-D2RGPZ6L-default/lb/tcp/http }');
+  t.equal(el('hairpin-endpoints'), 'add element ip clusterdns hairpin-endpoints { 10.244.1.2 . 10.244.1.2, 10.244.2.2 . 10.244.2.2 }');
+  t.match(r.text, 'add rule ip clusterdns services fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports');
+  t.equal(renderNftables(model([web, sticky, empty, lb], [webSlice, stickySlice, lbSlice]), opts, null).text, r.text, 'deterministic');
+  const withNodeIP = renderNftables(model([web], [webSlice]), { ...opts, nodeIPs: ['10.0.1.1'] }, null).text;
+  t.match(withNodeIP, 'add rule ip clusterdns services ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports');
+  t.match(withNodeIP, 'add element ip clusterdns nodeport-ips { 10.0.1.1 }');
+});
+
+t.test('one endpoint change: a transaction touching only that service', async (t) => {
+  const services = [web, sticky, empty, lb];
+  const first = model(services, [webSlice, stickySlice, lbSlice]);
+  const r1 = renderNftables(first, opts, null);
+  const moved = slice('web', [ep('10.244.2.2'), ep('10.244.3.2')]);
+  const second = model(services, [moved, stickySlice, lbSlice], first, new Set(['default/web']));
+  const r2 = renderNftables(second, opts, r1.state);
+  t.equal(r2.kind, 'partial');
+  t.equal(r2.text, `add table ip clusterdns { comment "clusterdns vip: Service virtual IPs" ; }
+add chain ip clusterdns service-SUSTUHLJ-default/web/tcp/http
+flush chain ip clusterdns service-SUSTUHLJ-default/web/tcp/http
+add rule ip clusterdns service-SUSTUHLJ-default/web/tcp/http ip daddr 10.96.0.10 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+add rule ip clusterdns service-SUSTUHLJ-default/web/tcp/http numgen random mod 2 == 0 meta l4proto tcp dnat to 10.244.2.2:8080
+add rule ip clusterdns service-SUSTUHLJ-default/web/tcp/http meta l4proto tcp dnat to 10.244.3.2:8080
+add element ip clusterdns hairpin-endpoints { 10.244.3.2 . 10.244.3.2 }
+`);
+  // 10.244.1.2 stays an endpoint of sticky and lb: its hairpin element stays too.
+  t.notMatch(r2.text, /flush table|delete table|add map|add rule ip clusterdns services /, 'no table rebuild');
+  t.equal(r2.writtenChains, 1);
+  t.equal(r2.rules, r1.rules);
+  const again = renderNftables(second, opts, r2.state);
+  t.equal(again.text, 'add table ip clusterdns { comment "clusterdns vip: Service virtual IPs" ; }\n', 'nothing changed: an empty transaction');
+});
+
+t.test('deleted service: elements deleted and chains flushed now, chains and sets deleted by the next transaction', async (t) => {
+  const first = model([web, sticky], [webSlice, stickySlice]);
+  const r1 = renderNftables(first, opts, null);
+  const second = model([web], [webSlice], first, new Set(['default/sticky']));
+  const r2 = renderNftables(second, opts, r1.state);
+  t.match(r2.text, 'delete element ip clusterdns cluster-ips { 10.96.0.11 }');
+  t.match(r2.text, 'delete element ip clusterdns service-ips { 10.96.0.11 . tcp . 80 }');
+  t.match(r2.text, 'flush chain ip clusterdns service-H6U4RGLG-default/sticky/tcp/http');
+  t.notMatch(r2.text, /delete (chain|set)/);
+  t.equal(r2.deleted, 0);
+  const r3 = renderNftables(second, opts, r2.state);
+  t.match(r3.text, 'delete chain ip clusterdns service-H6U4RGLG-default/sticky/tcp/http');
+  t.match(r3.text, 'delete set ip clusterdns affinity-ZIATHYQC-default/sticky/tcp/http__10.244.1.2/8080');
+  t.equal(r3.deleted, 2);
+  t.equal(renderNftables(second, opts, r3.state).deleted, 0, 'deleted once');
+});
+
+t.test('service losing its endpoints moves from service-ips to the reject map', async (t) => {
+  const first = model([web], [webSlice]);
+  const r1 = renderNftables(first, opts, null);
+  const r2 = renderNftables(model([web], [slice('web', [])], first, new Set(['default/web'])), opts, r1.state);
+  t.match(r2.text, 'delete element ip clusterdns service-ips { 10.96.0.10 . tcp . 80, 192.0.2.10 . tcp . 80 }');
+  t.match(r2.text, 'add element ip clusterdns no-endpoint-services { 10.96.0.10 . tcp . 80 : goto reject-chain, 192.0.2.10 . tcp . 80 : goto reject-chain }');
+  t.match(r2.text, 'add element ip clusterdns no-endpoint-nodeports { tcp . 30080 : goto reject-chain }');
+});
+
+t.test('full resync keeps the table and affinity sets but rewrites every rule and element', async (t) => {
+  const first = model([sticky], [stickySlice]);
+  const r1 = renderNftables(first, opts, null);
+  const r2 = renderNftables(first, opts, r1.state, true);
+  t.equal(r2.kind, 'full');
+  t.notMatch(r2.text, 'delete table');
+  t.match(r2.text, 'flush table ip clusterdns\n');
+  t.match(r2.text, 'flush map ip clusterdns service-ips\n');
+  t.notMatch(r2.text, /flush set ip clusterdns affinity-/, 'sticky clients keep their endpoint');
+  t.match(r2.text, 'add element ip clusterdns service-ips { 10.96.0.11 . tcp . 80 : goto service-H6U4RGLG-default/sticky/tcp/http }');
+});
+
+t.test('IPv6: ip6 table, bracketed DNAT targets', async (t) => {
+  const v6 = svc('web6', { clusterIPs: ['fd00:96::10'] });
+  const s6: EndpointSlice = { ...slice('web6', [ep('fd00:244::2')]), addressType: 'IPv6' };
+  const r = renderNftables(buildModel({ services: [v6], slices: [s6] }, { family: 6, nodeName: 'n' }), { ...opts, clusterCIDRs: ['fd00:244::/64'] }, null);
+  t.match(r.text, 'add table ip6 clusterdns');
+  t.match(r.text, 'meta l4proto tcp dnat to [fd00:244::2]:8080');
+  t.match(r.text, 'ip6 daddr fd00:96::10 ip6 saddr != fd00:244::/64 jump mark-for-masquerade');
+  t.match(r.text, 'fib daddr type local ip6 daddr != ::1');
+});
