@@ -135,7 +135,7 @@ export function udpQuery(port: number, name: string, type: number = TYPE.A, time
         done(undefined);
       }
     });
-    const q = encodeMessage({ id, rd: true, rcode: 0, question: { name, type, class: CLASS.IN }, answer: [], authority: [], additional: [] });
+    const q = encodeMessage({ id, qr: false, rd: true, rcode: 0, question: { name, type, class: CLASS.IN }, answer: [], authority: [], additional: [] });
     s.bind(0, '127.0.0.1', () => {
       t0 = performance.now();
       s.send(q, port, '127.0.0.1');
@@ -150,7 +150,7 @@ export async function waitForDns(port: number, name: string, proc?: Proc, timeou
     const a = await udpQuery(port, name, TYPE.A, 500);
     if (a && a.rcode === 0 && a.msg.answer.length) return;
     if (proc?.exited()) throw new Error(`${proc.name} exited before answering: ${proc.stderr()}`);
-    if (Date.now() > deadline) throw new Error(`no answer for ${name} on port ${port} after ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new Error(`no answer for ${name} on port ${port} after ${timeoutMs} ms${proc ? `; ${proc.name}: ${proc.stderr()}` : ''}`);
     await sleep(200);
   }
 }
