@@ -1,28 +1,30 @@
 /*
- * VIP programmer benchmark: full sync and one-endpoint partial sync at 1k/5k/10k services x 10 endpoints,
- * each next to its floor measured in the same run: a plain `iptables-restore --noflush` of the same
- * pre-rendered text in an equally fresh namespace. Runs only in scratch network namespaces it creates.
+ * VIP programmer benchmark, iptables and nftables modes side by side, at 1k/5k/10k services x 10 endpoints:
+ * - nftables: first sync, one-service update, and at the largest size the first-packet latency through a
+ *   VIP (a new TCP connection to the ClusterIP, next to one straight to the endpoint in the same run);
+ * - iptables: full sync and one-endpoint partial sync, each next to its floor measured in the same run: a
+ *   plain `iptables-restore --noflush` of the same pre-rendered text in an equally fresh namespace.
+ * Runs only in scratch network namespaces it creates.
  *
- *   node dist/bench/vip.js [--sizes 1000,5000,10000] [--endpoints 10] [--budget 280]
+ *   node dist/bench/vip.js [--sizes 1000,5000,10000] [--endpoints 10] [--budget 300]
  *
- * Sizes whose predicted run time would exceed the remaining budget (seconds) are skipped.
+ * iptables sizes whose predicted run time would exceed the remaining budget (seconds) are skipped.
  */
 import { ClusterStore } from '../src/cluster/store.js';
 import type { EndpointSlice, Service } from '../src/cluster/types.js';
 import { runCommand, type Run } from '../src/vip/apply.js';
 import { buildModel } from '../src/vip/model.js';
 import { renderIptables } from '../src/vip/render-iptables.js';
-import { familyRenderBase, VipSyncer } from '../src/vip/syncer.js';
+import { familyRenderBase, VipSyncer, type BackendMode } from '../src/vip/syncer.js';
 
-const args = process.argv.slice(2);
-const flag = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
-const sizes = flag('sizes', '1000,5000,10000').split(',').map(Number);
-const perService = Number(flag('endpoints', '10'));
-const budgetMs = Number(flag('budget', '280')) * 1000;
-const started = Date.now();
+export interface VipBenchOptions {
+  sizes: number[];
+  endpoints: number;
+  /** Seconds for the whole run; iptables sizes predicted to overrun it are skipped. */
+  budget: number;
+}
+
+let perService = 10;
 
 const quiet = { info: () => {}, warn: (m: string) => console.error(`warn: ${m}`), error: (m: string) => console.error(`error: ${m}`) };
 const renderBase = familyRenderBase({ clusterCIDRs: ['10.0.0.0/8'], masqueradeAll: false, nodeIPs: [] }, 4);
@@ -55,18 +57,40 @@ function slice(service: string, ips: string[]): EndpointSlice {
   };
 }
 
+function programmer(mode: BackendMode, services: Service[], slices: EndpointSlice[], run: Run): { store: ClusterStore; syncer: VipSyncer } {
+  const store = new ClusterStore();
+  store.replace({ services, slices });
+  store.synced = true;
+  const syncer = new VipSyncer(store, {
+    families: [4], mode, nodeName: 'n', clusterCIDRs: ['10.0.0.0/8'], masqueradeAll: false, nodeIPs: [],
+    syncPeriodMs: 3_600_000, minSyncPeriodMs: 0, log: quiet, run,
+  });
+  return { store, syncer };
+}
+
+/** Applies one slice change and hands its service to the syncer as changed. */
+function change(store: ClusterStore, syncer: VipSyncer, moved: EndpointSlice): Set<string> {
+  const changes = new Set<string>();
+  const off = store.onChange((cs) => cs.forEach((c) => c.service && changes.add(c.service)));
+  store.upsertSlice(moved);
+  off();
+  // The syncer learns of changes through its subscription, which only runs after start(); feed it directly.
+  (syncer as unknown as { states: Map<number, { changed: Set<string> }> }).states.get(4)!.changed = new Set(changes);
+  return changes;
+}
+
 let nsSeq = 0;
 const created: string[] = [];
 /**
  * A fresh namespace. Deleted only at the end: the kernel tears a namespace's ruleset down in the
  * background after `ip netns del`, which would slow down whatever is measured next.
  */
-async function scratch<T>(fn: (run: Run) => Promise<T>): Promise<T> {
+async function scratch<T>(fn: (run: Run, ns: string) => Promise<T>): Promise<T> {
   const ns = `vipbench${process.pid}-${nsSeq++}`;
   const add = await runCommand('ip', ['netns', 'add', ns]);
   if (add.code !== 0) throw new Error(`ip netns add ${ns}: ${add.stderr.trim()} (the benchmark needs root)`);
   created.push(ns);
-  return fn((cmd, a, input) => runCommand('ip', ['netns', 'exec', ns, cmd, ...a], input));
+  return fn((cmd, a, input) => runCommand('ip', ['netns', 'exec', ns, cmd, ...a], input), ns);
 }
 
 async function timed(fn: () => Promise<unknown> | unknown): Promise<number> {
@@ -97,13 +121,7 @@ async function measure(n: number): Promise<Row> {
   const floorS = (await scratch((run) => timed(() => plainRestore(run, text)))) / 1000;
 
   return scratch(async (run) => {
-    const store = new ClusterStore();
-    store.replace({ services, slices });
-    store.synced = true;
-    const syncer = new VipSyncer(store, {
-      families: [4], nodeName: 'n', clusterCIDRs: ['10.0.0.0/8'], masqueradeAll: false, nodeIPs: [],
-      syncPeriodMs: 3_600_000, minSyncPeriodMs: 0, log: quiet, run,
-    });
+    const { store, syncer } = programmer('iptables', services, slices, run);
     let ok = false;
     const fullS = (await timed(async () => (ok = await syncer.sync(true)))) / 1000;
     if (!ok) throw new Error(`full sync of ${n} services failed`);
@@ -111,12 +129,7 @@ async function measure(n: number): Promise<Row> {
     // One endpoint of one service moves: what a rolling update does many times a minute.
     const target = slices[Math.floor(n / 2)]!;
     const moved = slice(target.service, target.endpoints.map((e, j) => (j === 0 ? '10.250.0.1' : e.addresses[0]!)));
-    const changes = new Set<string>();
-    const off = store.onChange((cs) => cs.forEach((c) => c.service && changes.add(c.service)));
-    store.upsertSlice(moved);
-    off();
-    // The syncer learns of changes through its subscription, which only runs after start(); feed it directly.
-    (syncer as unknown as { states: Map<number, { changed: Set<string> }> }).states.get(4)!.changed = new Set(changes);
+    const changes = change(store, syncer, moved);
     const partialMs = await timed(async () => (ok = await syncer.sync(false)));
     if (!ok) throw new Error(`partial sync of ${n} services failed`);
 
@@ -128,29 +141,122 @@ async function measure(n: number): Promise<Row> {
   });
 }
 
-const rows: Row[] = [];
-let lastRate = 0;
-try {
-for (const n of sizes) {
-  // iptables-nft restore time grows faster than linearly: predict from the previous size, squared.
-  const predicted = lastRate ? lastRate * (n / rows.at(-1)!.n) ** 2 : 0;
-  if (Date.now() - started + predicted > budgetMs) {
-    console.error(`skipping ${n} services: predicted ${(predicted / 1000).toFixed(0)} s exceeds the remaining budget`);
-    continue;
-  }
-  const t0 = Date.now();
-  rows.push(await measure(n));
-  lastRate = Date.now() - t0;
-  console.error(`${n} services done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-}
-} finally {
-  for (const ns of created) await runCommand('ip', ['netns', 'del', ns]);
+/**
+ * Median microseconds of a new TCP connection (SYN to established: the first packet meets the NAT rules)
+ * through `vip`:80 and straight to the endpoint 10.250.0.1:8080, which listens on lo inside the namespace.
+ */
+const LATENCY = `
+import net from 'node:net';
+// With -e there is no script path: the arguments start at argv[1].
+const [vip, rounds] = [process.argv[1], Number(process.argv[2])];
+const server = net.createServer((s) => s.destroy()).listen(8080, '10.250.0.1', async () => {
+  const once = (host, port) => new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const c = net.connect({ host, port }, () => { resolve(Number(process.hrtime.bigint() - t0) / 1000); c.destroy(); });
+    c.on('error', reject);
+    c.setTimeout(2000, () => reject(new Error('timeout to ' + host)));
+  });
+  const median = (xs) => xs.sort((a, b) => a - b)[xs.length >> 1];
+  const via = [], direct = [];
+  for (let i = 0; i < rounds; i++) { via.push(await once(vip, 80)); direct.push(await once('10.250.0.1', 8080)); }
+  console.log(JSON.stringify({ via: median(via), direct: median(direct) }));
+  server.close();
+});
+`;
+
+interface NftRow { n: number; firstS: number; updateMs: number; latency?: { via: number; direct: number } }
+
+async function measureNft(n: number, latency: boolean): Promise<NftRow> {
+  const { services, slices } = cluster(n);
+  return scratch(async (run, ns) => {
+    const { store, syncer } = programmer('nftables', services, slices, run);
+    let ok = false;
+    const firstS = (await timed(async () => (ok = await syncer.sync(true)))) / 1000;
+    if (!ok) throw new Error(`nftables first sync of ${n} services failed`);
+    // The middle service's endpoints are replaced by one on this namespace's lo (the latency probe's target).
+    const target = slices[Math.floor(n / 2)]!;
+    change(store, syncer, slice(target.service, ['10.250.0.1']));
+    const updateMs = await timed(async () => (ok = await syncer.sync(false)));
+    if (!ok) throw new Error(`nftables one-service update at ${n} services failed`);
+    if (!latency) return { n, firstS, updateMs };
+    await runCommand('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    await runCommand('ip', ['-n', ns, 'addr', 'add', '10.250.0.1/32', 'dev', 'lo']);
+    // The ClusterIP needs a route for the connect to leave the socket layer; DNAT in nat-output does the rest.
+    await runCommand('ip', ['-n', ns, 'route', 'add', '10.96.0.0/12', 'dev', 'lo']);
+    const vip = services[Math.floor(n / 2)]!.clusterIPs[0]!;
+    const r = await run(process.execPath, ['--input-type=module', '-e', LATENCY, vip, '200']);
+    if (r.code !== 0) throw new Error(`latency probe: ${r.stderr.trim()}`);
+    return { n, firstS, updateMs, latency: JSON.parse(r.stdout) as { via: number; direct: number } };
+  });
 }
 
-const fmt = (v: number, d: number) => v.toFixed(d);
-console.log(`clusterdns vip (iptables mode), ${perService} endpoints per service; floor = plain iptables-restore of the same text`);
-console.log('| services | rules | input MB | render ms | full sync s | floor s | ratio | partial sync ms | partial floor ms | ratio | partial rules |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|');
-for (const r of rows) {
-  console.log(`| ${r.n} | ${r.rules} | ${fmt(r.mb, 1)} | ${fmt(r.renderMs, 0)} | ${fmt(r.fullS, 2)} | ${fmt(r.floorS, 2)} | ${fmt(r.fullS / r.floorS, 2)} | ${fmt(r.partialMs, 0)} | ${fmt(r.partialFloorMs, 0)} | ${fmt(r.partialMs / r.partialFloorMs, 2)} | ${r.partialRules} |`);
+export async function benchVip(o: VipBenchOptions): Promise<string> {
+  perService = o.endpoints;
+  const started = Date.now();
+  const budgetMs = o.budget * 1000;
+  const nftRows: NftRow[] = [];
+  const rows: Row[] = [];
+  const skipped: string[] = [];
+  try {
+    for (const n of o.sizes) {
+      const t0 = Date.now();
+      nftRows.push(await measureNft(n, n === Math.max(...o.sizes)));
+      console.error(`nftables ${n} services done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    }
+    let lastRate = 0;
+    for (const n of o.sizes) {
+      // iptables-nft restore time grows faster than linearly: predict from the previous size, squared.
+      const predicted = lastRate ? lastRate * (n / rows.at(-1)!.n) ** 2 : 0;
+      if (Date.now() - started + predicted > budgetMs) {
+        skipped.push(`${n} (predicted ${(predicted / 1000).toFixed(0)} s)`);
+        continue;
+      }
+      const t0 = Date.now();
+      rows.push(await measure(n));
+      lastRate = Date.now() - t0;
+      console.error(`iptables ${n} services done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  } finally {
+    for (const ns of created) await runCommand('ip', ['netns', 'del', ns]);
+  }
+
+  const fmt = (v: number, d: number) => v.toFixed(d);
+  const out: string[] = [];
+  out.push(`clusterdns vip, ${perService} endpoints per service: iptables vs nftables (targets: nftables one-service update at 10k < 200 ms, first sync at 10k < 5 s)`);
+  out.push('| services | iptables full sync s | nftables first sync s | iptables 1-service partial ms | nftables 1-service update ms |');
+  out.push('|---|---|---|---|---|');
+  for (const nr of nftRows) {
+    const ir = rows.find((r) => r.n === nr.n);
+    out.push(`| ${nr.n} | ${ir ? fmt(ir.fullS, 2) : 'skipped'} | ${fmt(nr.firstS, 2)} | ${ir ? fmt(ir.partialMs, 0) : 'skipped'} | ${fmt(nr.updateMs, 0)} |`);
+  }
+  if (skipped.length) out.push(`iptables skipped (time budget ${o.budget} s): ${skipped.join(', ')}`);
+  const lat = nftRows.find((r) => r.latency);
+  if (lat?.latency) {
+    out.push('');
+    out.push(`nftables first-packet latency at ${lat.n} services (median of 200 new TCP connections): via VIP ${fmt(lat.latency.via, 0)} µs, `
+      + `straight to the endpoint ${fmt(lat.latency.direct, 0)} µs, ratio ${fmt(lat.latency.via / lat.latency.direct, 2)}`);
+  }
+  if (rows.length) {
+    out.push('');
+    out.push('iptables mode; floor = plain iptables-restore of the same text');
+    out.push('| services | rules | input MB | render ms | full sync s | floor s | ratio | partial sync ms | partial floor ms | ratio | partial rules |');
+    out.push('|---|---|---|---|---|---|---|---|---|---|---|');
+    for (const r of rows) {
+      out.push(`| ${r.n} | ${r.rules} | ${fmt(r.mb, 1)} | ${fmt(r.renderMs, 0)} | ${fmt(r.fullS, 2)} | ${fmt(r.floorS, 2)} | ${fmt(r.fullS / r.floorS, 2)} | ${fmt(r.partialMs, 0)} | ${fmt(r.partialFloorMs, 0)} | ${fmt(r.partialMs / r.partialFloorMs, 2)} | ${r.partialRules} |`);
+    }
+  }
+  return out.join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const args = process.argv.slice(2);
+  const flag = (name: string, def: string) => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 && args[i + 1] ? args[i + 1]! : def;
+  };
+  benchVip({ sizes: flag('sizes', '1000,5000,10000').split(',').map(Number), endpoints: Number(flag('endpoints', '10')), budget: Number(flag('budget', '300')) })
+    .then((table) => console.log(table), (e: Error) => {
+      console.error(e.stack ?? e.message);
+      process.exit(1);
+    });
 }
