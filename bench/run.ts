@@ -25,7 +25,7 @@ const rounds = () => opt('rounds', 3);
 const suites: Record<string, () => Promise<string>> = {
   dns: () => benchDns({
     services: opt('services', 1000), endpoints: opt('endpoints', 10), seconds: seconds(), rounds: rounds(),
-    workers: !process.argv.includes('--no-workers'), changes: opt('changes', 10),
+    workers: !process.argv.includes('--no-workers'), changes: opt('changes', 5),
   }),
   cache: () => benchCache({ names: opt('names', 1000), seconds: seconds(), rounds: rounds(), misses: opt('misses', 300) }),
   ndots: () => benchNdots({ services: opt('services', 1000), names: opt('names', 1000), seconds: seconds(), rounds: rounds() }),
