@@ -1,14 +1,17 @@
 /**
- * `npm run bench [dns|cache|ndots|informers ...] [--services N] [--endpoints N] [--seconds S] [--rounds R]
- *   [--changes N] [--names N] [--misses N] [--no-workers]`
- * No suite named = all. Every number is reported next to a reference measured in the same run (this VM
- * is noisy). Each suite stops what it started, also on error and on SIGINT/SIGTERM.
+ * `npm run bench [dns|cache|ndots|informers|vip ...] [--services N] [--endpoints N] [--seconds S] [--rounds R]
+ *   [--changes N] [--names N] [--misses N] [--no-workers] [--sizes 1000,5000,10000] [--vip-budget S]`
+ * No suite named = all, about 13 minutes with the defaults (`--seconds 10` is the reference protocol of
+ * perf-anchors.md; 6 keeps the whole run under 15 minutes). Every number is reported next to a reference
+ * measured in the same run (this VM is noisy). Each suite stops what it started, also on error and on
+ * SIGINT/SIGTERM.
  */
 import { benchCache } from './cache.js';
 import { benchDns } from './dns.js';
 import { benchInformers } from './informers.js';
 import { Scope } from './lib.js';
 import { benchNdots } from './ndots.js';
+import { benchVip } from './vip.js';
 
 function opt(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -18,7 +21,12 @@ function opt(name: string, dflt: number): number {
   return v;
 }
 
-const seconds = () => opt('seconds', 8);
+function list(name: string, dflt: number[]): number[] {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? dflt : (process.argv[i + 1] ?? '').split(',').map(Number);
+}
+
+const seconds = () => opt('seconds', 6);
 const rounds = () => opt('rounds', 3);
 
 /** Suites in run order; a new one is one line here. */
@@ -30,6 +38,7 @@ const suites: Record<string, () => Promise<string>> = {
   cache: () => benchCache({ names: opt('names', 1000), seconds: seconds(), rounds: rounds(), misses: opt('misses', 300) }),
   ndots: () => benchNdots({ services: opt('services', 1000), names: opt('names', 1000), seconds: seconds(), rounds: rounds() }),
   informers: () => benchInformers({ services: opt('services', 10_000), endpoints: opt('endpoints', 10), changes: opt('changes', 50) }),
+  vip: () => benchVip({ sizes: list('sizes', [1000, 5000, 10_000]), endpoints: opt('endpoints', 10), budget: opt('vip-budget', 240) }),
 };
 
 const named = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !(all[i - 1]?.startsWith('--') && all[i - 1] !== '--no-workers'));
