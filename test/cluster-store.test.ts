@@ -244,3 +244,24 @@ t.test('embedded snapshot zones/cluster.yaml loads cleanly', async (t) => {
   t.equal(store.service('default', 'test-np')?.ports[0]?.nodePort, 31001);
   t.same(store.service('kube-system', 'kube-dns')?.ports.map((p) => `${p.name}/${p.port}/${p.protocol}`), ['dns/53/UDP', 'dns-tcp/53/TCP', 'metrics/9153/TCP']);
 });
+
+t.test('manifests: JSON files (a List, as kubectl get -o json writes) and a JSON syntax error with its line', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-json-'));
+  const list = {
+    apiVersion: 'v1', kind: 'List', items: [
+      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'j', namespace: 'json' }, spec: { clusterIP: '10.0.0.9', ports: [{ port: 80 }] } },
+    ],
+  };
+  writeFileSync(join(dir, 'a.json'), JSON.stringify(list, null, 2));
+  const warnings: string[] = [];
+  const store = new ClusterStore();
+  const src = new ManifestSource(dir, { intervalMs: 50, warn: (m) => warnings.push(m) });
+  await src.start(store);
+  t.teardown(() => src.stop());
+  t.same(store.service('json', 'j')?.clusterIPs, ['10.0.0.9']);
+  t.ok(store.namespace('json'), 'namespace created implicitly');
+  writeFileSync(join(dir, 'a.json'), '{\n  "kind": "List",\n  "items": [\n    {"kind": "Service"\n  ]\n}\n');
+  await src.poll();
+  t.match(warnings.join('\n'), /a\.json: document 1 \(line [45]\): /, 'the error names file, document and line');
+  t.same(store.service('json', 'j')?.clusterIPs, ['10.0.0.9'], 'last good objects stay');
+});
