@@ -30,6 +30,11 @@ const SUITE_BUDGET_MS = 170_000;
 const CHANGE_TIMEOUT_MS = 2000;
 /** Headless services whose endpoints the latency loop replaces. */
 const HEADLESS = 20;
+/**
+ * How long to watch an idle server for V8's memory reducer: the LIST burst grows the young generation to
+ * its maximum (2 × 16 MB semi-spaces), which V8 gives back only after some idle seconds (~25 s here).
+ */
+const IDLE_WATCH_MS = 40_000;
 
 const statusKB = (pid: number, field: string): number =>
   Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
@@ -43,15 +48,17 @@ interface Serve {
   readyMs: number;
   /** ms from spawn to the first LIST request the API server saw: process start plus module loading. */
   firstListMs: number;
+  /** V8 heap figures in MB from the server's own metrics: used and allocated per space. */
+  heap(): Promise<{ used: number; young: number; total: number }>;
   stderr(): string;
   stop(): Promise<void>;
 }
 
 /** Spawns `clusterdns serve` against `api` in a clean environment and waits for /ready (bounded). */
 async function serve(api: FakeApiServer, dir: string, boundMs: number): Promise<Serve> {
-  const [dnsPort, readyPort] = [await freePort(), await freePort()];
+  const [dnsPort, readyPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
   const conf = join(dir, `Corefile.${dnsPort}`);
-  writeFileSync(conf, `cluster.local:${dnsPort} {\n  bind 127.0.0.1\n  ready 127.0.0.1:${readyPort}\n` +
+  writeFileSync(conf, `cluster.local:${dnsPort} {\n  bind 127.0.0.1\n  ready 127.0.0.1:${readyPort}\n  prometheus 127.0.0.1:${metricsPort}\n` +
     `  kubernetes cluster.local {\n    kubeconfig ${writeKubeconfig(dir, api.url, `kubeconfig.${dnsPort}`)}\n    startup_timeout 120s\n  }\n}\n`);
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' };
   const before = api.requests.length;
@@ -75,7 +82,13 @@ async function serve(api: FakeApiServer, dir: string, boundMs: number): Promise<
     await sleep(50);
   }
   const firstList = api.requests.slice(before).find((r) => !r.watch);
-  return { pid: child.pid!, dnsPort, readyMs, firstListMs: firstList ? firstList.at - started : NaN, stderr: () => stderr, stop };
+  const heap = async () => {
+    const text = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text(), () => '');
+    const sum = (metric: string, space?: string) => [...text.matchAll(new RegExp(`^${metric}\\{space="([a-z_]+)"\\} ([\\d.e+]+)$`, 'gm'))]
+      .filter((m) => !space || m[1] === space).reduce((a, m) => a + Number(m[2]), 0) / 2 ** 20;
+    return { used: sum('nodejs_heap_space_size_used_bytes'), young: sum('nodejs_heap_space_size_total_bytes', 'new'), total: sum('nodejs_heap_space_size_total_bytes') };
+  };
+  return { pid: child.pid!, dnsPort, readyMs, firstListMs: firstList ? firstList.at - started : NaN, heap, stderr: () => stderr, stop };
 }
 
 /* ------------------------------------------------------------------ minimal DNS client (A queries) */
@@ -194,10 +207,11 @@ export async function benchInformers(o: InformerBenchOptions): Promise<string> {
     const full = await serve(api, dir, Math.min(120_000, suiteDeadline - performance.now()));
     running.push(full);
     if (!Number.isFinite(full.readyMs)) throw new Error(`${o.services} services: not ready within the bound: ${full.stderr()}`);
-    // Let the LIST pages' garbage go before reading the settled figure; VmHWM keeps the peak.
+    // A moment for the LIST pages' garbage to go; VmHWM keeps the peak.
     await sleep(2000);
     const rss = statusKB(full.pid, 'VmRSS') / 1024;
     const peak = statusKB(full.pid, 'VmHWM') / 1024;
+    const heap = await full.heap();
 
     udp = new UdpClient(full.dnsPort);
     const lat: number[] = [];
@@ -223,6 +237,16 @@ export async function benchInformers(o: InformerBenchOptions): Promise<string> {
     const digOk = stdout.split('\n').includes(last.want);
     const rssAfter = statusKB(full.pid, 'VmRSS') / 1024;
 
+    // Idle: no queries, no changes; stop once the young generation was given back (RSS fell by a fifth).
+    const idleStart = performance.now();
+    let idle = rssAfter;
+    while (performance.now() - idleStart < Math.min(IDLE_WATCH_MS, suiteDeadline - performance.now())) {
+      await sleep(1000);
+      idle = statusKB(full.pid, 'VmRSS') / 1024;
+      if (idle < 0.8 * rssAfter) break;
+    }
+    const idleS = (performance.now() - idleStart) / 1000;
+
     lat.sort((a, b) => a - b);
     const endpoints = o.services * o.endpoints;
     // CoreDNS's published sizing guide, counting one pod per endpoint.
@@ -232,8 +256,9 @@ export async function benchInformers(o: InformerBenchOptions): Promise<string> {
       ['spawn to first LIST (start-up)', `${full.firstListMs.toFixed(0)} ms`, `empty cluster ${empty.firstListMs.toFixed(0)} ms`],
       ['spawn to /ready (first sync)', `${full.readyMs.toFixed(0)} ms`, `empty cluster ${empty.readyMs.toFixed(0)} ms`],
       ['RSS after sync', `${rss.toFixed(0)} MB`, `< 150 MB; CoreDNS guide ${guide.toFixed(0)} MB; empty cluster ${emptyRss.toFixed(0)} MB`],
-      ['RSS peak (VmHWM)', `${peak.toFixed(0)} MB`, ''],
+      ['RSS peak (VmHWM)', `${peak.toFixed(0)} MB`, `V8 heap after sync: ${heap.total.toFixed(0)} MB allocated (young generation ${heap.young.toFixed(0)} MB), ${heap.used.toFixed(0)} MB used incl. garbage`],
       ['RSS after the changes', `${rssAfter.toFixed(0)} MB`, ''],
+      ['RSS idle', `${idle.toFixed(0)} MB`, `after ${idleS.toFixed(0)} s idle${idle < 0.8 * rssAfter ? ' (young generation given back)' : ''}`],
       ['event-to-answer p50', `${percentile(lat, 50).toFixed(1)} ms`, ''],
       ['event-to-answer p99', `${percentile(lat, 99).toFixed(1)} ms`, '< 100 ms'],
       ['event-to-answer max', `${(lat.at(-1) ?? NaN).toFixed(1)} ms`, ''],

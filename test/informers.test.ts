@@ -80,7 +80,7 @@ t.test('initial sync: services, headless endpoints, SRV, NXDOMAIN; synced metric
   for (const resource of ['services', 'endpointslices', 'namespaces']) {
     t.equal(await metric('clusterdns_kubernetes_sync_state', { resource }), 1, `${resource} synced`);
     const list = c.api.requests.find((r) => r.resource === resource && !r.watch);
-    t.equal(list?.query.limit, '500', `${resource} LIST is paged`);
+    t.equal(list?.query.limit, String(informerDefaults.pageSize), `${resource} LIST is paged`);
     const watch = c.api.requests.find((r) => r.resource === resource && r.watch);
     t.equal(watch?.query.allowWatchBookmarks, 'true', `${resource} watch asks for bookmarks`);
     t.ok(watch?.query.resourceVersion, `${resource} watch starts at the list's resourceVersion`);

@@ -208,15 +208,19 @@ export class ApiClient {
   }
 }
 
+/**
+ * The body as text, at most `max` characters kept. Decoded chunk by chunk into one string: collecting
+ * Buffers and concatenating them would hold the page twice more outside the V8 heap, per listing
+ * resource, at the moment the parsed page is largest.
+ */
 function readBody(res: http.IncomingMessage, max: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    res.on('data', (c: Buffer) => {
-      if (size < max) chunks.push(c);
-      size += c.length;
+    let body = '';
+    res.setEncoding('utf8');
+    res.on('data', (c: string) => {
+      if (body.length < max) body += c;
     });
-    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    res.on('end', () => resolve(body));
     res.on('error', reject);
     res.on('close', () => { if (!res.complete) reject(new ApiError('connection closed before the response was complete')); });
   });

@@ -51,6 +51,7 @@ export interface RequestLog {
   query: Record<string, string>;
   /** performance.now() at arrival. */
   at: number;
+  authorization?: string;
 }
 
 /** Parses a label selector (`a=b,c!=d,e,!f,g in (x,y),h notin (z)`) into a predicate. */
@@ -83,6 +84,12 @@ export class FakeApiServer {
   private readonly history = new Map<Resource, HistoryEntry[]>();
   private readonly watches = new Set<OpenWatch>();
   private rv = 100;
+  /**
+   * Sorted, filtered LIST snapshots by resource, selector and resourceVersion: continue tokens page
+   * through the snapshot their first page saw (as etcd does), and a 10k-object LIST costs one sort, not
+   * one per page.
+   */
+  private readonly snapshots = new Map<string, Obj[]>();
   /** Versions at or below this are gone (410) for WATCH and continue tokens. */
   private compactedRv = 0;
   private port = 0;
@@ -262,7 +269,7 @@ export class FakeApiServer {
     const resource = PATHS[url.pathname];
     const query = Object.fromEntries(url.searchParams);
     const watch = query.watch === 'true' || query.watch === '1';
-    this.requests.push({ resource, watch, query, at: performance.now() });
+    this.requests.push({ resource, watch, query, at: performance.now(), authorization: req.headers.authorization });
     if (!resource || req.method !== 'GET') return this.status(res, 404, 'NotFound', `no route ${req.method} ${url.pathname}`);
     let selector: (l: Record<string, string>) => boolean;
     try {
@@ -286,15 +293,21 @@ export class FakeApiServer {
   private list(resource: Resource, query: Record<string, string>, selector: (l: Record<string, string>) => boolean, res: http.ServerResponse): void {
     let offset = 0;
     let listRv = this.rv;
-    let all: Obj[];
     if (query.continue) {
       const [rv, off] = Buffer.from(query.continue, 'base64url').toString().split(':').map(Number) as [number, number];
       if (rv < this.compactedRv) return this.status(res, 410, 'Expired', 'The provided continue parameter is too old');
       offset = off;
       listRv = rv;
     }
-    all = [...this.objects.get(resource)!.values()].filter((o) => selector(o.metadata.labels ?? {}));
-    all.sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : 1));
+    const snapKey = `${resource}\n${query.labelSelector ?? ''}\n${listRv}`;
+    let all = this.snapshots.get(snapKey);
+    if (!all) {
+      all = [...this.objects.get(resource)!.values()].filter((o) => selector(o.metadata.labels ?? {}))
+        .sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : 1));
+      // A few concurrent listings at most; the oldest snapshot goes first.
+      if (this.snapshots.size >= 8) this.snapshots.delete(this.snapshots.keys().next().value!);
+      this.snapshots.set(snapKey, all);
+    }
     const limit = Number(query.limit) > 0 ? Number(query.limit) : Infinity;
     const items = all.slice(offset, offset + limit);
     const more = offset + items.length < all.length;
