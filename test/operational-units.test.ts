@@ -16,6 +16,7 @@ import { Ready } from '../src/plugins/ready/handler.js';
 import { mkdtempSync, writeFileSync, renameSync, symlinkSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { captureQueryLog } from './helpers/query-log.js';
 
 function shared(over: Partial<SharedServices> = {}): SharedServices {
   return {
@@ -44,19 +45,6 @@ function captureLogs(t: Test): string[] {
   return lines;
 }
 
-function captureStdout(t: Test): string[] {
-  const lines: string[] = [];
-  const write = process.stdout.write;
-  // Only query-log lines are taken: the test's own TAP stream goes to stdout too.
-  process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
-    const text = String(chunk);
-    if (!text.startsWith('[INFO] ')) return write.call(process.stdout, chunk, ...rest);
-    lines.push(text.trimEnd());
-    return true;
-  }) as typeof process.stdout.write;
-  t.teardown(() => { process.stdout.write = write; });
-  return lines;
-}
 
 t.test('Go durations', async (t) => {
   const ok: [string, number][] = [['0', 0], ['5s', 5000], ['1m30s', 90_000], ['500ms', 500], ['1.5h', 5_400_000], ['2us', 0.002], ['-1s', -1000]];
@@ -157,7 +145,7 @@ t.test('errors consolidate: counts per period, show_first, level; flushed on clo
 });
 
 t.test('log: CoreDNS format, classes, first matching rule, a throwing chain is logged as SERVFAIL', async (t) => {
-  const out = captureStdout(t);
+  const out = captureQueryLog(t);
   const nodes = parseFormat(COMMON_FORMAT);
   const soa = { name: 'example.org.', type: TYPE.SOA, ttl: 5, data: { mname: 'ns.example.org.', rname: 'h.example.org.', serial: 1, refresh: 7200, retry: 1800, expire: 86400, minimum: 5 } };
   const msg = (rcode: number, answer: Message['answer'], authority: Message['authority']): Reply => ({

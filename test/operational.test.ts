@@ -1,4 +1,4 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,23 +6,11 @@ import { dig, digShort } from './helpers/dig.js';
 import { FakeApiServer, service, namespace, writeKubeconfig } from './helpers/fake-apiserver.js';
 import { startServer } from './helpers/server.js';
 import { setLogSink } from '../src/server/log.js';
+import { captureQueryLog } from './helpers/query-log.js';
 
 const manifests = fileURLToPath(new URL('../zones/cluster.yaml', import.meta.url));
 const HTTP = '127.0.0.1:0';
 
-function captureQueryLog(t: Test): string[] {
-  const lines: string[] = [];
-  const write = process.stdout.write;
-  // Only query-log lines are taken: the test's own TAP stream goes to stdout too.
-  process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
-    const text = String(chunk);
-    if (!text.startsWith('[INFO] ')) return write.call(process.stdout, chunk, ...rest);
-    lines.push(text.trimEnd());
-    return true;
-  }) as typeof process.stdout.write;
-  t.teardown(() => { process.stdout.write = write; });
-  return lines;
-}
 
 async function get(port: number, path: string): Promise<{ status: number; body: string; type: string | null }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`);

@@ -1,28 +1,12 @@
 import t from 'tap';
-import type { Endpoint, EndpointSlice, Service } from '../src/cluster/types.js';
+import type { EndpointSlice, Service } from '../src/cluster/types.js';
 import { nftEndpointBase, nftServiceBase } from '../src/vip/hash.js';
 import { buildModel, type FamilyModel } from '../src/vip/model.js';
 import { renderNftables, type NftRenderOptions } from '../src/vip/render-nftables.js';
+import { ep, slice, svc } from './helpers/vip-objects.js';
 
-function svc(name: string, o: Partial<Service> = {}): Service {
-  return {
-    namespace: 'default', name, type: 'ClusterIP', clusterIPs: ['10.96.0.10'], headless: false,
-    ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }], externalIPs: [], loadBalancerIPs: [],
-    loadBalancerSourceRanges: [], sessionAffinity: 'None', sessionAffinityTimeout: 10800,
-    externalTrafficPolicy: 'Cluster', internalTrafficPolicy: 'Cluster', labels: {}, ...o,
-  };
-}
 
-function ep(ip: string, o: Partial<Endpoint> = {}): Endpoint {
-  return { addresses: [ip], rawAddresses: [ip], ready: true, serving: true, terminating: false, nodeName: 'other', ...o };
-}
 
-function slice(service: string, endpoints: Endpoint[]): EndpointSlice {
-  return {
-    namespace: 'default', name: `${service}-abc`, service, addressType: 'IPv4', endpoints,
-    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], labels: { 'kubernetes.io/service-name': service },
-  };
-}
 
 const opts: NftRenderOptions = { clusterCIDRs: ['10.244.0.0/16'], masqueradeAll: false, nodeIPs: [] };
 const model = (services: Service[], slices: EndpointSlice[], prev?: FamilyModel, changed?: Set<string>): FamilyModel =>

@@ -1,31 +1,15 @@
 import t from 'tap';
-import type { Endpoint, EndpointSlice, Service, ServicePort } from '../src/cluster/types.js';
+import type { Endpoint, EndpointSlice, Service } from '../src/cluster/types.js';
 import { chainHash, endpointChain, serviceChain } from '../src/vip/hash.js';
 import { buildModel, type Family } from '../src/vip/model.js';
 import { JUMPS, renderIptables, cidrContains, type RenderOptions } from '../src/vip/render-iptables.js';
 import { conntrackCleanup } from '../src/vip/conntrack.js';
 import { IptablesApplier, RestoreError, type CommandResult } from '../src/vip/apply.js';
 import { parseDuration, parseVipArgs } from '../src/vip/cli.js';
+import { ep, slice, svc } from './helpers/vip-objects.js';
 
-function svc(name: string, o: Partial<Service> & { ports?: ServicePort[] } = {}): Service {
-  return {
-    namespace: 'default', name, type: 'ClusterIP', clusterIPs: ['10.96.0.10'], headless: false,
-    ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }], externalIPs: [], loadBalancerIPs: [],
-    loadBalancerSourceRanges: [], sessionAffinity: 'None', sessionAffinityTimeout: 10800,
-    externalTrafficPolicy: 'Cluster', internalTrafficPolicy: 'Cluster', labels: {}, ...o,
-  };
-}
 
-function ep(ip: string, o: Partial<Endpoint> = {}): Endpoint {
-  return { addresses: [ip], rawAddresses: [ip], ready: true, serving: true, terminating: false, nodeName: 'other', ...o };
-}
 
-function slice(service: string, endpoints: Endpoint[], o: Partial<EndpointSlice> = {}): EndpointSlice {
-  return {
-    namespace: 'default', name: `${service}-abc`, service, addressType: 'IPv4', endpoints,
-    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], labels: { 'kubernetes.io/service-name': service }, ...o,
-  };
-}
 
 const base: RenderOptions = { clusterCIDRs: ['10.244.0.0/16'], masqueradeAll: false, nodeIPs: [], changed: null, existingChains: [] };
 
