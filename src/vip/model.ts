@@ -210,3 +210,22 @@ export function buildModel(snap: Pick<Snapshot, 'services' | 'slices'>, opts: Mo
   ports.sort((a, b) => byString(a.spn, b.spn) || byString(a.proto, b.proto));
   return { family, ports, endpointCount };
 }
+
+/** What a service port's traffic policies allow, as kube-proxy decides it; both renderers build on this. */
+export interface Reachability {
+  /** ClusterIP traffic has an endpoint it may use (a local one under internalTrafficPolicy Local). */
+  hasInternal: boolean;
+  /** NodePort/externalIP/LB traffic has an endpoint it may use (a local one under externalTrafficPolicy Local). */
+  hasExternal: boolean;
+  /** The external chain exists whenever anything is reachable from outside: it also short-circuits pod and node traffic. */
+  usesExt: boolean;
+}
+
+export function reachability(sp: ServicePortModel): Reachability {
+  const externallyAccessible = sp.nodePort !== 0 || sp.externalIPs.length > 0 || sp.loadBalancerIPs.length > 0;
+  return {
+    hasInternal: sp.internalLocal ? sp.localEndpoints.length > 0 : sp.hasEndpoints,
+    hasExternal: sp.externalLocal ? sp.localEndpoints.length > 0 : sp.hasEndpoints,
+    usesExt: sp.hasEndpoints && externallyAccessible,
+  };
+}

@@ -1,4 +1,4 @@
-import type { FamilyModel, ServicePortModel, EndpointModel } from './model.js';
+import { reachability, type FamilyModel, type ServicePortModel, type EndpointModel } from './model.js';
 import { ipFamily } from '../cluster/ip.js';
 
 export const MASQ_MARK = '0x4000';
@@ -229,13 +229,9 @@ interface Derived {
 function renderServicePort(sp: ServicePortModel, cx: PortContext): Derived | null {
   const { spn, proto, port, chains } = sp;
   const match = `-m ${proto} -p ${proto}`;
-  const hasInternal = sp.internalLocal ? sp.localEndpoints.length > 0 : sp.hasEndpoints;
-  const hasExternal = sp.externalLocal ? sp.localEndpoints.length > 0 : sp.hasEndpoints;
+  const { hasInternal, hasExternal, usesExt } = reachability(sp);
   const internalChain = sp.internalLocal ? chains.svl : chains.svc;
   const externalPolicyChain = sp.externalLocal ? chains.svl : chains.svc;
-  const externallyAccessible = sp.nodePort !== 0 || sp.externalIPs.length > 0 || sp.loadBalancerIPs.length > 0;
-  // The EXT chain exists whenever anything can be reached: it also short-circuits pod and node traffic.
-  const usesExt = sp.hasEndpoints && externallyAccessible;
   const usesFW = sp.hasEndpoints && sp.loadBalancerIPs.length > 0 && sp.sourceRanges.length > 0;
   const lbChain = usesFW ? chains.fw : chains.ext;
 

@@ -1,4 +1,4 @@
-import type { EndpointModel, Family, FamilyModel, ServicePortModel } from './model.js';
+import { reachability, type EndpointModel, type Family, type FamilyModel, type ServicePortModel } from './model.js';
 import { nftEndpointBase, nftServiceBase } from './hash.js';
 import { cidrContains, MASQ_MARK } from './render-iptables.js';
 
@@ -149,13 +149,9 @@ function renderPortUncached(sp: ServicePortModel, family: Family, opts: NftRende
   const key = (ip: string) => `${ip} . ${sp.proto} . ${sp.port}`;
   const localCIDR = opts.clusterCIDRs[0];
 
-  const hasInternal = sp.internalLocal ? sp.localEndpoints.length > 0 : sp.hasEndpoints;
-  const hasExternal = sp.externalLocal ? sp.localEndpoints.length > 0 : sp.hasEndpoints;
+  const { hasInternal, hasExternal, usesExt } = reachability(sp);
   const internalChain = sp.internalLocal ? names.svl : names.svc;
   const externalPolicyChain = sp.externalLocal ? names.svl : names.svc;
-  const externallyAccessible = sp.nodePort !== 0 || sp.externalIPs.length > 0 || sp.loadBalancerIPs.length > 0;
-  // The external chain exists whenever anything is reachable: it also short-circuits pod and node traffic.
-  const usesExt = sp.hasEndpoints && externallyAccessible;
   const usesFW = sp.loadBalancerIPs.length > 0 && sp.sourceRanges.length > 0;
   // No endpoint anywhere: reject. Endpoints, but none this policy may use here: drop (clients retry elsewhere).
   const internalVerdict = !sp.hasEndpoints ? 'goto reject-chain' : 'drop';
