@@ -31,5 +31,6 @@ ENTRYPOINT ["node", "/app/dist/src/cli.js", "vip"]
 FROM runtime AS dns
 USER 1000:1000
 EXPOSE 53/udp 53/tcp 9153 8080 8181
-ENTRYPOINT ["node", "/app/dist/src/cli.js"]
+# Same node flag as the bin shebang: see src/cli.ts.
+ENTRYPOINT ["node", "--max-semi-space-size=2", "/app/dist/src/cli.js"]
 CMD ["-conf", "/etc/coredns/Corefile"]

@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FakeApiServer, endpointSlice, namespace, seedSynthetic, service, writeKubeconfig } from '../test/helpers/fake-apiserver.js';
-import { freePort, scratch, table } from './lib.js';
+import { freePort, NODE_FLAGS, scratch, table } from './lib.js';
 
 const exec = promisify(execFile);
 const CLI = new URL('../src/cli.js', import.meta.url).pathname;
@@ -63,7 +63,7 @@ async function serve(api: FakeApiServer, dir: string, boundMs: number): Promise<
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' };
   const before = api.requests.length;
   const started = performance.now();
-  const child = spawn(process.execPath, [CLI, 'serve', '-conf', conf], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'serve', '-conf', conf], { stdio: ['ignore', 'ignore', 'pipe'], env });
   let stderr = '';
   child.stderr!.on('data', (d) => { stderr = (stderr + d).slice(-4000); });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));

@@ -15,6 +15,8 @@ export const SERVER_CORE = 1;
 export const CLIENT_CORE = 0;
 
 const CLI = new URL('../src/cli.js', import.meta.url).pathname;
+/** The node flags the shipped entry points (bin shebang, npm start, Dockerfile) run clusterdns with: see src/cli.ts. */
+export const NODE_FLAGS = ['--max-semi-space-size=2'];
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -228,7 +230,7 @@ export async function startClusterdns(scope: Scope, dir: string, corefile: (port
   const conf = join(dir, `Corefile.${port}`);
   writeFileSync(conf, corefile(port));
   const name = opts.name ?? 'clusterdns';
-  const proc = startPinned(scope, name, process.execPath, [CLI, 'serve', '-conf', conf, ...(opts.args ?? [])], opts.cores ?? SERVER_CORE);
+  const proc = startPinned(scope, name, process.execPath, [...NODE_FLAGS, CLI, 'serve', '-conf', conf, ...(opts.args ?? [])], opts.cores ?? SERVER_CORE);
   await waitForDns(port, probe, proc, opts.readyMs ?? 120_000);
   return { name, port, proc };
 }

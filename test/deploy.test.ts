@@ -128,7 +128,7 @@ t.test('clusterdns serve accepts the Deployment args, and the image runs them', 
   const { stdout } = await promisify(execFile)(process.execPath, [cli, '--help']);
   for (const a of container.args.filter((a: string) => a.startsWith('-'))) t.match(stdout, new RegExp(`\\[${a}[ \\]]`), `--help lists ${a}`);
   const dockerfile = readFileSync('Dockerfile', 'utf8');
-  t.match(dockerfile, /ENTRYPOINT \["node", "\/app\/dist\/src\/cli\.js"\]\nCMD \["-conf", "\/etc\/coredns\/Corefile"\]\s*$/, 'default target runs serve with the Deployment args');
+  t.match(dockerfile, /ENTRYPOINT \["node", "--max-semi-space-size=2", "\/app\/dist\/src\/cli\.js"\]\nCMD \["-conf", "\/etc\/coredns\/Corefile"\]\s*$/, 'default target runs serve with the Deployment args and the shebang\'s node flag');
   for (const p of ['53/udp', '53/tcp', '9153', '8080', '8181']) t.match(dockerfile, new RegExp(`EXPOSE .*\\b${p.replace('/', '\\/')}\\b`), `EXPOSE ${p}`);
   t.match(dockerfile, /FROM runtime AS vip[\s\S]*iptables nftables conntrack[\s\S]*ENTRYPOINT \["node", "\/app\/dist\/src\/cli\.js", "vip"\]/);
 });
