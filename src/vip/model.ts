@@ -1,6 +1,6 @@
 import type { EndpointSlice, Service, Snapshot } from '../cluster/types.js';
 import { ipFamily } from '../cluster/ip.js';
-import { endpointChain, joinHostPort, serviceChain } from './hash.js';
+import { endpointChain, joinHostPort, serviceChains } from './hash.js';
 
 export type Family = 4 | 6;
 export type Proto = 'tcp' | 'udp' | 'sctp';
@@ -199,10 +199,7 @@ export function buildModel(snap: Pick<Snapshot, 'services' | 'slices'>, opts: Mo
         affinityTimeout: svc.sessionAffinity === 'ClientIP' ? svc.sessionAffinityTimeout : 0,
         internalLocal, externalLocal,
         healthCheckNodePort: externalLocal ? svc.healthCheckNodePort ?? 0 : 0,
-        chains: {
-          svc: serviceChain('SVC', spn, proto), svl: serviceChain('SVL', spn, proto),
-          ext: serviceChain('EXT', spn, proto), fw: serviceChain('FW', spn, proto),
-        },
+        chains: serviceChains(spn, proto),
         ...cat,
       });
     }

@@ -18,14 +18,32 @@ export interface NftRenderOptions {
 }
 
 /**
+ * One service port's claim on a map or set element. Two ports may claim one key (two services with the same
+ * VIP:port, invalid but possible): the claims of a key form a list in model order and the first one is in
+ * the kernel, so removing the winner hands the key to the next claimant.
+ */
+interface Claim {
+  value: string;
+  /** null: not from a service port (the node IPs). */
+  port: ServicePortModel | null;
+  next: Claim | undefined;
+}
+
+/**
  * What the kernel holds after a successful transaction, as far as the next diff needs to know. Rule
  * arrays are shared with the per-port render memo, so an unchanged chain compares by identity.
  */
 export interface NftState {
   /** Options the base chains were written with; different options rewrite everything. */
   base: string;
-  /** Set or map name → element key → value ('' for sets). */
-  elements: Map<string, Map<string, string>>;
+  /**
+   * Set or map name → element key → its claims. A partial render updates these maps in place (copying
+   * ~120k elements at 10k services would cost more than the change), so a state rendered from once must
+   * only be rendered from again as a full sync, which rebuilds them: the backend does that after a failure.
+   */
+  elements: Map<MapName, Map<string, Claim>>;
+  /** The model's service ports and what each rendered to: a partial sync diffs the elements of the others only. */
+  ports: Map<ServicePortModel, PortOut>;
   /** Per-service chain → its rules. */
   chains: Map<string, readonly string[]>;
   /** Affinity set → timeout (seconds). */
@@ -223,6 +241,96 @@ function renderPortUncached(sp: ServicePortModel, family: Family, opts: NftRende
   return out;
 }
 
+/** Ports in model order (spn, then protocol): the order that decides which claim of a key wins. */
+function before(a: ServicePortModel | null, b: ServicePortModel | null): boolean {
+  if (a === null || b === null) return a === null && b !== null;
+  return a.spn < b.spn || (a.spn === b.spn && a.proto < b.proto);
+}
+
+/** Adds a claim after every claim of ports ordered before (or equal to) its port. */
+function claim(m: Map<string, Claim>, key: string, value: string, port: ServicePortModel | null): void {
+  const c: Claim = { value, port, next: undefined };
+  let cur = m.get(key);
+  if (!cur || before(port, cur.port)) {
+    c.next = cur;
+    m.set(key, c);
+    return;
+  }
+  while (cur.next && !before(port, cur.next.port)) cur = cur.next;
+  c.next = cur.next;
+  cur.next = c;
+}
+
+/** Removes every claim of `port` on `key`. */
+function unclaim(m: Map<string, Claim>, key: string, port: ServicePortModel): void {
+  let head = m.get(key);
+  while (head?.port === port) head = head.next;
+  for (let cur = head; cur; cur = cur.next) while (cur.next?.port === port) cur.next = cur.next.next;
+  if (head) m.set(key, head);
+  else m.delete(key);
+}
+
+interface ElementChanges {
+  elements: Map<MapName, Map<string, Claim>>;
+  /** Per map: keys to delete and `key : value` (or key) to add. */
+  diff: Map<MapName, { del: string[]; add: string[] }>;
+}
+
+const emptyDiff = () => new Map(MAP_NAMES.map((m) => [m, { del: [] as string[], add: [] as string[] }]));
+const element = (k: string, v: string) => (v ? `${k} : ${v}` : k);
+
+/** Every element from scratch, all of them to add (fresh and full syncs start from empty maps). */
+function freshElements(ports: Map<ServicePortModel, PortOut>, nodeIPs: string[]): ElementChanges {
+  const elements = new Map(MAP_NAMES.map((m) => [m, new Map<string, Claim>()]));
+  for (const ip of nodeIPs) claim(elements.get('nodeport-ips')!, ip, '', null);
+  for (const [sp, out] of ports) for (const [map, k, v] of out.elements) claim(elements.get(map)!, k, v, sp);
+  const diff = emptyDiff();
+  for (const [m, els] of elements) {
+    const { add } = diff.get(m)!;
+    for (const [k, c] of els) add.push(element(k, c.value));
+  }
+  return { elements, diff };
+}
+
+/**
+ * The previous elements updated for ports that left or joined the model (a changed service's ports are
+ * new objects), and the kernel changes that amounts to: cost proportional to the change, not the cluster.
+ */
+function elementChanges(prev: NftState, ports: Map<ServicePortModel, PortOut>): ElementChanges {
+  const { elements } = prev;
+  // Key → the value the kernel holds for it now, noted before the first update of the key.
+  const touched = new Map(MAP_NAMES.map((m) => [m, new Map<string, string | undefined>()]));
+  const note = (map: MapName, k: string) => {
+    const t = touched.get(map)!;
+    if (!t.has(k)) t.set(k, elements.get(map)!.get(k)?.value);
+  };
+  for (const [sp, out] of prev.ports) {
+    if (ports.has(sp)) continue;
+    for (const [map, k] of out.elements) {
+      note(map, k);
+      unclaim(elements.get(map)!, k, sp);
+    }
+  }
+  for (const [sp, out] of ports) {
+    if (prev.ports.has(sp)) continue;
+    for (const [map, k, v] of out.elements) {
+      note(map, k);
+      claim(elements.get(map)!, k, v, sp);
+    }
+  }
+  const diff = emptyDiff();
+  for (const [m, keys] of touched) {
+    const { del, add } = diff.get(m)!;
+    for (const [k, had] of keys) {
+      const want = elements.get(m)!.get(k)?.value;
+      if (had === want) continue;
+      if (had !== undefined) del.push(k);
+      if (want !== undefined) add.push(element(k, want));
+    }
+  }
+  return { elements, diff };
+}
+
 const sameRules = (a: readonly string[] | undefined, b: readonly string[]) =>
   a === b || (a !== undefined && a.length === b.length && a.every((r, i) => r === b[i]));
 
@@ -241,24 +349,22 @@ export function renderNftables(model: FamilyModel, opts: NftRenderOptions, prev:
   const base = JSON.stringify([opts.clusterCIDRs[0] ?? '', opts.masqueradeAll, opts.nodeIPs]);
   const kind: NftSyncKind = prev === null ? 'fresh' : full || prev.base !== base ? 'full' : 'partial';
   // A full or fresh transaction starts from empty chains and maps: everything is written.
-  const old = kind === 'partial' ? prev! : { elements: new Map<string, Map<string, string>>(), chains: new Map<string, readonly string[]>() };
+  const oldChains = kind === 'partial' ? prev!.chains : new Map<string, readonly string[]>();
 
-  // Desired state.
-  const elements = new Map<string, Map<string, string>>(MAP_NAMES.map((m) => [m, new Map()]));
-  for (const ip of opts.nodeIPs) elements.get('nodeport-ips')!.set(ip, '');
+  // Desired state. Chains and sets are collected from every port (a memo lookup each); elements change
+  // only for ports that are not in the previous model, so a partial sync diffs just those.
+  const ports = new Map<ServicePortModel, PortOut>();
   const chains = new Map<string, readonly string[]>();
   const sets = new Map<string, number>();
   const signature = `${family}|${base}`;
   for (const sp of model.ports) {
     const out = renderPort(sp, family, opts, signature);
+    ports.set(sp, out);
     for (const [name, rules] of out.chains) chains.set(name, rules);
     for (const [name, timeout] of out.sets) sets.set(name, timeout);
-    for (const [map, k, v] of out.elements) {
-      const m = elements.get(map)!;
-      // Two services claiming one VIP:port (invalid, but possible): the first in sorted order keeps it.
-      if (!m.has(k)) m.set(k, v);
-    }
   }
+  const changes = kind === 'partial' ? elementChanges(prev!, ports) : freshElements(ports, opts.nodeIPs);
+  const { elements } = changes;
 
   const lines: string[] = [];
   const push = (l: string) => lines.push(l);
@@ -283,12 +389,7 @@ export function renderNftables(model: FamilyModel, opts: NftRenderOptions, prev:
   // Elements to delete: gone, or their value changed (an element's verdict cannot be replaced in place).
   const adds: [string, string[]][] = [];
   for (const m of MAP_NAMES) {
-    const want = elements.get(m)!;
-    const had = old.elements.get(m) ?? new Map<string, string>();
-    const del: string[] = [];
-    const add: string[] = [];
-    for (const [k, v] of had) if (want.get(k) !== v) del.push(k);
-    for (const [k, v] of want) if (had.get(k) !== v) add.push(v ? `${k} : ${v}` : k);
+    const { del, add } = changes.diff.get(m)!;
     if (del.length) push(`delete element ${table} ${m} { ${del.sort().join(', ')} }`);
     if (add.length) adds.push([m, add.sort()]);
   }
@@ -315,13 +416,13 @@ export function renderNftables(model: FamilyModel, opts: NftRenderOptions, prev:
   const written: string[] = [];
   for (const [name, r] of chains) {
     rules += r.length;
-    if (!sameRules(old.chains.get(name), r)) written.push(name);
+    if (!sameRules(oldChains.get(name), r)) written.push(name);
   }
   written.sort();
   for (const c of written) {
     push(`add chain ${table} ${c}`);
     // A full sync flushed the whole table already; a new chain is empty.
-    if (old.chains.has(c)) push(`flush chain ${table} ${c}`);
+    if (oldChains.has(c)) push(`flush chain ${table} ${c}`);
   }
   const before = kind === 'fresh' ? new Map<string, readonly string[]>() : prev!.chains;
   const staleChains = [...before.keys()].filter((c) => !chains.has(c)).sort();
@@ -344,6 +445,6 @@ export function renderNftables(model: FamilyModel, opts: NftRenderOptions, prev:
   for (const c of written) for (const r of chains.get(c)!) push(`add rule ${table} ${c} ${r}`);
   for (const [m, add] of adds) push(`add element ${table} ${m} { ${add.join(', ')} }`);
 
-  const state: NftState = { base, elements, chains, sets, staleChains, staleSets };
+  const state: NftState = { base, elements, ports, chains, sets, staleChains, staleSets };
   return { text: `${lines.join('\n')}\n`, state, kind, rules, writtenChains: written.length, deleted };
 }
