@@ -41,8 +41,22 @@ export class DnsListener {
     this.handler = handler;
   }
 
-  /** Binds UDP first, then TCP on the same port (port 0: TCP takes the port UDP got). */
+  /**
+   * Binds UDP first, then TCP on the same port. With port 0 the kernel picks the UDP port, which a TCP
+   * socket (any outgoing connection's ephemeral port) may already hold: then try another port.
+   */
   async open(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.openOnce();
+        return;
+      } catch (e) {
+        if (this.port !== 0 || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 10) throw e;
+      }
+    }
+  }
+
+  private async openOnce(): Promise<void> {
     const v6 = this.host.includes(':');
     const udp = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6, recvBufferSize: 4 << 20 });
     udp.on('message', (msg, rinfo) => {
@@ -64,14 +78,14 @@ export class DnsListener {
       udp.once('error', reject);
       udp.bind({ port: this.port, address: this.host }, () => { udp.off('error', reject); resolve(); });
     });
-    this.udp = udp;
     const port = udp.address().port;
     const tcp = net.createServer({ noDelay: true }, (sock) => this.serveTcp(sock));
-    tcp.on('error', (e) => log.error(`tcp ${this.host}:${port}: ${e.message}`));
     await new Promise<void>((resolve, reject) => {
       tcp.once('error', reject);
       tcp.listen({ port, host: this.host, ipv6Only: v6 }, () => { tcp.off('error', reject); resolve(); });
     }).catch((e) => { udp.close(); throw e; });
+    tcp.on('error', (e) => log.error(`tcp ${this.host}:${port}: ${e.message}`));
+    this.udp = udp;
     this.tcp = tcp;
   }
 
