@@ -14,6 +14,22 @@ export function splitHostPort(address: string, defaultPort: number): { host: str
   return { host, port };
 }
 
+/**
+ * The single optional ADDRESS argument of health, ready and prometheus. Like Go's net.SplitHostPort,
+ * which CoreDNS uses, the port is required (`:9153`, `localhost:9153`).
+ */
+export function listenAddress(d: { args: string[] }, fallback: string, fail: (msg: string) => Error): string {
+  if (d.args.length > 1) throw fail(`wrong argument count: want at most one ADDRESS, got '${d.args.join(' ')}'`);
+  const address = d.args[0] ?? fallback;
+  if (!/:\d+$/.test(address)) throw fail(`address ${address}: missing port in address`);
+  try {
+    splitHostPort(address, 0);
+  } catch (e) {
+    throw fail((e as Error).message);
+  }
+  return address;
+}
+
 interface Listener { server: Server; routes: Map<string, { handler: HttpHandler; owner: string }>; bound: Promise<void> }
 
 /**

@@ -1,5 +1,5 @@
 import { SetupError } from '../../corefile/types.js';
-import { splitHostPort } from '../../server/http.js';
+import { listenAddress } from '../../server/http.js';
 import type { PluginDefinition } from '../../server/types.js';
 import { Prometheus, serveMetrics } from './handler.js';
 import { blockRecurses } from '../../server/config.js';
@@ -12,9 +12,7 @@ export const definition: PluginDefinition = {
   once: true,
   setup(d, ctx) {
     const fail = (msg: string, line = d.line) => new SetupError(d.file, line, 'prometheus', msg);
-    if (d.args.length > 1) throw fail(`wrong argument count: want at most one ADDRESS, got '${d.args.join(' ')}'`);
-    const address = d.args[0] ?? DEFAULT_ADDRESS;
-    checkAddress(address, (m) => fail(m));
+    const address = listenAddress(d, DEFAULT_ADDRESS, fail);
     for (const c of d.children) {
       switch (c.name) {
         case 'runtime_metrics':
@@ -31,13 +29,3 @@ export const definition: PluginDefinition = {
     return new Prometheus(address, blockRecurses(ctx.block));
   },
 };
-
-/** Like Go's net.SplitHostPort, which CoreDNS uses: the port is required (`:9153`, `localhost:9153`). */
-export function checkAddress(address: string, fail: (msg: string) => Error): void {
-  if (!/:\d+$/.test(address)) throw fail(`address ${address}: missing port in address`);
-  try {
-    splitHostPort(address, 0);
-  } catch (e) {
-    throw fail((e as Error).message);
-  }
-}

@@ -1,6 +1,6 @@
 import { SetupError } from '../../corefile/types.js';
 import type { PluginDefinition } from '../../server/types.js';
-import { checkAddress } from '../prometheus/setup.js';
+import { listenAddress } from '../../server/http.js';
 import { Ready } from './handler.js';
 
 /** `ready [ADDRESS] { monitor until-ready|continuously }` */
@@ -9,9 +9,7 @@ export const definition: PluginDefinition = {
   once: true,
   setup(d, ctx) {
     const fail = (msg: string, line = d.line) => new SetupError(d.file, line, 'ready', msg);
-    if (d.args.length > 1) throw fail(`wrong argument count: want at most one ADDRESS, got '${d.args.join(' ')}'`);
-    const address = d.args[0] ?? ':8181';
-    checkAddress(address, (m) => fail(m));
+    const address = listenAddress(d, ':8181', fail);
     let continuously = false;
     for (const c of d.children) {
       if (c.name !== 'monitor') throw fail(`unknown property '${c.name}'`, c.line);
