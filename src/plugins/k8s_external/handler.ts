@@ -115,19 +115,7 @@ export class ExternalPlugin implements Plugin {
       const external = [...svc.externalIPs, ...svc.loadBalancerIPs];
       const base = `${svc.name}.${svc.namespace}.${zone}`;
       if (this.opts.headless && external.length === 0 && (svc.headless || endpoint)) {
-        for (const sl of k.slices(svc.namespace, svc.name)) {
-          const ports = sl.ports.length > 0 ? sl.ports : [{ name: '', port: null, protocol: '' }];
-          for (const ep of sl.endpoints) {
-            if (!ep.ready) continue;
-            ep.addresses.forEach((ip, i) => {
-              const label = k.label(ep, i);
-              if (endpoint && endpoint !== label.toLowerCase()) return;
-              for (const p of ports) {
-                if (matchPort({ port, protocol }, p.name, p.protocol)) out.push({ ip, port: p.port ?? -1, target: `${label}.${base}` });
-              }
-            });
-          }
-        }
+        for (const e of k.endpointTargets(svc, { endpoint, port, protocol })) out.push({ ip: e.ip, port: e.port, target: `${e.label}.${base}` });
       } else {
         // Like CoreDNS, an endpoint label on a non-headless name is ignored and the service answers.
         for (const ip of external) {

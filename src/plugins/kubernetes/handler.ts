@@ -378,6 +378,27 @@ export class KubernetesPlugin implements Plugin {
     return endpointLabel(ep.rawAddresses[i]!, ep.hostname, ep.targetRef?.name, this.opts.endpointPodNames);
   }
 
+  /**
+   * Ready endpoint addresses of a service with their label and every slice port matching `_port._proto`
+   * (a portless slice gives port -1), filtered to one endpoint label when `filter.endpoint` is set.
+   * CoreDNS's endpoint walk; k8s_external reuses it for headless services.
+   */
+  endpointTargets(svc: Service, filter: Pick<RecordRequest, 'endpoint' | 'port' | 'protocol'>): { ip: string; label: string; port: number }[] {
+    const out: { ip: string; label: string; port: number }[] = [];
+    for (const sl of this.slices(svc.namespace, svc.name)) {
+      const ports = sl.ports.length > 0 ? sl.ports : [{ name: '', port: null, protocol: '' }];
+      for (const ep of sl.endpoints) {
+        if (!ep.ready) continue;
+        ep.addresses.forEach((ip, i) => {
+          const label = this.label(ep, i);
+          if (filter.endpoint && filter.endpoint !== label.toLowerCase()) return;
+          for (const p of ports) if (matchPort(filter, p.name, p.protocol)) out.push({ ip, label, port: p.port ?? -1 });
+        });
+      }
+    }
+    return out;
+  }
+
   /** kubernetes.go Services(): the ns.dns name, else Records; ExternalName never yields SRV. */
   private services(lname: string, zone: string, zoneTyped: string, type: number): Entry[] | null {
     if (lname === 'ns.dns.' + zone) {
@@ -427,19 +448,8 @@ export class KubernetesPlugin implements Plugin {
 
     const out: Entry[] = [];
     if (svc.headless || req.endpoint) {
-      for (const sl of this.slices(svc.namespace, svc.name)) {
-        const ports = sl.ports.length > 0 ? sl.ports : [{ name: '', port: null, protocol: '' }];
-        for (const ep of sl.endpoints) {
-          if (!ep.ready) continue;
-          ep.addresses.forEach((ip, i) => {
-            const label = this.label(ep, i);
-            if (req.endpoint && req.endpoint !== label.toLowerCase()) return;
-            for (const p of ports) {
-              if (!matchPort(req, p.name, p.protocol)) continue;
-              out.push({ host: ip, port: p.port ?? -1, target: `${label}.${svc.name}.${svc.namespace}.svc` });
-            }
-          });
-        }
+      for (const e of this.endpointTargets(svc, req)) {
+        out.push({ host: e.ip, port: e.port, target: `${e.label}.${svc.name}.${svc.namespace}.svc` });
       }
       return out.length > 0 ? out : null;
     }
