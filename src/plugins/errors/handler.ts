@@ -1,7 +1,6 @@
 import { logger } from '../../server/log.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
-import { RCODE } from '../../server/wire/constants.js';
-import { qtypeName } from '../prometheus/qtype.js';
+import { RCODE, typeName } from '../../server/wire/constants.js';
 import { formatDuration } from '../../corefile/duration.js';
 
 const log = logger('plugin/errors');
@@ -89,7 +88,7 @@ export class Errors implements Plugin {
       break;
     }
     const detail = this.stacktrace && err.stack ? err.stack : err.message;
-    emit(`${RCODE.SERVFAIL} ${q.lname} ${qtypeName(q.type)}: ${detail}`);
+    emit(`${RCODE.SERVFAIL} ${q.lname} ${typeName(q.type)}: ${detail}`);
     return { rcode: RCODE.SERVFAIL };
   }
 

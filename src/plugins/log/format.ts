@@ -1,8 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Query } from '../../server/types.js';
-import { FLAG, HEADER_SIZE, RCODE, TYPE } from '../../server/wire/constants.js';
+import { FLAG, HEADER_SIZE, RCODE, TYPE, rcodeName, typeName } from '../../server/wire/constants.js';
 import { readName } from '../../server/wire/name.js';
-import { qtypeName, rcodeString } from '../prometheus/qtype.js';
 
 /** CoreDNS's Common Log Format and the `{combined}` variant (adds the opcode). */
 export const COMMON_FORMAT = '{remote}:{port} - {>id} "{type} {class} {name} {proto} {size} {>do} {>bufsize}" {rcode} {>rflags} {rsize} {duration}';
@@ -86,7 +85,7 @@ function bufsize(q: Query): number {
 
 function value(label: string, q: Query, w: Written): string {
   switch (label) {
-    case '{type}': return qtypeName(q.type);
+    case '{type}': return typeName(q.type);
     case '{name}': return q.lname;
     case '{class}': return CLASS_NAMES[q.class] ?? `CLASS${q.class}`;
     case '{proto}': return q.proto;
@@ -97,7 +96,7 @@ function value(label: string, q: Query, w: Written): string {
     case '{>opcode}': return String(q.opcode);
     case '{>do}': return String(q.edns?.do ?? false);
     case '{>bufsize}': return String(bufsize(q));
-    case '{rcode}': return rcodeString(w.wire.readUInt16BE(2) & 0xf, '');
+    case '{rcode}': return rcodeName(w.wire.readUInt16BE(2) & 0xf, '');
     case '{rsize}': return String(w.wire.length);
     case '{duration}': return seconds(performance.now() - q.start);
     case '{>rflags}': return flags(w.wire);

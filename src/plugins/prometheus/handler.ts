@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { registry } from '../../server/metrics.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
-import { metricType, rcodeString } from './qtype.js';
+import { metricType } from './qtype.js';
+import { rcodeName } from '../../server/wire/constants.js';
 import { seriesFor } from './recorder.js';
 import { renderFor } from '../../server/respond.js';
 
@@ -26,7 +27,7 @@ export class Prometheus implements Plugin {
     s.request(type, tcp, q.family);
     s.duration(type, (performance.now() - q.start) / 1000);
     s.sizes(tcp, q.raw.length, renderFor(q, reply, this.ra).length);
-    s.response(reply.plugin ?? '', rcodeString(reply.rcode, 'RCODE'));
+    s.response(reply.plugin ?? '', rcodeName(reply.rcode));
     return reply;
   }
 }

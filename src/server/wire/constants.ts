@@ -14,9 +14,28 @@ export const RCODE = {
 
 export const OPCODE = { QUERY: 0 } as const;
 
-const typeNames = new Map<number, string>(Object.entries(TYPE).map(([k, v]) => [v, k]));
+/** Mnemonics of types we only name (logs, metrics labels), never build or parse RDATA for. */
+const NAMED_ONLY: Record<number, string> = {
+  3: 'MD', 4: 'MF', 7: 'MB', 8: 'MG', 9: 'MR', 10: 'NULL', 11: 'WKS', 14: 'MINFO', 17: 'RP', 18: 'AFSDB',
+  24: 'SIG', 25: 'KEY', 29: 'LOC', 35: 'NAPTR', 36: 'KX', 37: 'CERT', 39: 'DNAME', 42: 'APL', 43: 'DS',
+  44: 'SSHFP', 45: 'IPSECKEY', 46: 'RRSIG', 47: 'NSEC', 48: 'DNSKEY', 49: 'DHCID', 50: 'NSEC3',
+  51: 'NSEC3PARAM', 52: 'TLSA', 53: 'SMIMEA', 55: 'HIP', 59: 'CDS', 60: 'CDNSKEY', 61: 'OPENPGPKEY',
+  62: 'CSYNC', 63: 'ZONEMD', 64: 'SVCB', 65: 'HTTPS', 99: 'SPF', 108: 'EUI48', 109: 'EUI64',
+  249: 'TKEY', 250: 'TSIG', 253: 'MAILB', 254: 'MAILA', 256: 'URI', 257: 'CAA',
+};
+
+const typeNames = new Map<number, string>([
+  ...Object.entries(NAMED_ONLY).map(([k, v]) => [Number(k), v] as [number, string]),
+  ...Object.entries(TYPE).map(([k, v]) => [v, k] as [number, string]),
+]);
 const typeNumbers = new Map<string, number>(Object.entries(TYPE));
-const rcodeNames = new Map<number, string>(Object.entries(RCODE).map(([k, v]) => [v, k]));
+
+/** miekg/dns RcodeToString, extended codes included. */
+const rcodeNames = new Map<number, string>([
+  ...['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH', 'NOTZONE']
+    .map((n, i) => [i, n] as [number, string]),
+  [16, 'BADVERS'], [17, 'BADKEY'], [18, 'BADTIME'], [19, 'BADMODE'], [20, 'BADNAME'], [21, 'BADALG'], [22, 'BADTRUNC'], [23, 'BADCOOKIE'],
+]);
 
 /** `TYPE65280` style for types without a mnemonic, like dig prints them. */
 export function typeName(t: number): string {
@@ -31,8 +50,9 @@ export function typeNumber(name: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-export function rcodeName(r: number): string {
-  return rcodeNames.get(r) ?? `RCODE${r}`;
+/** Unknown codes: `RCODE<n>` by default (CoreDNS's metrics label); the log's `{rcode}` wants the bare number. */
+export function rcodeName(r: number, unknownPrefix: '' | 'RCODE' = 'RCODE'): string {
+  return rcodeNames.get(r) ?? `${unknownPrefix}${r}`;
 }
 
 export function rcodeNumber(name: string): number | undefined {
