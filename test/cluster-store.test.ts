@@ -28,6 +28,8 @@ t.test('toService', async (t) => {
   t.same(lb.loadBalancerIPs, ['192.168.64.4'], 'ipMode Proxy and hostnames skipped');
   t.equal(lb.ports[0]!.nodePort, 31001);
   t.equal(toService(svc({ sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } } })).sessionAffinityTimeout, 60);
+  t.same(toService(svc({ loadBalancerSourceRanges: [' 10.1.0.0/16 ', 'FD00::/64'] })).loadBalancerSourceRanges, ['10.1.0.0/16', 'fd00::/64'],
+    'source ranges trimmed and canonical (they go into iptables rules as written)');
 
   const bad: [unknown, RegExp][] = [
     [svc({ ports: [{ port: 'http' }] }), /Service ns\/s: spec\.ports\[0\]\.port: want an integer 1-65535, got "http"/],
@@ -38,6 +40,10 @@ t.test('toService', async (t) => {
     [svc({ clusterIPs: ['10.0.0.1', '10.0.0.2'] }), /one IPv4 and one IPv6/],
     [svc({ ports: [{ port: 80 }, { port: 81 }] }), /unique name/],
     [svc({ ports: [{ port: 80, protocol: 'ICMP' }] }), /protocol: want TCP, UDP or SCTP/],
+    [svc({ ports: [{ port: 80, name: 'Web Port' }] }), /spec\.ports\[0\]\.name: not a valid port name/],
+    [svc({ loadBalancerSourceRanges: ['10.0.0.0/8 -j ACCEPT'] }), /spec\.loadBalancerSourceRanges\[0\]: want a CIDR/],
+    [svc({ loadBalancerSourceRanges: ['10.0.0.0/33'] }), /want a CIDR/],
+    [svc({ loadBalancerSourceRanges: ['10.0.0.0'] }), /want a CIDR/],
     [{ kind: 'Service', metadata: { name: 'Bad_Name' } }, /metadata\.name: not a valid name/],
     [{ kind: 'Service', metadata: { name: 'x', labels: { on: true } } }, /metadata\.labels\.on: label values must be strings/],
     [{ kind: 'Service' }, /metadata: missing/],
@@ -71,6 +77,10 @@ t.test('toEndpointSlice and legacy Endpoints', async (t) => {
     ],
   });
   t.throws(() => toEndpointSlice({ kind: 'EndpointSlice', metadata: { name: 'x' }, addressType: 'IPv4' }), /kubernetes\.io\/service-name.*missing/);
+  t.throws(() => toEndpointSlice({
+    kind: 'EndpointSlice', metadata: { name: 'x', labels: { 'kubernetes.io/service-name': 's' } }, addressType: 'IPv4',
+    ports: [{ name: 'ünicode', port: 80 }],
+  }), /ports\[0\]\.name: not a valid port name/);
   t.throws(() => toEndpointSlice({
     kind: 'EndpointSlice', metadata: { name: 'x', labels: { 'kubernetes.io/service-name': 's' } }, addressType: 'IPv4',
     endpoints: [{ addresses: ['fd00::1'] }],

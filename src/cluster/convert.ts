@@ -71,6 +71,24 @@ class Reader {
     return { raw: raw!, ip: ip === raw ? raw : ip };
   }
 
+  /** `ip/len`, trimmed (the API server and kube-proxy accept surrounding spaces); rules are built from it verbatim. */
+  cidr(v: unknown, field: string): string {
+    const raw = this.str(v, field)?.trim() ?? '';
+    const slash = raw.indexOf('/');
+    const ip = slash > 0 ? canonicalIP(raw.slice(0, slash)) : undefined;
+    const len = raw.slice(slash + 1);
+    const max = ip?.includes(':') ? 128 : 32;
+    if (ip === undefined || !/^\d{1,3}$/.test(len) || Number(len) > max) throw this.fail(field, `want a CIDR like 10.0.0.0/8, got ${show(v)}`);
+    return `${ip}/${Number(len)}`;
+  }
+
+  /** Port names are DNS labels (API validation); they end up in chain hashes and rule comments. */
+  portName(v: unknown, field: string): string {
+    const name = this.str(v, field) ?? '';
+    if (name !== '' && !LABEL.test(name)) throw this.fail(field, `not a valid port name (lower-case DNS label): ${show(name)}`);
+    return name;
+  }
+
   labels(v: unknown, field: string): Record<string, string> {
     const o = this.obj(v, field);
     const out: Record<string, string> = {};
@@ -160,7 +178,7 @@ export function toService(obj: unknown): Service {
     else if (typeof tp === 'string') targetPort = tp;
     else if (tp !== undefined && tp !== null) targetPort = r.int(tp, `${f}.targetPort`, 1, 65535)!;
     const out: ServicePort = {
-      name: r.str(po.name, `${f}.name`) ?? '', port, protocol: r.protocol(po.protocol, `${f}.protocol`), targetPort,
+      name: r.portName(po.name, `${f}.name`), port, protocol: r.protocol(po.protocol, `${f}.protocol`), targetPort,
     };
     const nodePort = r.int(po.nodePort, `${f}.nodePort`, 1, 65535);
     if (nodePort !== undefined) out.nodePort = nodePort;
@@ -198,7 +216,7 @@ export function toService(obj: unknown): Service {
     namespace: m.namespace, name: m.name, type: type as Service['type'], clusterIPs, headless, ports, externalIPs,
     loadBalancerIPs,
     loadBalancerSourceRanges: r.list(spec.loadBalancerSourceRanges, 'spec.loadBalancerSourceRanges')
-      .map((v, i) => r.str(v, `spec.loadBalancerSourceRanges[${i}]`)!),
+      .map((v, i) => r.cidr(v, `spec.loadBalancerSourceRanges[${i}]`)),
     sessionAffinity: affinity, sessionAffinityTimeout: timeout,
     externalTrafficPolicy: policy(spec.externalTrafficPolicy, 'spec.externalTrafficPolicy'),
     internalTrafficPolicy: policy(spec.internalTrafficPolicy, 'spec.internalTrafficPolicy'),
@@ -261,7 +279,7 @@ function endpointPorts(r: Reader, v: unknown, f: string): EndpointPort[] {
     const pf = `${f}[${i}]`;
     const po = r.obj(p, pf);
     return {
-      name: r.str(po.name, `${pf}.name`) ?? '',
+      name: r.portName(po.name, `${pf}.name`),
       port: r.int(po.port, `${pf}.port`, 1, 65535) ?? null,
       protocol: r.protocol(po.protocol, `${pf}.protocol`),
     };
