@@ -17,6 +17,11 @@ function render(services: Service[], slices: EndpointSlice[], o: Partial<RenderO
   return renderIptables(buildModel({ services, slices }, { family, nodeName }), { ...base, ...o });
 }
 
+/** Every per-service chain a render says its rules use. */
+function used(r: { chains: ReadonlyMap<string, readonly string[]> }): string[] {
+  return [...r.chains.values()].flat().sort();
+}
+
 /** The nat rules of one chain, in order. */
 function chain(text: string, name: string): string[] {
   return text.split('\n').filter((l) => l.startsWith(`-A ${name} `));
@@ -80,7 +85,7 @@ t.test('golden: the reference default/web:http (NodePort, ClientIP affinity, nam
   const r = render([web], [webSlice]);
   t.equal(r.text, WEB_GOLDEN);
   t.equal(r.rules, 21);
-  t.same([...r.activeChains].sort(), ['KUBE-EXT-CDGGSHYLG3RE2FKL', 'KUBE-SEP-4EX2N4PG4ASNZOBF', 'KUBE-SEP-UIQK3OSOSTRHRPBX', 'KUBE-SVC-CDGGSHYLG3RE2FKL']);
+  t.same(used(r), ['KUBE-EXT-CDGGSHYLG3RE2FKL', 'KUBE-SEP-4EX2N4PG4ASNZOBF', 'KUBE-SEP-UIQK3OSOSTRHRPBX', 'KUBE-SVC-CDGGSHYLG3RE2FKL']);
 });
 
 t.test('deterministic: input order does not matter', async (t) => {
@@ -111,7 +116,7 @@ t.test('no endpoints: filter REJECT for every destination, no nat chains', async
     '-A KUBE-EXTERNAL-SERVICES -m comment --comment "default/web:http has no endpoints" -m tcp -p tcp -d 192.0.2.20 --dport 80 -j REJECT --reject-with icmp-port-unreachable',
     '-A KUBE-EXTERNAL-SERVICES -m comment --comment "default/web:http has no endpoints" -m tcp -p tcp -m addrtype --dst-type LOCAL --dport 30080 -j REJECT --reject-with icmp-port-unreachable',
   ]);
-  t.equal(r.activeChains.size, 0);
+  t.same(used(r), []);
   t.notMatch(r.text, /KUBE-(SVC|SEP|EXT)-/);
 });
 
@@ -232,7 +237,7 @@ t.test('partial sync: top-level chains plus changed services only; stale chains 
   const slices = services.map((s, i) => slice(s.name, [ep(`10.244.1.${i + 10}`), ep(`10.244.2.${i + 10}`)]));
   const full = render(services, slices);
   const moved = slices.map((s, i) => (i === 2 ? { ...s, endpoints: [ep('10.244.1.12'), ep('10.244.3.12')] } : s));
-  const partial = render(services, moved, { changed: new Set(['default/s2']), existingChains: full.activeChains });
+  const partial = render(services, moved, { changed: new Set(['default/s2']), previous: full.chains });
   t.equal(chain(partial.text, 'KUBE-SERVICES').length, 6, 'every service in KUBE-SERVICES');
   const declared = partial.text.split('\n').filter((l) => l.startsWith(':KUBE-S'));
   t.same(declared.filter((l) => !/^:KUBE-SERVICES /.test(l)).map((l) => l.split(' ')[0]).sort(), [
@@ -247,26 +252,37 @@ t.test('partial sync: top-level chains plus changed services only; stale chains 
   t.equal(partial.rules, full.rules, 'rule count includes chains left alone');
   t.ok(partial.writtenRules < full.writtenRules);
 
-  const foreign = render(services, slices, { existingChains: ['FOREIGN', 'KUBE-FIREWALL', 'KUBE-MARK-DROP', ...full.activeChains] });
+  const foreign = render(services, slices, { existingChains: ['FOREIGN', 'KUBE-FIREWALL', 'KUBE-MARK-DROP', ...used(full)] });
   t.same(foreign.deletedChains, [], 'chains we do not own are never deleted');
+
+  const gone = render(services.slice(1), slices.slice(1), { changed: new Set(['default/s0']), previous: full.chains });
+  t.same(gone.deletedChains, full.chains.get('default/s0')!.slice().sort(), 'a deleted service: all its chains go');
+  t.equal(gone.chains.get('default/s0'), undefined);
+  t.match(gone.text, `-X ${serviceChain('SVC', 'default/s0:http', 'tcp')}`);
+  t.equal(chain(gone.text, 'KUBE-SERVICES').length, 5);
+
+  const resync = render(services.slice(1), slices.slice(1), { existingChains: ['KUBE-SERVICES', ...used(full)] });
+  t.same(resync.deletedChains, gone.deletedChains, 'a full sync finds the same stale chains from the kernel list');
+  t.throws(() => render(services, slices, { changed: new Set(['default/s0']) }), /previous sync/);
 });
 
 t.test('partial sync from a reused model equals one from a fresh model', async (t) => {
   const services = Array.from({ length: 4 }, (_, i) => svc(`s${i}`, { clusterIPs: [`10.96.1.${i}`] }));
   const slices = services.map((s, i) => slice(s.name, [ep(`10.244.1.${i + 10}`)]));
   const prev = buildModel({ services, slices }, { family: 4, nodeName: 'n' });
-  const first = renderIptables(prev, { ...base, changed: new Set(['default/s0']) });
+  const first = renderIptables(prev, { ...base, changed: new Set(['default/s0']), previous: new Map() });
   const moved = slices.map((s, i) => (i === 1 ? { ...s, endpoints: [ep('10.244.7.7')] } : s));
   const changed = new Set(['default/s1']);
   const reused = buildModel({ services, slices: moved }, { family: 4, nodeName: 'n' }, { prev, changed });
   t.equal(reused.ports[0], prev.ports[0], 'unchanged service: same object');
   t.not(reused.ports[1], prev.ports[1]);
   const fresh = buildModel({ services, slices: moved }, { family: 4, nodeName: 'n' });
-  const a = renderIptables(reused, { ...base, changed, existingChains: first.activeChains });
-  const b = renderIptables(fresh, { ...base, changed, existingChains: first.activeChains });
+  const a = renderIptables(reused, { ...base, changed, previous: first.chains });
+  const b = renderIptables(fresh, { ...base, changed, previous: first.chains });
   t.equal(a.text, b.text);
   t.equal(a.rules, b.rules);
-  t.same([...a.activeChains].sort(), [...b.activeChains].sort());
+  t.same(used(a), used(b));
+  t.same(a.deletedChains, [endpointChain('default/s1:http', 'tcp', '10.244.1.11:8080')]);
 });
 
 t.test('full sync on a fresh node: canary and entry jumps inside the restore, built-ins never declared', async (t) => {

@@ -5,7 +5,7 @@ import { CANARY, FILTER_CHAINS, JUMPS, NAT_CHAINS, isServiceChain, jumpArgs, typ
 export interface CommandResult { code: number; stdout: string; stderr: string }
 
 /** Runs a program with optional stdin; never throws for a non-zero exit (callers decide what failure means). */
-export function runCommand(cmd: string, args: string[], input?: string): Promise<CommandResult> {
+export function runCommand(cmd: string, args: string[], input?: string | Buffer | readonly Buffer[]): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -20,7 +20,13 @@ export function runCommand(cmd: string, args: string[], input?: string): Promise
     }));
     // EPIPE when the program exits before reading all of its input: its exit status says why.
     child.stdin.on('error', () => {});
-    child.stdin.end(input ?? '');
+    if (Array.isArray(input)) {
+      // Pieces of a large restore input: written as they are, never joined into one copy.
+      for (const b of input) child.stdin.write(b);
+      child.stdin.end();
+    } else {
+      child.stdin.end(input ?? '');
+    }
   });
 }
 
@@ -97,11 +103,12 @@ export class IptablesApplier {
     this.restoreCmd = `${p}-restore`;
   }
 
-  async restore(text: string): Promise<void> {
-    const r = await this.run(this.restoreCmd, RESTORE_FLAGS, text);
+  async restore(input: string | readonly Buffer[]): Promise<void> {
+    const r = await this.run(this.restoreCmd, RESTORE_FLAGS, input);
     if (r.code === 0) return;
     const m = /line:? (\d+)/.exec(r.stderr);
     const line = m ? Number(m[1]) : undefined;
+    const text = typeof input === 'string' ? input : Buffer.concat(input).toString('latin1');
     throw new RestoreError(this.family, line, line ? text.split('\n')[line - 1] : undefined, r.stderr);
   }
 

@@ -1,6 +1,6 @@
 import { IptablesApplier, runCommand, type Run } from './apply.js';
 import type { Family, FamilyModel } from './model.js';
-import { CANARY, JUMPS, LARGE_CLUSTER_ENDPOINTS, renderIptables, type RenderOptions } from './render-iptables.js';
+import { CANARY, JUMPS, LARGE_CLUSTER_ENDPOINTS, renderIptables, type ChainIndex, type RenderOptions } from './render-iptables.js';
 
 export interface BackendSync {
   kind: 'full' | 'partial';
@@ -39,7 +39,7 @@ export type FamilyRenderOptions = Pick<RenderOptions, 'clusterCIDRs' | 'masquera
 export class IptablesBackend implements VipBackend {
   private readonly applier: IptablesApplier;
   /** Per-service chains after the last successful sync; null forces a full sync. */
-  private active: Set<string> | null = null;
+  private active: ChainIndex | null = null;
   /** Whether per-endpoint comments were written: flipping it changes every chain, so it needs a full sync. */
   private comments = true;
 
@@ -61,11 +61,11 @@ export class IptablesBackend implements VipBackend {
       const kernel = full ? await this.applier.readState() : undefined;
       const r = renderIptables(model, {
         ...this.opts, changed: full ? null : changed,
-        existingChains: kernel ? kernel.natChains : this.active!,
+        existingChains: kernel?.natChains, previous: this.active ?? undefined,
         entry: kernel && { jumps: kernel.missingJumps, canary: !kernel.canary },
       });
-      await this.applier.restore(r.text);
-      this.active = r.activeChains;
+      await this.applier.restore(r.input);
+      this.active = r.chains;
       this.comments = comments;
       return { kind: full ? 'full' : 'partial', rules: r.rules, deleted: r.deletedChains.length };
     } catch (e) {

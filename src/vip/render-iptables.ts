@@ -1,5 +1,6 @@
 import { reachability, type FamilyModel, type ServicePortModel, type EndpointModel } from './model.js';
 import { ipFamily } from '../cluster/ip.js';
+import { ByteWriter, LineCounter, type LineSink } from './byte-writer.js';
 
 export const MASQ_MARK = '0x4000';
 
@@ -49,6 +50,9 @@ function jumpLine(j: Jump): string {
 /** kube-proxy stops writing per-endpoint comments above this many endpoints (~40% smaller restore input). */
 export const LARGE_CLUSTER_ENDPOINTS = 1000;
 
+/** Service (`ns/name`) → the per-service nat chains its ports use: what a partial sync may have to delete. */
+export type ChainIndex = ReadonlyMap<string, readonly string[]>;
+
 export interface RenderOptions {
   /** Pod CIDRs of this family: traffic from outside them to a ClusterIP is masqueraded. Empty: no local detection. */
   clusterCIDRs: string[];
@@ -57,23 +61,30 @@ export interface RenderOptions {
   nodeIPs: string[];
   /** Services (`ns/name`) whose chains are rewritten; null for a full sync (every chain). */
   changed: ReadonlySet<string> | null;
-  /** nat chains known to exist now; the per-service ones not active any more are flushed and deleted. */
-  existingChains: Iterable<string>;
+  /** Full syncs: nat chains in the kernel now; the per-service ones no longer used are flushed and deleted. */
+  existingChains?: Iterable<string>;
+  /**
+   * Partial syncs: the chain index of the last sync. Only changed services can leave chains behind, so
+   * stale chains are found per changed service instead of across the whole ruleset.
+   */
+  previous?: ChainIndex;
   /** Full syncs: entry jumps missing from the built-in chains, and whether to (re)create the canary chains. */
   entry?: { jumps: Jump[]; canary: boolean };
 }
 
 export interface RenderResult {
-  /** iptables-restore input: *filter then *nat, for `--noflush`. */
-  text: string;
+  /** iptables-restore input: *filter then *nat, for `--noflush`, in pieces (tens of MB at 10k services). */
+  readonly input: Buffer[];
+  /** The same, decoded. */
+  readonly text: string;
   /** Per-service nat chains the rules use (written now or kept from an earlier sync). */
-  activeChains: Set<string>;
+  readonly chains: ChainIndex;
   /** Per-service chains deleted by this input. */
-  deletedChains: string[];
+  readonly deletedChains: string[];
   /** Rules the kernel holds after this restore, written or not (metrics). */
-  rules: number;
+  readonly rules: number;
   /** Lines of `text` that are rules (`-A`): the size of the work handed to iptables-restore. */
-  writtenRules: number;
+  readonly writtenRules: number;
 }
 
 const PROBABILITIES: string[] = [];
@@ -113,13 +124,40 @@ export function cidrContains(cidr: string, ip: string): boolean {
  */
 const skippedMemo = new WeakMap<ServicePortModel, { signature: string; rules: number; chains: string[] }>();
 
-/** Collects lines, or only counts them for chains a partial sync leaves alone. */
-interface Sink { push(line: string): void }
-class Counter implements Sink {
-  n = 0;
-  push(): void {
-    this.n++;
+/** Restore input with its text decoded only when someone reads it (tests, dry-run, errors). */
+class Rendered implements RenderResult {
+  constructor(
+    readonly input: Buffer[], readonly chains: ChainIndex, readonly deletedChains: string[],
+    readonly rules: number, readonly writtenRules: number,
+  ) {}
+
+  get text(): string {
+    return Buffer.concat(this.input).toString('latin1');
   }
+}
+
+const decl = (chain: string) => `:${chain} - [0:0]`;
+
+/**
+ * Chains of ours that `existing` has and the new state does not use. A full sync compares the kernel's
+ * whole list; a partial one only the chains the changed services had.
+ */
+function staleChains(index: ChainIndex, opts: RenderOptions): string[] {
+  const stale: string[] = [];
+  if (opts.changed === null) {
+    const candidates = new Set<string>();
+    for (const c of opts.existingChains ?? []) if (isServiceChain(c)) candidates.add(c);
+    if (candidates.size === 0) return stale;
+    for (const list of index.values()) for (const c of list) candidates.delete(c);
+    stale.push(...candidates);
+  } else {
+    if (!opts.previous) throw new Error('a partial render needs the chain index of the previous sync');
+    for (const service of opts.changed) {
+      const now = new Set(index.get(service));
+      for (const c of opts.previous.get(service) ?? []) if (!now.has(c)) stale.push(c);
+    }
+  }
+  return stale.sort();
 }
 
 /**
@@ -132,80 +170,81 @@ export function renderIptables(model: FamilyModel, opts: RenderOptions): RenderR
   const reject = `REJECT --reject-with ${family === 4 ? 'icmp-port-unreachable' : 'icmp6-port-unreachable'}`;
   const localCIDR = opts.clusterCIDRs[0];
   const endpointComments = model.endpointCount <= LARGE_CLUSTER_ENDPOINTS;
+  const natRules = new ByteWriter();
+  const natChains = new ByteWriter();
+  const filterRules = new ByteWriter();
 
-  const filterRules: string[] = [];
-  const natChains: string[] = NAT_CHAINS.map((c) => `:${c} - [0:0]`);
-  const natRules: string[] = [
-    `-A KUBE-POSTROUTING -m mark ! --mark ${MASQ_MARK}/${MASQ_MARK} -j RETURN`,
-    // XOR clears the mark so a packet re-traversing the stack (e.g. an IPsec tunnel) is not masqueraded twice.
-    `-A KUBE-POSTROUTING -j MARK --xor-mark ${MASQ_MARK}`,
-    `-A KUBE-POSTROUTING ${comment('kubernetes service traffic requiring SNAT')} -j MASQUERADE --random-fully`,
-    `-A KUBE-MARK-MASQ -j MARK --or-mark ${MASQ_MARK}`,
-  ];
-  filterRules.push(
-    '-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP',
-    `-A KUBE-FORWARD ${comment('kubernetes forwarding rules')} -m mark --mark ${MASQ_MARK}/${MASQ_MARK} -j ACCEPT`,
-    `-A KUBE-FORWARD ${comment('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-  );
-  const activeChains = new Set<string>();
-  const skippedRules = new Counter();
-  const skippedDecls = new Counter();
+  for (const c of NAT_CHAINS) natChains.end(decl(c));
+  natRules.end(`-A KUBE-POSTROUTING -m mark ! --mark ${MASQ_MARK}/${MASQ_MARK} -j RETURN`);
+  // XOR clears the mark so a packet re-traversing the stack (e.g. an IPsec tunnel) is not masqueraded twice.
+  natRules.end(`-A KUBE-POSTROUTING -j MARK --xor-mark ${MASQ_MARK}`);
+  natRules.end(`-A KUBE-POSTROUTING ${comment('kubernetes service traffic requiring SNAT')} -j MASQUERADE --random-fully`);
+  natRules.end(`-A KUBE-MARK-MASQ -j MARK --or-mark ${MASQ_MARK}`);
+  filterRules.end('-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP');
+  filterRules.end(`-A KUBE-FORWARD ${comment('kubernetes forwarding rules')} -m mark --mark ${MASQ_MARK}/${MASQ_MARK} -j ACCEPT`);
+  filterRules.end(`-A KUBE-FORWARD ${comment('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
+
+  const index = new Map<string, string[]>();
+  const skippedRules = new LineCounter();
+  const skippedDecls = new LineCounter();
 
   const signature = `${localCIDR}|${opts.masqueradeAll}|${opts.nodeIPs.join(',')}`;
   for (const sp of model.ports) {
     const write = opts.changed === null || opts.changed.has(sp.service);
     const cx: PortContext = {
-      filterRules, natRules, natChains, activeChains,
+      filterRules, natRules,
       chainRules: write ? natRules : skippedRules, chainDecls: write ? natChains : skippedDecls,
       reject, localCIDR, masqueradeAll: opts.masqueradeAll, nodeIPs: opts.nodeIPs, endpointComments,
     };
     const d = renderServicePort(sp, cx);
     if (!d) continue;
     const memo = skippedMemo.get(sp);
+    let chains: string[];
     if (!write && memo?.signature === signature) {
       // Unchanged model object, same options: the same chains and rule count as when last rendered.
-      skippedRules.n += memo.rules;
-      for (const c of memo.chains) activeChains.add(c);
-      continue;
+      skippedRules.lines += memo.rules;
+      chains = memo.chains;
+    } else {
+      const rulesBefore = cx.chainRules.lines;
+      chains = renderServiceChains(sp, cx, d);
+      skippedMemo.set(sp, { signature, rules: cx.chainRules.lines - rulesBefore, chains });
     }
-    const rulesBefore = write ? natRules.length : skippedRules.n;
-    const chains = renderServiceChains(sp, cx, d);
-    skippedMemo.set(sp, { signature, rules: (write ? natRules.length : skippedRules.n) - rulesBefore, chains });
+    const had = index.get(sp.service);
+    index.set(sp.service, had ? had.concat(chains) : chains);
   }
 
   const nodePortsComment = comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain');
   if (opts.nodeIPs.length > 0) {
-    for (const ip of opts.nodeIPs) natRules.push(`-A KUBE-SERVICES ${nodePortsComment} -d ${ip} -j KUBE-NODEPORTS`);
+    for (const ip of opts.nodeIPs) natRules.end(`-A KUBE-SERVICES ${nodePortsComment} -d ${ip} -j KUBE-NODEPORTS`);
   } else {
     // NodePorts on localhost would need route_localnet=1 (CVE-2020-8558): not offered.
     const loopback = family === 4 ? '127.0.0.0/8' : '::1/128';
-    natRules.push(`-A KUBE-SERVICES ${nodePortsComment} -m addrtype --dst-type LOCAL ! -d ${loopback} -j KUBE-NODEPORTS`);
+    natRules.end(`-A KUBE-SERVICES ${nodePortsComment} -m addrtype --dst-type LOCAL ! -d ${loopback} -j KUBE-NODEPORTS`);
   }
+  const writtenRules = filterRules.lines + natRules.lines;
 
-  const deletedChains = [...new Set(opts.existingChains)].filter((c) => isServiceChain(c) && !activeChains.has(c)).sort();
-  for (const c of deletedChains) natChains.push(`:${c} - [0:0]`);
+  const deletedChains = staleChains(index, opts);
+  for (const c of deletedChains) natChains.end(decl(c));
   const deletions = deletedChains.map((c) => `-X ${c}`);
 
   const jumps = (table: string) => (opts.entry?.jumps ?? []).filter((j) => j.table === table).map(jumpLine);
-  const canary = opts.entry?.canary ? [`:${CANARY} - [0:0]`] : [];
-  const text = [
-    ...(canary.length ? ['*mangle', ...canary, 'COMMIT'] : []),
-    '*filter', ...FILTER_CHAINS.map((c) => `:${c} - [0:0]`), ...canary, ...filterRules, ...jumps('filter'), 'COMMIT',
-    '*nat', ...natChains, ...canary, ...natRules, ...deletions, ...jumps('nat'), 'COMMIT', '',
-  ].join('\n');
-  const writtenRules = filterRules.length + natRules.length;
-  return { text, activeChains, deletedChains, rules: writtenRules + skippedRules.n, writtenRules };
+  const canary = opts.entry?.canary ? [decl(CANARY)] : [];
+  const lines = (...l: string[]) => Buffer.from(l.length ? `${l.join('\n')}\n` : '', 'latin1');
+  const input = [
+    lines(...(canary.length ? ['*mangle', ...canary, 'COMMIT'] : [])),
+    lines('*filter', ...FILTER_CHAINS.map(decl), ...canary), ...filterRules.chunks(), lines(...jumps('filter'), 'COMMIT'),
+    lines('*nat'), ...natChains.chunks(), lines(...canary), ...natRules.chunks(), lines(...deletions, ...jumps('nat'), 'COMMIT'),
+  ].filter((b) => b.length > 0);
+  return new Rendered(input, index, deletedChains, writtenRules + skippedRules.lines, writtenRules);
 }
 
 interface PortContext {
-  filterRules: string[];
+  filterRules: LineSink;
   /** Top-level nat rules (KUBE-SERVICES, KUBE-NODEPORTS): always written. */
-  natRules: string[];
-  natChains: string[];
-  activeChains: Set<string>;
+  natRules: LineSink;
   /** Where this service's own chains go: the output, or a counter when a partial sync skips them. */
-  chainRules: Sink;
-  chainDecls: Sink;
+  chainRules: LineSink;
+  chainDecls: LineSink;
   reject: string;
   localCIDR: string | undefined;
   masqueradeAll: boolean;
@@ -222,13 +261,15 @@ interface Derived {
   usesFW: boolean;
 }
 
+const MATCH: Record<ServicePortModel['proto'], string> = { tcp: '-m tcp -p tcp', udp: '-m udp -p udp', sctp: '-m sctp -p sctp' };
+
 /**
  * One service port's top-level rules, following kube-proxy's syncProxyRules loop body. Returns what its
  * own chains need, or null when it has none (no endpoints).
  */
 function renderServicePort(sp: ServicePortModel, cx: PortContext): Derived | null {
-  const { spn, proto, port, chains } = sp;
-  const match = `-m ${proto} -p ${proto}`;
+  const { spn, port, chains } = sp;
+  const match = MATCH[sp.proto];
   const { hasInternal, hasExternal, usesExt } = reachability(sp);
   const internalChain = sp.internalLocal ? chains.svl : chains.svc;
   const externalPolicyChain = sp.externalLocal ? chains.svl : chains.svc;
@@ -247,27 +288,27 @@ function renderServicePort(sp: ServicePortModel, cx: PortContext): Derived | nul
   const filterTarget = sp.hasEndpoints ? 'DROP' : cx.reject;
 
   if (hasInternal) {
-    cx.natRules.push(`-A KUBE-SERVICES ${comment(`${spn} cluster IP`)} ${match} -d ${sp.clusterIP} --dport ${port} -j ${internalChain}`);
+    cx.natRules.end(`-A KUBE-SERVICES ${comment(`${spn} cluster IP`)} ${match} -d ${sp.clusterIP} --dport ${port} -j ${internalChain}`);
   } else {
-    cx.filterRules.push(`-A KUBE-SERVICES ${internalFilter} -d ${sp.clusterIP} --dport ${port} -j ${filterTarget}`);
+    cx.filterRules.end(`-A KUBE-SERVICES ${internalFilter} -d ${sp.clusterIP} --dport ${port} -j ${filterTarget}`);
   }
   for (const ip of sp.externalIPs) {
-    if (sp.hasEndpoints) cx.natRules.push(`-A KUBE-SERVICES ${comment(`${spn} external IP`)} ${match} -d ${ip} --dport ${port} -j ${chains.ext}`);
-    if (!hasExternal) cx.filterRules.push(`-A KUBE-EXTERNAL-SERVICES ${externalFilter} -d ${ip} --dport ${port} -j ${filterTarget}`);
+    if (sp.hasEndpoints) cx.natRules.end(`-A KUBE-SERVICES ${comment(`${spn} external IP`)} ${match} -d ${ip} --dport ${port} -j ${chains.ext}`);
+    if (!hasExternal) cx.filterRules.end(`-A KUBE-EXTERNAL-SERVICES ${externalFilter} -d ${ip} --dport ${port} -j ${filterTarget}`);
   }
   for (const ip of sp.loadBalancerIPs) {
-    if (sp.hasEndpoints) cx.natRules.push(`-A KUBE-SERVICES ${comment(`${spn} loadbalancer IP`)} ${match} -d ${ip} --dport ${port} -j ${lbChain}`);
+    if (sp.hasEndpoints) cx.natRules.end(`-A KUBE-SERVICES ${comment(`${spn} loadbalancer IP`)} ${match} -d ${ip} --dport ${port} -j ${lbChain}`);
     // Packets the FW chain did not accept leave nat un-DNATed and are dropped here.
-    if (usesFW) cx.filterRules.push(`-A KUBE-PROXY-FIREWALL ${comment(`${spn} traffic not accepted by ${chains.fw}`)} ${match} -d ${ip} --dport ${port} -j DROP`);
-    if (!hasExternal) cx.filterRules.push(`-A KUBE-EXTERNAL-SERVICES ${externalFilter} -d ${ip} --dport ${port} -j ${filterTarget}`);
+    if (usesFW) cx.filterRules.end(`-A KUBE-PROXY-FIREWALL ${comment(`${spn} traffic not accepted by ${chains.fw}`)} ${match} -d ${ip} --dport ${port} -j DROP`);
+    if (!hasExternal) cx.filterRules.end(`-A KUBE-EXTERNAL-SERVICES ${externalFilter} -d ${ip} --dport ${port} -j ${filterTarget}`);
   }
   if (sp.nodePort !== 0) {
     // NodePorts are deliberately not subject to loadBalancerSourceRanges (kube-proxy behaviour users rely on).
-    if (sp.hasEndpoints) cx.natRules.push(`-A KUBE-NODEPORTS ${comment(spn)} ${match} --dport ${sp.nodePort} -j ${chains.ext}`);
-    if (!hasExternal) cx.filterRules.push(`-A KUBE-EXTERNAL-SERVICES ${externalFilter} -m addrtype --dst-type LOCAL --dport ${sp.nodePort} -j ${filterTarget}`);
+    if (sp.hasEndpoints) cx.natRules.end(`-A KUBE-NODEPORTS ${comment(spn)} ${match} --dport ${sp.nodePort} -j ${chains.ext}`);
+    if (!hasExternal) cx.filterRules.end(`-A KUBE-EXTERNAL-SERVICES ${externalFilter} -m addrtype --dst-type LOCAL --dport ${sp.nodePort} -j ${filterTarget}`);
   }
   if (sp.healthCheckNodePort !== 0) {
-    cx.filterRules.push(`-A KUBE-NODEPORTS ${comment(`${spn} health check node port`)} -m tcp -p tcp --dport ${sp.healthCheckNodePort} -j ACCEPT`);
+    cx.filterRules.end(`-A KUBE-NODEPORTS ${comment(`${spn} health check node port`)} -m tcp -p tcp --dport ${sp.healthCheckNodePort} -j ACCEPT`);
   }
   if (!sp.hasEndpoints) return null;
   return { hasInternal, hasExternal, internalChain, externalPolicyChain, usesExt, usesFW };
@@ -275,45 +316,45 @@ function renderServicePort(sp: ServicePortModel, cx: PortContext): Derived | nul
 
 /** The service port's own chains: SVC/SVL, EXT, FW and one SEP per endpoint. Returns their names. */
 function renderServiceChains(sp: ServicePortModel, cx: PortContext, d: Derived): string[] {
-  const { spn, proto, port, chains } = sp;
+  const { spn, port, chains } = sp;
   const { hasInternal, hasExternal, internalChain, externalPolicyChain, usesExt, usesFW } = d;
-  const match = `-m ${proto} -p ${proto}`;
+  const match = MATCH[sp.proto];
   const out = cx.chainRules;
+  const decls = cx.chainDecls;
   const declared: string[] = [];
   const declare = (chain: string) => {
     declared.push(chain);
-    cx.activeChains.add(chain);
-    cx.chainDecls.push(`:${chain} - [0:0]`);
+    decls.put(':').put(chain).end(' - [0:0]');
   };
 
   if (hasInternal) {
     const vip = `${comment(`${spn} cluster IP`)} ${match} -d ${sp.clusterIP} --dport ${port}`;
-    if (cx.masqueradeAll) out.push(`-A ${internalChain} ${vip} -j KUBE-MARK-MASQ`);
+    if (cx.masqueradeAll) out.end(`-A ${internalChain} ${vip} -j KUBE-MARK-MASQ`);
     // Off-cluster clients reaching a ClusterIP through a static route must get replies back via this node.
-    else if (cx.localCIDR) out.push(`-A ${internalChain} ${vip} ! -s ${cx.localCIDR} -j KUBE-MARK-MASQ`);
+    else if (cx.localCIDR) out.end(`-A ${internalChain} ${vip} ! -s ${cx.localCIDR} -j KUBE-MARK-MASQ`);
   }
 
   if (usesExt) {
     declare(chains.ext);
     if (!sp.externalLocal) {
-      out.push(`-A ${chains.ext} ${comment(`masquerade traffic for ${spn} external destinations`)} -j KUBE-MARK-MASQ`);
+      out.end(`-A ${chains.ext} ${comment(`masquerade traffic for ${spn} external destinations`)} -j KUBE-MARK-MASQ`);
     } else {
       // Pods reaching an external IP behave as if they went out to the load balancer and back: any endpoint.
-      if (cx.localCIDR) out.push(`-A ${chains.ext} ${comment(`pod traffic for ${spn} external destinations`)} -s ${cx.localCIDR} -j ${chains.svc}`);
+      if (cx.localCIDR) out.end(`-A ${chains.ext} ${comment(`pod traffic for ${spn} external destinations`)} -s ${cx.localCIDR} -j ${chains.svc}`);
       // The node itself would use the external IP as source: it must be masqueraded and may use any endpoint.
-      out.push(`-A ${chains.ext} ${comment(`masquerade LOCAL traffic for ${spn} external destinations`)} -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ`);
-      out.push(`-A ${chains.ext} ${comment(`route LOCAL traffic for ${spn} external destinations`)} -m addrtype --src-type LOCAL -j ${chains.svc}`);
+      out.end(`-A ${chains.ext} ${comment(`masquerade LOCAL traffic for ${spn} external destinations`)} -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ`);
+      out.end(`-A ${chains.ext} ${comment(`route LOCAL traffic for ${spn} external destinations`)} -m addrtype --src-type LOCAL -j ${chains.svc}`);
     }
-    if (hasExternal) out.push(`-A ${chains.ext} -j ${externalPolicyChain}`);
+    if (hasExternal) out.end(`-A ${chains.ext} -j ${externalPolicyChain}`);
   }
 
   if (usesFW) {
     declare(chains.fw);
     const head = `-A ${chains.fw} ${comment(`${spn} loadbalancer IP`)}`;
-    for (const cidr of sp.sourceRanges) out.push(`${head} -s ${cidr} -j ${chains.ext}`);
+    for (const cidr of sp.sourceRanges) out.end(`${head} -s ${cidr} -j ${chains.ext}`);
     // A node reaching its own LB IP loops back with the LB IP as source: allow it when the node is in range.
     if (sp.sourceRanges.some((cidr) => cx.nodeIPs.some((ip) => cidrContains(cidr, ip)))) {
-      for (const ip of sp.loadBalancerIPs) out.push(`${head} -s ${ip} -j ${chains.ext}`);
+      for (const ip of sp.loadBalancerIPs) out.end(`${head} -s ${ip} -j ${chains.ext}`);
     }
   }
 
@@ -326,29 +367,32 @@ function renderServiceChains(sp: ServicePortModel, cx: PortContext, d: Derived):
     writeEndpointRules(out, sp, chains.svl, sp.localEndpoints, cx.endpointComments);
   }
 
+  // Per-endpoint rules are most of the output: written piece by piece, without a string per rule.
   const sepComment = cx.endpointComments ? ` ${comment(spn)}` : '';
+  const dnat = ` ${match} -j DNAT --to-destination `;
   for (const ep of sp.reachable) {
     declare(ep.chain);
     // Hairpin: an endpoint reaching its own service must see a source that is not itself.
-    out.push(`-A ${ep.chain}${sepComment} -s ${ep.ip} -j KUBE-MARK-MASQ`);
-    const affinity = sp.affinityTimeout > 0 ? ` -m recent --name ${ep.chain} --set` : '';
-    out.push(`-A ${ep.chain}${sepComment}${affinity} ${match} -j DNAT --to-destination ${ep.hostPort}`);
+    out.put('-A ').put(ep.chain).put(sepComment).put(' -s ').put(ep.ip).end(' -j KUBE-MARK-MASQ');
+    out.put('-A ').put(ep.chain).put(sepComment);
+    if (sp.affinityTimeout > 0) out.put(' -m recent --name ').put(ep.chain).put(' --set');
+    out.put(dnat).end(ep.hostPort);
   }
   return declared;
 }
 
 /** Affinity checks first (a known client sticks), then random spread: rule i of n matches with 1/(n-i). */
-function writeEndpointRules(out: Sink, sp: ServicePortModel, chain: string, eps: EndpointModel[], comments: boolean): void {
+function writeEndpointRules(out: LineSink, sp: ServicePortModel, chain: string, eps: EndpointModel[], comments: boolean): void {
   const c = (ep: EndpointModel) => (comments ? ` ${comment(`${sp.spn} -> ${ep.hostPort}`)}` : '');
   if (sp.affinityTimeout > 0) {
-    for (const ep of eps) {
-      out.push(`-A ${chain}${c(ep)} -m recent --name ${ep.chain} --rcheck --seconds ${sp.affinityTimeout} --reap -j ${ep.chain}`);
-    }
+    const check = ` --rcheck --seconds ${sp.affinityTimeout} --reap -j `;
+    for (const ep of eps) out.put('-A ').put(chain).put(c(ep)).put(' -m recent --name ').put(ep.chain).put(check).end(ep.chain);
   }
   const n = eps.length;
   for (let i = 0; i < n; i++) {
     const ep = eps[i]!;
-    const stat = i < n - 1 ? ` -m statistic --mode random --probability ${probability(n - i)}` : '';
-    out.push(`-A ${chain}${c(ep)}${stat} -j ${ep.chain}`);
+    out.put('-A ').put(chain).put(c(ep));
+    if (i < n - 1) out.put(' -m statistic --mode random --probability ').put(probability(n - i));
+    out.put(' -j ').end(ep.chain);
   }
 }
