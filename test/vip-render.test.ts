@@ -2,7 +2,7 @@ import t from 'tap';
 import type { Endpoint, EndpointSlice, Service } from '../src/cluster/types.js';
 import { chainHash, endpointChain, serviceChain } from '../src/vip/hash.js';
 import { buildModel, type Family } from '../src/vip/model.js';
-import { JUMPS, renderIptables, cidrContains, type RenderOptions } from '../src/vip/render-iptables.js';
+import { JUMPS, renderIptables, cidrContains, type RenderOptions, type RenderResult } from '../src/vip/render-iptables.js';
 import { conntrackCleanup } from '../src/vip/conntrack.js';
 import { IptablesApplier, RestoreError, type CommandResult } from '../src/vip/apply.js';
 import { parseDuration, parseVipArgs } from '../src/vip/cli.js';
@@ -18,8 +18,8 @@ function render(services: Service[], slices: EndpointSlice[], o: Partial<RenderO
 }
 
 /** Every per-service chain a render says its rules use. */
-function used(r: { chains: ReadonlyMap<string, readonly string[]> }): string[] {
-  return [...r.chains.values()].flat().sort();
+function used(r: RenderResult): string[] {
+  return [...r.state.chains.values()].flat().sort();
 }
 
 /** The nat rules of one chain, in order. */
@@ -50,16 +50,17 @@ COMMIT
 :KUBE-NODEPORTS - [0:0]
 :KUBE-POSTROUTING - [0:0]
 :KUBE-MARK-MASQ - [0:0]
-:KUBE-EXT-CDGGSHYLG3RE2FKL - [0:0]
 :KUBE-SVC-CDGGSHYLG3RE2FKL - [0:0]
 :KUBE-SEP-UIQK3OSOSTRHRPBX - [0:0]
 :KUBE-SEP-4EX2N4PG4ASNZOBF - [0:0]
+:KUBE-EXT-CDGGSHYLG3RE2FKL - [0:0]
 -A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
 -A KUBE-POSTROUTING -j MARK --xor-mark 0x4000
 -A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully
 -A KUBE-MARK-MASQ -j MARK --or-mark 0x4000
 -A KUBE-SERVICES -m comment --comment "default/web:http cluster IP" -m tcp -p tcp -d 10.96.0.10 --dport 80 -j KUBE-SVC-CDGGSHYLG3RE2FKL
 -A KUBE-NODEPORTS -m comment --comment default/web:http -m tcp -p tcp --dport 30080 -j KUBE-EXT-CDGGSHYLG3RE2FKL
+-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KUBE-NODEPORTS
 -A KUBE-SVC-CDGGSHYLG3RE2FKL -m comment --comment "default/web:http cluster IP" -m tcp -p tcp -d 10.96.0.10 --dport 80 ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ
 -A KUBE-EXT-CDGGSHYLG3RE2FKL -m comment --comment "masquerade traffic for default/web:http external destinations" -j KUBE-MARK-MASQ
 -A KUBE-EXT-CDGGSHYLG3RE2FKL -j KUBE-SVC-CDGGSHYLG3RE2FKL
@@ -71,7 +72,6 @@ COMMIT
 -A KUBE-SEP-UIQK3OSOSTRHRPBX -m comment --comment default/web:http -m recent --name KUBE-SEP-UIQK3OSOSTRHRPBX --set -m tcp -p tcp -j DNAT --to-destination 10.244.1.2:8080
 -A KUBE-SEP-4EX2N4PG4ASNZOBF -m comment --comment default/web:http -s 10.244.2.2 -j KUBE-MARK-MASQ
 -A KUBE-SEP-4EX2N4PG4ASNZOBF -m comment --comment default/web:http -m recent --name KUBE-SEP-4EX2N4PG4ASNZOBF --set -m tcp -p tcp -j DNAT --to-destination 10.244.2.2:8080
--A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KUBE-NODEPORTS
 COMMIT
 `;
 
@@ -232,13 +232,14 @@ t.test('IPv6 family: ip6tables text with bracketed endpoints and icmp6 reject', 
   t.notMatch(r.text, /10\.244\.1\.2/);
 });
 
-t.test('partial sync: top-level chains plus changed services only; stale chains deleted', async (t) => {
+t.test('partial sync: changed services only, top-level chains when they changed; stale chains deleted', async (t) => {
   const services = Array.from({ length: 5 }, (_, i) => svc(`s${i}`, { clusterIPs: [`10.96.1.${i}`] }));
   const slices = services.map((s, i) => slice(s.name, [ep(`10.244.1.${i + 10}`), ep(`10.244.2.${i + 10}`)]));
   const full = render(services, slices);
   const moved = slices.map((s, i) => (i === 2 ? { ...s, endpoints: [ep('10.244.1.12'), ep('10.244.3.12')] } : s));
-  const partial = render(services, moved, { changed: new Set(['default/s2']), previous: full.chains });
-  t.equal(chain(partial.text, 'KUBE-SERVICES').length, 6, 'every service in KUBE-SERVICES');
+  const partial = render(services, moved, { changed: new Set(['default/s2']), previous: full.state });
+  t.equal(chain(partial.text, 'KUBE-SERVICES').length, 0, 'top-level chains unchanged: left alone');
+  t.notMatch(partial.text, /^(\*filter|:KUBE-SERVICES )/m);
   const declared = partial.text.split('\n').filter((l) => l.startsWith(':KUBE-S'));
   t.same(declared.filter((l) => !/^:KUBE-SERVICES /.test(l)).map((l) => l.split(' ')[0]).sort(), [
     `:${serviceChain('SVC', 'default/s2:http', 'tcp')}`,
@@ -255,30 +256,46 @@ t.test('partial sync: top-level chains plus changed services only; stale chains 
   const foreign = render(services, slices, { existingChains: ['FOREIGN', 'KUBE-FIREWALL', 'KUBE-MARK-DROP', ...used(full)] });
   t.same(foreign.deletedChains, [], 'chains we do not own are never deleted');
 
-  const gone = render(services.slice(1), slices.slice(1), { changed: new Set(['default/s0']), previous: full.chains });
-  t.same(gone.deletedChains, full.chains.get('default/s0')!.slice().sort(), 'a deleted service: all its chains go');
-  t.equal(gone.chains.get('default/s0'), undefined);
+  const gone = render(services.slice(1), slices.slice(1), { changed: new Set(['default/s0']), previous: full.state });
+  t.same(gone.deletedChains, full.state.chains.get('default/s0')!.slice().sort(), 'a deleted service: all its chains go');
+  t.equal(gone.state.chains.get('default/s0'), undefined);
   t.match(gone.text, `-X ${serviceChain('SVC', 'default/s0:http', 'tcp')}`);
   t.equal(chain(gone.text, 'KUBE-SERVICES').length, 5);
+
+  const emptied = render(services, slices.map((s, i) => (i === 3 ? { ...s, endpoints: [] } : s)), { changed: new Set(['default/s3']), previous: full.state });
+  t.equal(chain(emptied.text, 'KUBE-SERVICES').filter((l) => l.includes('REJECT')).length, 1, 'filter rewritten: REJECT for the emptied service');
+  t.equal(chain(emptied.text, 'KUBE-SERVICES').filter((l) => l.includes('KUBE-SVC-')).length, 4, 'nat KUBE-SERVICES rewritten without it');
+  t.same(emptied.deletedChains.length, 3, 'its SVC and both SEP chains');
 
   const resync = render(services.slice(1), slices.slice(1), { existingChains: ['KUBE-SERVICES', ...used(full)] });
   t.same(resync.deletedChains, gone.deletedChains, 'a full sync finds the same stale chains from the kernel list');
   t.throws(() => render(services, slices, { changed: new Set(['default/s0']) }), /previous sync/);
 });
 
+t.test('chains are declared in descending name order (iptables-nft inserts them into a sorted list)', async (t) => {
+  const services = Array.from({ length: 60 }, (_, i) => svc(`s${i}`, {
+    clusterIPs: [`10.96.2.${i}`], type: 'NodePort', ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080, nodePort: 30000 + i }],
+  }));
+  const slices = services.map((s, i) => slice(s.name, [ep(`10.244.1.${i + 10}`), ep(`10.244.2.${i + 10}`)]));
+  const r = render(services, slices);
+  const declared = r.text.split('\n').filter((l) => /^:KUBE-(SVC|SVL|EXT|FW|SEP)-/.test(l)).map((l) => l.slice(1, l.indexOf(' ')));
+  t.equal(declared.length, 60 * 4, 'EXT, SVC and two SEP chains per service');
+  t.same(declared, [...declared].sort().reverse());
+});
+
 t.test('partial sync from a reused model equals one from a fresh model', async (t) => {
   const services = Array.from({ length: 4 }, (_, i) => svc(`s${i}`, { clusterIPs: [`10.96.1.${i}`] }));
   const slices = services.map((s, i) => slice(s.name, [ep(`10.244.1.${i + 10}`)]));
   const prev = buildModel({ services, slices }, { family: 4, nodeName: 'n' });
-  const first = renderIptables(prev, { ...base, changed: new Set(['default/s0']), previous: new Map() });
+  const first = renderIptables(prev, { ...base, changed: null });
   const moved = slices.map((s, i) => (i === 1 ? { ...s, endpoints: [ep('10.244.7.7')] } : s));
   const changed = new Set(['default/s1']);
   const reused = buildModel({ services, slices: moved }, { family: 4, nodeName: 'n' }, { prev, changed });
   t.equal(reused.ports[0], prev.ports[0], 'unchanged service: same object');
   t.not(reused.ports[1], prev.ports[1]);
   const fresh = buildModel({ services, slices: moved }, { family: 4, nodeName: 'n' });
-  const a = renderIptables(reused, { ...base, changed, previous: first.chains });
-  const b = renderIptables(fresh, { ...base, changed, previous: first.chains });
+  const a = renderIptables(reused, { ...base, changed, previous: first.state });
+  const b = renderIptables(fresh, { ...base, changed, previous: first.state });
   t.equal(a.text, b.text);
   t.equal(a.rules, b.rules);
   t.same(used(a), used(b));

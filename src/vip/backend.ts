@@ -1,6 +1,6 @@
 import { IptablesApplier, runCommand, type Run } from './apply.js';
 import type { Family, FamilyModel } from './model.js';
-import { CANARY, JUMPS, LARGE_CLUSTER_ENDPOINTS, renderIptables, type ChainIndex, type RenderOptions } from './render-iptables.js';
+import { CANARY, JUMPS, LARGE_CLUSTER_ENDPOINTS, renderIptables, type RenderOptions, type SyncState } from './render-iptables.js';
 
 export interface BackendSync {
   kind: 'full' | 'partial';
@@ -38,8 +38,8 @@ export type FamilyRenderOptions = Pick<RenderOptions, 'clusterCIDRs' | 'masquera
 /** iptables mode: partial restores of the changed services' chains (KEP-3453), full ones with stale-chain collection. */
 export class IptablesBackend implements VipBackend {
   private readonly applier: IptablesApplier;
-  /** Per-service chains after the last successful sync; null forces a full sync. */
-  private active: ChainIndex | null = null;
+  /** What the last successful sync wrote; null forces a full sync. */
+  private active: SyncState | null = null;
   /** Whether per-endpoint comments were written: flipping it changes every chain, so it needs a full sync. */
   private comments = true;
 
@@ -65,7 +65,7 @@ export class IptablesBackend implements VipBackend {
         entry: kernel && { jumps: kernel.missingJumps, canary: !kernel.canary },
       });
       await this.applier.restore(r.input);
-      this.active = r.chains;
+      this.active = r.state;
       this.comments = comments;
       return { kind: full ? 'full' : 'partial', rules: r.rules, deleted: r.deletedChains.length };
     } catch (e) {

@@ -63,13 +63,26 @@ export interface RenderOptions {
   changed: ReadonlySet<string> | null;
   /** Full syncs: nat chains in the kernel now; the per-service ones no longer used are flushed and deleted. */
   existingChains?: Iterable<string>;
-  /**
-   * Partial syncs: the chain index of the last sync. Only changed services can leave chains behind, so
-   * stale chains are found per changed service instead of across the whole ruleset.
-   */
-  previous?: ChainIndex;
+  /** Partial syncs: what the last successful sync wrote (its result's `state`). */
+  previous?: SyncState;
   /** Full syncs: entry jumps missing from the built-in chains, and whether to (re)create the canary chains. */
   entry?: { jumps: Jump[]; canary: boolean };
+}
+
+/** What a partial sync needs to know about the previous one. */
+export interface SyncState {
+  /**
+   * Only changed services can leave chains behind, so stale chains are found per changed service instead
+   * of across the whole ruleset.
+   */
+  readonly chains: ChainIndex;
+  /**
+   * The top-level chains' rules (filter; nat KUBE-SERVICES and friends). When they come out the same, a
+   * partial sync leaves them alone: an endpoint change then restores a few dozen lines instead of a line
+   * per service (iptables-nft: ~20 ms instead of ~70 ms at 1k services).
+   */
+  readonly filter: Buffer;
+  readonly natTop: Buffer;
 }
 
 export interface RenderResult {
@@ -77,8 +90,8 @@ export interface RenderResult {
   readonly input: Buffer[];
   /** The same, decoded. */
   readonly text: string;
-  /** Per-service nat chains the rules use (written now or kept from an earlier sync). */
-  readonly chains: ChainIndex;
+  /** For the next partial sync, once this input is restored. */
+  readonly state: SyncState;
   /** Per-service chains deleted by this input. */
   readonly deletedChains: string[];
   /** Rules the kernel holds after this restore, written or not (metrics). */
@@ -127,7 +140,7 @@ const skippedMemo = new WeakMap<ServicePortModel, { signature: string; rules: nu
 /** Restore input with its text decoded only when someone reads it (tests, dry-run, errors). */
 class Rendered implements RenderResult {
   constructor(
-    readonly input: Buffer[], readonly chains: ChainIndex, readonly deletedChains: string[],
+    readonly input: Buffer[], readonly state: SyncState, readonly deletedChains: string[],
     readonly rules: number, readonly writtenRules: number,
   ) {}
 
@@ -151,13 +164,54 @@ function staleChains(index: ChainIndex, opts: RenderOptions): string[] {
     for (const list of index.values()) for (const c of list) candidates.delete(c);
     stale.push(...candidates);
   } else {
-    if (!opts.previous) throw new Error('a partial render needs the chain index of the previous sync');
+    if (!opts.previous) throw new Error('a partial render needs the state of the previous sync');
     for (const service of opts.changed) {
       const now = new Set(index.get(service));
-      for (const c of opts.previous.get(service) ?? []) if (!now.has(c)) stale.push(c);
+      for (const c of opts.previous.chains.get(service) ?? []) if (!now.has(c)) stale.push(c);
     }
   }
   return stale.sort();
+}
+
+/** Per-service chain kinds in descending strcmp order of their `KUBE-<kind>-` prefix. */
+const KIND_ORDER = ['SVL', 'SVC', 'SEP', 'FW', 'EXT'];
+/** Hash characters in a sort key: 6 base32 characters (30 bits) leave 23 bits of a double for the index. */
+const KEY_CHARS = 6;
+
+/**
+ * Declarations in descending name order. iptables-nft (1.8.x) keeps user chains in a list sorted by name
+ * and inserts each new one by walking it from the smallest: declared in random order, 11k chains took
+ * 6.8 s to restore, in descending order 1.9 s (1k services × 10 endpoints, measured here). A string sort
+ * of 110k names costs ~60 ms, so the hash part is turned into a number and sorted natively; names that
+ * share their first 30 hash bits may come out in either order, which costs iptables one step.
+ */
+function declarationOrder(names: string[]): string[] {
+  const groups = new Map<string, string[]>(KIND_ORDER.map((k) => [k, []]));
+  for (const name of names) {
+    const group = groups.get(name.slice(5, name.indexOf('-', 5)));
+    if (!group) throw new Error(`not a per-service chain: ${name}`);
+    group.push(name);
+  }
+  const out: string[] = [];
+  for (const group of groups.values()) {
+    const n = group.length;
+    if (n >= 2 ** 23) throw new Error(`${n} chains of one kind: more than a declaration sort key can index`);
+    const keys = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const name = group[i]!;
+      const from = name.length - 16;
+      let k = 0;
+      // Base32 in strcmp order: the digits 2-7 come before the letters.
+      for (let j = from; j < from + KEY_CHARS; j++) {
+        const c = name.charCodeAt(j);
+        k = k * 32 + (c < 65 ? c - 50 : c - 59);
+      }
+      keys[i] = k * 2 ** 23 + i;
+    }
+    keys.sort();
+    for (let i = n - 1; i >= 0; i--) out.push(group[keys[i]! % 2 ** 23]!);
+  }
+  return out;
 }
 
 /**
@@ -170,30 +224,31 @@ export function renderIptables(model: FamilyModel, opts: RenderOptions): RenderR
   const reject = `REJECT --reject-with ${family === 4 ? 'icmp-port-unreachable' : 'icmp6-port-unreachable'}`;
   const localCIDR = opts.clusterCIDRs[0];
   const endpointComments = model.endpointCount <= LARGE_CLUSTER_ENDPOINTS;
+  /** Rules of the top-level nat chains. */
+  const natTop = new ByteWriter();
+  /** Per-service chains written now, and their rules. */
+  const declared: string[] = [];
   const natRules = new ByteWriter();
-  const natChains = new ByteWriter();
   const filterRules = new ByteWriter();
 
-  for (const c of NAT_CHAINS) natChains.end(decl(c));
-  natRules.end(`-A KUBE-POSTROUTING -m mark ! --mark ${MASQ_MARK}/${MASQ_MARK} -j RETURN`);
+  natTop.end(`-A KUBE-POSTROUTING -m mark ! --mark ${MASQ_MARK}/${MASQ_MARK} -j RETURN`);
   // XOR clears the mark so a packet re-traversing the stack (e.g. an IPsec tunnel) is not masqueraded twice.
-  natRules.end(`-A KUBE-POSTROUTING -j MARK --xor-mark ${MASQ_MARK}`);
-  natRules.end(`-A KUBE-POSTROUTING ${comment('kubernetes service traffic requiring SNAT')} -j MASQUERADE --random-fully`);
-  natRules.end(`-A KUBE-MARK-MASQ -j MARK --or-mark ${MASQ_MARK}`);
+  natTop.end(`-A KUBE-POSTROUTING -j MARK --xor-mark ${MASQ_MARK}`);
+  natTop.end(`-A KUBE-POSTROUTING ${comment('kubernetes service traffic requiring SNAT')} -j MASQUERADE --random-fully`);
+  natTop.end(`-A KUBE-MARK-MASQ -j MARK --or-mark ${MASQ_MARK}`);
   filterRules.end('-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP');
   filterRules.end(`-A KUBE-FORWARD ${comment('kubernetes forwarding rules')} -m mark --mark ${MASQ_MARK}/${MASQ_MARK} -j ACCEPT`);
   filterRules.end(`-A KUBE-FORWARD ${comment('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
 
   const index = new Map<string, string[]>();
   const skippedRules = new LineCounter();
-  const skippedDecls = new LineCounter();
 
   const signature = `${localCIDR}|${opts.masqueradeAll}|${opts.nodeIPs.join(',')}`;
   for (const sp of model.ports) {
     const write = opts.changed === null || opts.changed.has(sp.service);
     const cx: PortContext = {
-      filterRules, natRules,
-      chainRules: write ? natRules : skippedRules, chainDecls: write ? natChains : skippedDecls,
+      filterRules, natTop,
+      chainRules: write ? natRules : skippedRules, declared: write ? declared : null,
       reject, localCIDR, masqueradeAll: opts.masqueradeAll, nodeIPs: opts.nodeIPs, endpointComments,
     };
     const d = renderServicePort(sp, cx);
@@ -215,36 +270,47 @@ export function renderIptables(model: FamilyModel, opts: RenderOptions): RenderR
 
   const nodePortsComment = comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain');
   if (opts.nodeIPs.length > 0) {
-    for (const ip of opts.nodeIPs) natRules.end(`-A KUBE-SERVICES ${nodePortsComment} -d ${ip} -j KUBE-NODEPORTS`);
+    for (const ip of opts.nodeIPs) natTop.end(`-A KUBE-SERVICES ${nodePortsComment} -d ${ip} -j KUBE-NODEPORTS`);
   } else {
     // NodePorts on localhost would need route_localnet=1 (CVE-2020-8558): not offered.
     const loopback = family === 4 ? '127.0.0.0/8' : '::1/128';
-    natRules.end(`-A KUBE-SERVICES ${nodePortsComment} -m addrtype --dst-type LOCAL ! -d ${loopback} -j KUBE-NODEPORTS`);
+    natTop.end(`-A KUBE-SERVICES ${nodePortsComment} -m addrtype --dst-type LOCAL ! -d ${loopback} -j KUBE-NODEPORTS`);
   }
-  const writtenRules = filterRules.lines + natRules.lines;
 
   const deletedChains = staleChains(index, opts);
-  for (const c of deletedChains) natChains.end(decl(c));
+  const natChains = new ByteWriter();
+  for (const c of declarationOrder(declared.concat(deletedChains))) natChains.put(':').put(c).end(' - [0:0]');
   const deletions = deletedChains.map((c) => `-X ${c}`);
 
+  const state: SyncState = { chains: index, filter: Buffer.concat(filterRules.chunks()), natTop: Buffer.concat(natTop.chunks()) };
+  // Declaring a chain flushes it, so unchanged top-level chains are neither declared nor written.
+  const writeFilter = opts.changed === null || !opts.previous!.filter.equals(state.filter);
+  const writeNatTop = opts.changed === null || !opts.previous!.natTop.equals(state.natTop);
   const jumps = (table: string) => (opts.entry?.jumps ?? []).filter((j) => j.table === table).map(jumpLine);
   const canary = opts.entry?.canary ? [decl(CANARY)] : [];
   const lines = (...l: string[]) => Buffer.from(l.length ? `${l.join('\n')}\n` : '', 'latin1');
+  const filter = [
+    lines(...(writeFilter ? FILTER_CHAINS.map(decl) : []), ...canary), ...(writeFilter ? [state.filter] : []), lines(...jumps('filter')),
+  ].filter((b) => b.length > 0);
   const input = [
     lines(...(canary.length ? ['*mangle', ...canary, 'COMMIT'] : [])),
-    lines('*filter', ...FILTER_CHAINS.map(decl), ...canary), ...filterRules.chunks(), lines(...jumps('filter'), 'COMMIT'),
-    lines('*nat'), ...natChains.chunks(), lines(...canary), ...natRules.chunks(), lines(...deletions, ...jumps('nat'), 'COMMIT'),
+    ...(filter.length ? [lines('*filter'), ...filter, lines('COMMIT')] : []),
+    lines('*nat', ...(writeNatTop ? NAT_CHAINS.map(decl) : [])), ...natChains.chunks(), lines(...canary),
+    ...(writeNatTop ? [state.natTop] : []), ...natRules.chunks(), lines(...deletions, ...jumps('nat'), 'COMMIT'),
   ].filter((b) => b.length > 0);
-  return new Rendered(input, index, deletedChains, writtenRules + skippedRules.lines, writtenRules);
+  const writtenRules = (writeFilter ? filterRules.lines : 0) + (writeNatTop ? natTop.lines : 0) + natRules.lines;
+  const rules = filterRules.lines + natTop.lines + natRules.lines + skippedRules.lines;
+  return new Rendered(input, state, deletedChains, rules, writtenRules);
 }
 
 interface PortContext {
   filterRules: LineSink;
-  /** Top-level nat rules (KUBE-SERVICES, KUBE-NODEPORTS): always written. */
-  natRules: LineSink;
+  /** Top-level nat rules (KUBE-SERVICES, KUBE-NODEPORTS). */
+  natTop: LineSink;
   /** Where this service's own chains go: the output, or a counter when a partial sync skips them. */
   chainRules: LineSink;
-  chainDecls: LineSink;
+  /** Where the chains written are listed for declaration; null when a partial sync skips them. */
+  declared: string[] | null;
   reject: string;
   localCIDR: string | undefined;
   masqueradeAll: boolean;
@@ -288,23 +354,23 @@ function renderServicePort(sp: ServicePortModel, cx: PortContext): Derived | nul
   const filterTarget = sp.hasEndpoints ? 'DROP' : cx.reject;
 
   if (hasInternal) {
-    cx.natRules.end(`-A KUBE-SERVICES ${comment(`${spn} cluster IP`)} ${match} -d ${sp.clusterIP} --dport ${port} -j ${internalChain}`);
+    cx.natTop.end(`-A KUBE-SERVICES ${comment(`${spn} cluster IP`)} ${match} -d ${sp.clusterIP} --dport ${port} -j ${internalChain}`);
   } else {
     cx.filterRules.end(`-A KUBE-SERVICES ${internalFilter} -d ${sp.clusterIP} --dport ${port} -j ${filterTarget}`);
   }
   for (const ip of sp.externalIPs) {
-    if (sp.hasEndpoints) cx.natRules.end(`-A KUBE-SERVICES ${comment(`${spn} external IP`)} ${match} -d ${ip} --dport ${port} -j ${chains.ext}`);
+    if (sp.hasEndpoints) cx.natTop.end(`-A KUBE-SERVICES ${comment(`${spn} external IP`)} ${match} -d ${ip} --dport ${port} -j ${chains.ext}`);
     if (!hasExternal) cx.filterRules.end(`-A KUBE-EXTERNAL-SERVICES ${externalFilter} -d ${ip} --dport ${port} -j ${filterTarget}`);
   }
   for (const ip of sp.loadBalancerIPs) {
-    if (sp.hasEndpoints) cx.natRules.end(`-A KUBE-SERVICES ${comment(`${spn} loadbalancer IP`)} ${match} -d ${ip} --dport ${port} -j ${lbChain}`);
+    if (sp.hasEndpoints) cx.natTop.end(`-A KUBE-SERVICES ${comment(`${spn} loadbalancer IP`)} ${match} -d ${ip} --dport ${port} -j ${lbChain}`);
     // Packets the FW chain did not accept leave nat un-DNATed and are dropped here.
     if (usesFW) cx.filterRules.end(`-A KUBE-PROXY-FIREWALL ${comment(`${spn} traffic not accepted by ${chains.fw}`)} ${match} -d ${ip} --dport ${port} -j DROP`);
     if (!hasExternal) cx.filterRules.end(`-A KUBE-EXTERNAL-SERVICES ${externalFilter} -d ${ip} --dport ${port} -j ${filterTarget}`);
   }
   if (sp.nodePort !== 0) {
     // NodePorts are deliberately not subject to loadBalancerSourceRanges (kube-proxy behaviour users rely on).
-    if (sp.hasEndpoints) cx.natRules.end(`-A KUBE-NODEPORTS ${comment(spn)} ${match} --dport ${sp.nodePort} -j ${chains.ext}`);
+    if (sp.hasEndpoints) cx.natTop.end(`-A KUBE-NODEPORTS ${comment(spn)} ${match} --dport ${sp.nodePort} -j ${chains.ext}`);
     if (!hasExternal) cx.filterRules.end(`-A KUBE-EXTERNAL-SERVICES ${externalFilter} -m addrtype --dst-type LOCAL --dport ${sp.nodePort} -j ${filterTarget}`);
   }
   if (sp.healthCheckNodePort !== 0) {
@@ -320,11 +386,10 @@ function renderServiceChains(sp: ServicePortModel, cx: PortContext, d: Derived):
   const { hasInternal, hasExternal, internalChain, externalPolicyChain, usesExt, usesFW } = d;
   const match = MATCH[sp.proto];
   const out = cx.chainRules;
-  const decls = cx.chainDecls;
   const declared: string[] = [];
   const declare = (chain: string) => {
     declared.push(chain);
-    decls.put(':').put(chain).end(' - [0:0]');
+    cx.declared?.push(chain);
   };
 
   if (hasInternal) {
