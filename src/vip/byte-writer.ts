@@ -9,6 +9,8 @@ export interface LineSink {
   put(s: string): LineSink;
   /** Appends text and a newline: one line done. */
   end(s: string): void;
+  /** Appends text that ends a line and may start the next (`s` holds the newline): one line done. */
+  line(s: string): LineSink;
   /** Lines ended so far. */
   readonly lines: number;
 }
@@ -42,6 +44,13 @@ export class ByteWriter implements LineSink {
     if (this.pending.length >= FLUSH_CHARS) this.flush();
   }
 
+  line(s: string): this {
+    this.pending += s;
+    this.lines++;
+    if (this.pending.length >= FLUSH_CHARS) this.flush();
+    return this;
+  }
+
   /** Everything written, as views on the writer's pieces. */
   chunks(): Buffer[] {
     this.flush();
@@ -71,5 +80,10 @@ export class LineCounter implements LineSink {
 
   end(): void {
     this.lines++;
+  }
+
+  line(): this {
+    this.lines++;
+    return this;
   }
 }

@@ -100,12 +100,6 @@ export interface RenderResult {
   readonly writtenRules: number;
 }
 
-const PROBABILITIES: string[] = [];
-/** `%0.10f` of 1/n like kube-proxy: 5 digits repeated themselves past 319 endpoints (kubernetes#83599). */
-function probability(n: number): string {
-  return (PROBABILITIES[n] ??= (1 / n).toFixed(10));
-}
-
 /** kube-proxy quotes comments that hold spaces; the others stay bare. */
 function comment(text: string): string {
   return text.includes(' ') ? `-m comment --comment "${text}"` : `-m comment --comment ${text}`;
@@ -173,45 +167,44 @@ function staleChains(index: ChainIndex, opts: RenderOptions): string[] {
   return stale.sort();
 }
 
-/** Per-service chain kinds in descending strcmp order of their `KUBE-<kind>-` prefix. */
-const KIND_ORDER = ['SVL', 'SVC', 'SEP', 'FW', 'EXT'];
-/** Hash characters in a sort key: 6 base32 characters (30 bits) leave 23 bits of a double for the index. */
-const KEY_CHARS = 6;
+/** Rank of a per-service chain's `KUBE-<kind>-` prefix in strcmp order: EXT, FW, SEP, SVC, SVL. */
+function kindRank(name: string): number {
+  switch (name.charCodeAt(5)) {
+    case 69: return 0; // EXT
+    case 70: return 1; // FW
+    default: return name.charCodeAt(6) === 69 ? 2 : name.charCodeAt(7) === 67 ? 3 : 4; // SEP, SVC, SVL
+  }
+}
+
+/** Sort key bits: kind (3) and the first 6 base32 characters of the hash (30) leave 20 for the index. */
+const INDEX_BITS = 20;
 
 /**
  * Declarations in descending name order. iptables-nft (1.8.x) keeps user chains in a list sorted by name
  * and inserts each new one by walking it from the smallest: declared in random order, 11k chains took
  * 6.8 s to restore, in descending order 1.9 s (1k services × 10 endpoints, measured here). A string sort
- * of 110k names costs ~60 ms, so the hash part is turned into a number and sorted natively; names that
- * share their first 30 hash bits may come out in either order, which costs iptables one step.
+ * of 110k names costs ~60 ms, so each name becomes a number sorted natively; names that share their
+ * kind and first 30 hash bits may come out in either order, which costs iptables one step.
  */
-function declarationOrder(names: string[]): string[] {
-  const groups = new Map<string, string[]>(KIND_ORDER.map((k) => [k, []]));
-  for (const name of names) {
-    const group = groups.get(name.slice(5, name.indexOf('-', 5)));
-    if (!group) throw new Error(`not a per-service chain: ${name}`);
-    group.push(name);
+function writeDeclarations(out: LineSink, names: string[]): void {
+  const n = names.length;
+  if (n >= 2 ** INDEX_BITS) {
+    for (const c of [...names].sort().reverse()) out.put(':').put(c).line(' - [0:0]\n');
+    return;
   }
-  const out: string[] = [];
-  for (const group of groups.values()) {
-    const n = group.length;
-    if (n >= 2 ** 23) throw new Error(`${n} chains of one kind: more than a declaration sort key can index`);
-    const keys = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      const name = group[i]!;
-      const from = name.length - 16;
-      let k = 0;
-      // Base32 in strcmp order: the digits 2-7 come before the letters.
-      for (let j = from; j < from + KEY_CHARS; j++) {
-        const c = name.charCodeAt(j);
-        k = k * 32 + (c < 65 ? c - 50 : c - 59);
-      }
-      keys[i] = k * 2 ** 23 + i;
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const name = names[i]!;
+    let k = kindRank(name);
+    // Base32 in strcmp order: the digits 2-7 come before the letters.
+    for (let j = name.length - 16, end = j + 6; j < end; j++) {
+      const c = name.charCodeAt(j);
+      k = k * 32 + (c < 65 ? c - 50 : c - 59);
     }
-    keys.sort();
-    for (let i = n - 1; i >= 0; i--) out.push(group[keys[i]! % 2 ** 23]!);
+    keys[i] = k * 2 ** INDEX_BITS + i;
   }
-  return out;
+  keys.sort();
+  for (let i = n - 1; i >= 0; i--) out.put(':').put(names[keys[i]! % 2 ** INDEX_BITS]!).line(' - [0:0]\n');
 }
 
 /**
@@ -279,7 +272,7 @@ export function renderIptables(model: FamilyModel, opts: RenderOptions): RenderR
 
   const deletedChains = staleChains(index, opts);
   const natChains = new ByteWriter();
-  for (const c of declarationOrder(declared.concat(deletedChains))) natChains.put(':').put(c).end(' - [0:0]');
+  writeDeclarations(natChains, deletedChains.length ? declared.concat(deletedChains) : declared);
   const deletions = deletedChains.map((c) => `-X ${c}`);
 
   const state: SyncState = { chains: index, filter: Buffer.concat(filterRules.chunks()), natTop: Buffer.concat(natTop.chunks()) };
@@ -432,15 +425,16 @@ function renderServiceChains(sp: ServicePortModel, cx: PortContext, d: Derived):
     writeEndpointRules(out, sp, chains.svl, sp.localEndpoints, cx.endpointComments);
   }
 
-  // Per-endpoint rules are most of the output: written piece by piece, without a string per rule.
+  // Per-endpoint rules are most of the output: a few large pieces per rule, no string per rule.
   const sepComment = cx.endpointComments ? ` ${comment(spn)}` : '';
-  const dnat = ` ${match} -j DNAT --to-destination `;
+  const hairpin = `${sepComment} -s `;
+  const dnat = `${sp.affinityTimeout > 0 ? '' : sepComment} ${match} -j DNAT --to-destination `;
   for (const ep of sp.reachable) {
     declare(ep.chain);
     // Hairpin: an endpoint reaching its own service must see a source that is not itself.
-    out.put('-A ').put(ep.chain).put(sepComment).put(' -s ').put(ep.ip).end(' -j KUBE-MARK-MASQ');
-    out.put('-A ').put(ep.chain).put(sepComment);
-    if (sp.affinityTimeout > 0) out.put(' -m recent --name ').put(ep.chain).put(' --set');
+    out.put('-A ').put(ep.chain).put(hairpin).put(ep.ip).line(' -j KUBE-MARK-MASQ\n-A ');
+    out.put(ep.chain);
+    if (sp.affinityTimeout > 0) out.put(sepComment).put(' -m recent --name ').put(ep.chain).put(' --set');
     out.put(dnat).end(ep.hostPort);
   }
   return declared;
@@ -451,13 +445,20 @@ function writeEndpointRules(out: LineSink, sp: ServicePortModel, chain: string, 
   const c = (ep: EndpointModel) => (comments ? ` ${comment(`${sp.spn} -> ${ep.hostPort}`)}` : '');
   if (sp.affinityTimeout > 0) {
     const check = ` --rcheck --seconds ${sp.affinityTimeout} --reap -j `;
-    for (const ep of eps) out.put('-A ').put(chain).put(c(ep)).put(' -m recent --name ').put(ep.chain).put(check).end(ep.chain);
+    for (const ep of eps) out.put(`-A ${chain}${c(ep)} -m recent --name `).put(ep.chain).put(check).end(ep.chain);
   }
   const n = eps.length;
+  const head = `-A ${chain}`;
   for (let i = 0; i < n; i++) {
     const ep = eps[i]!;
-    out.put('-A ').put(chain).put(c(ep));
-    if (i < n - 1) out.put(' -m statistic --mode random --probability ').put(probability(n - i));
-    out.put(' -j ').end(ep.chain);
+    out.put(head);
+    if (comments) out.put(c(ep));
+    out.put(i < n - 1 ? spreadMatch(n - i) : ' -j ').end(ep.chain);
   }
+}
+
+const SPREAD: string[] = [];
+/** `%0.10f` of 1/n like kube-proxy: 5 digits repeated themselves past 319 endpoints (kubernetes#83599). */
+function spreadMatch(n: number): string {
+  return (SPREAD[n] ??= ` -m statistic --mode random --probability ${(1 / n).toFixed(10)} -j `);
 }
