@@ -12,11 +12,15 @@ import type { FamilyModel, ServicePortModel } from './model.js';
  */
 export function conntrackCleanup(prev: FamilyModel | undefined, next: FamilyModel): string[][] {
   if (!prev) return [];
-  const nextPorts = new Map(next.ports.map((p) => [portKey(p), p]));
+  // A model built on the previous one shares the port objects of unchanged services: only the rest can differ.
+  const shared = new Set(prev.ports);
+  const added = next.ports.filter((p) => !shared.delete(p));
+  const removed = [...shared];
+  const nextPorts = new Map(added.map((p) => [portKey(p), p]));
   const out = new Map<string, string[]>();
   const add = (args: string[]) => out.set(args.join(' '), args);
 
-  for (const old of prev.ports) {
+  for (const old of removed) {
     if (old.proto !== 'udp') continue;
     const cur = nextPorts.get(portKey(old));
     if (!cur) {
@@ -30,8 +34,8 @@ export function conntrackCleanup(prev: FamilyModel | undefined, next: FamilyMode
       if (old.nodePort) add(['-D', '-p', 'udp', '--orig-port-dst', String(old.nodePort), '--dst-nat', ep.ip]);
     }
   }
-  const prevKeys = new Map(prev.ports.map((p) => [portKey(p), p]));
-  for (const cur of next.ports) {
+  const prevKeys = new Map(removed.map((p) => [portKey(p), p]));
+  for (const cur of added) {
     if (cur.proto !== 'udp' || !cur.hasEndpoints) continue;
     const old = prevKeys.get(portKey(cur));
     if (!old || !old.hasEndpoints) flushPort(cur, add);

@@ -96,7 +96,8 @@ export class VipSyncer {
     const { log, metrics } = this.opts;
     const t0 = performance.now();
     const partialPossible = !force && st.backend.synced && st.prev !== undefined;
-    const model = buildModel(snap, { family, nodeName: this.opts.nodeName }, partialPossible ? { prev: st.prev!, changed } : undefined);
+    // Full syncs reuse the model too: it only depends on the store, and `changed` covers everything since st.prev.
+    const model = buildModel(snap, { family, nodeName: this.opts.nodeName }, st.prev && { prev: st.prev, changed });
     let kind = partialPossible ? 'partial' : 'full';
     try {
       const r = await st.backend.sync(model, partialPossible ? changed : null);
