@@ -10,6 +10,7 @@
  *
  * iptables sizes whose predicted run time would exceed the remaining budget (seconds) are skipped.
  */
+import { readFileSync } from 'node:fs';
 import { ClusterStore } from '../src/cluster/store.js';
 import type { EndpointSlice, Service } from '../src/cluster/types.js';
 import { runCommand, type Run } from '../src/vip/apply.js';
@@ -79,18 +80,40 @@ function change(store: ClusterStore, syncer: VipSyncer, moved: EndpointSlice): S
   return changes;
 }
 
-let nsSeq = 0;
-const created: string[] = [];
+/** Jiffies the machine spent busy so far (all CPUs), from /proc/stat. */
+function busyJiffies(): number {
+  const [, user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
+  return user + nice + system + irq + softirq;
+}
+
 /**
- * A fresh namespace. Deleted only at the end: the kernel tears a namespace's ruleset down in the
- * background after `ip netns del`, which would slow down whatever is measured next.
+ * Waits until the machine is idle (under a tenth of a core busy over half a second, at most two minutes).
+ * The kernel tears a deleted namespace's ruleset down in the background, and a 10k-service ruleset left
+ * in place slowed the next restore of the same input by 1.4× (240 s, then 333 s): every measurement gets
+ * a fresh namespace with nothing of an earlier one around.
  */
+async function settle(): Promise<void> {
+  const hz = 100;
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const before = busyJiffies();
+    await new Promise((r) => setTimeout(r, 500));
+    if (busyJiffies() - before < 0.1 * hz * 0.5) return;
+  }
+}
+
+let nsSeq = 0;
+/** A fresh namespace for one measurement, deleted (and its teardown waited for) afterwards. */
 async function scratch<T>(fn: (run: Run, ns: string) => Promise<T>): Promise<T> {
   const ns = `vipbench${process.pid}-${nsSeq++}`;
   const add = await runCommand('ip', ['netns', 'add', ns]);
   if (add.code !== 0) throw new Error(`ip netns add ${ns}: ${add.stderr.trim()} (the benchmark needs root)`);
-  created.push(ns);
-  return fn((cmd, a, input) => runCommand('ip', ['netns', 'exec', ns, cmd, ...a], input), ns);
+  try {
+    return await fn((cmd, a, input) => runCommand('ip', ['netns', 'exec', ns, cmd, ...a], input), ns);
+  } finally {
+    await runCommand('ip', ['netns', 'del', ns]);
+    await settle();
+  }
 }
 
 async function timed(fn: () => Promise<unknown> | unknown): Promise<number> {
@@ -217,27 +240,23 @@ export async function benchVip(o: VipBenchOptions): Promise<string> {
   const nftRows: NftRow[] = [];
   const rows: Row[] = [];
   const skipped: string[] = [];
-  try {
-    for (const n of o.sizes) {
-      const t0 = Date.now();
-      nftRows.push(await measureNft(n, n === Math.max(...o.sizes)));
-      console.error(`nftables ${n} services done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  for (const n of o.sizes) {
+    const t0 = Date.now();
+    nftRows.push(await measureNft(n, n === Math.max(...o.sizes)));
+    console.error(`nftables ${n} services done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  let lastRate = 0;
+  for (const n of o.sizes) {
+    // iptables-nft restore time grows faster than linearly: predict from the previous size, squared.
+    const predicted = lastRate ? lastRate * (n / rows.at(-1)!.n) ** 2 : 0;
+    if (Date.now() - started + predicted > budgetMs) {
+      skipped.push(`${n} (predicted ${(predicted / 1000).toFixed(0)} s)`);
+      continue;
     }
-    let lastRate = 0;
-    for (const n of o.sizes) {
-      // iptables-nft restore time grows faster than linearly: predict from the previous size, squared.
-      const predicted = lastRate ? lastRate * (n / rows.at(-1)!.n) ** 2 : 0;
-      if (Date.now() - started + predicted > budgetMs) {
-        skipped.push(`${n} (predicted ${(predicted / 1000).toFixed(0)} s)`);
-        continue;
-      }
-      const t0 = Date.now();
-      rows.push(await measure(n));
-      lastRate = Date.now() - t0;
-      console.error(`iptables ${n} services done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    }
-  } finally {
-    for (const ns of created) await runCommand('ip', ['netns', 'del', ns]);
+    const t0 = Date.now();
+    rows.push(await measure(n));
+    lastRate = Date.now() - t0;
+    console.error(`iptables ${n} services done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
 
   const fmt = (v: number, d: number) => v.toFixed(d);

@@ -270,6 +270,12 @@ t.test('partial sync: changed services only, top-level chains when they changed;
   const resync = render(services.slice(1), slices.slice(1), { existingChains: ['KUBE-SERVICES', ...used(full)] });
   t.same(resync.deletedChains, gone.deletedChains, 'a full sync finds the same stale chains from the kernel list');
   t.throws(() => render(services, slices, { changed: new Set(['default/s0']) }), /previous sync/);
+
+  // After a mass deletion the kernel holds far more of our chains than the new state uses.
+  const leftovers = Array.from({ length: 150_000 }, (_, i) => `KUBE-SEP-${chainHash(`gone${i}`)}`);
+  const purge = render(services, slices, { existingChains: leftovers });
+  t.equal(purge.deletedChains.length, 150_000);
+  t.match(purge.text, `-X ${leftovers[0]}\n`);
 });
 
 t.test('chains are declared in descending name order (iptables-nft inserts them into a sorted list)', async (t) => {
@@ -347,6 +353,17 @@ t.test('conntrack cleanup plan', async (t) => {
   t.same(conntrackCleanup(one, empty), flushAll, 'deleted service');
   const tcp = (eps: Endpoint[]) => buildModel({ services: [svc('web')], slices: [slice('web', eps)] }, { family: 4, nodeName: 'n' });
   t.same(conntrackCleanup(tcp([ep('10.244.1.2')]), tcp([])), [], 'TCP flows are never touched');
+
+  // The syncer's models share unchanged ports; only the changed services' ports are compared.
+  const both = (eps: Endpoint[]) => ({
+    services: [svc('web'), svc('dns', { ports: [{ name: 'dns', port: 53, protocol: 'UDP', targetPort: 53 }] })],
+    slices: [slice('web', [ep('10.244.1.2')]), slice('dns', eps, { ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] })],
+  });
+  const before = buildModel(both([ep('10.244.1.3'), ep('10.244.2.3')]), { family: 4, nodeName: 'n' });
+  const changed = new Set(['default/dns']);
+  const after = buildModel(both([ep('10.244.2.3')]), { family: 4, nodeName: 'n' }, { prev: before, changed });
+  t.same(conntrackCleanup(before, after, changed), conntrackCleanup(before, after));
+  t.same(conntrackCleanup(before, after, changed), [['-D', '-p', 'udp', '--orig-dst', '10.96.0.10', '--orig-port-dst', '53', '--dst-nat', '10.244.1.3']]);
 });
 
 t.test('applier: a failing restore reports the offending line; conntrack "0 entries" is fine', async (t) => {

@@ -51,6 +51,13 @@ export class ByteWriter implements LineSink {
     return this;
   }
 
+  /** Appends text holding `lines` complete lines. */
+  raw(text: string, lines: number): void {
+    this.pending += text;
+    this.lines += lines;
+    if (this.pending.length >= FLUSH_CHARS) this.flush();
+  }
+
   /** Everything written, as views on the writer's pieces. */
   chunks(): Buffer[] {
     this.flush();
@@ -83,6 +90,29 @@ export class LineCounter implements LineSink {
   }
 
   line(): this {
+    this.lines++;
+    return this;
+  }
+}
+
+/** Collects a few lines as one string: a service port's top-level rules, kept for the next partial sync. */
+export class StringSink implements LineSink {
+  text = '';
+  lines = 0;
+
+  put(s: string): this {
+    this.text += s;
+    return this;
+  }
+
+  end(s: string): void {
+    this.text += s;
+    this.text += '\n';
+    this.lines++;
+  }
+
+  line(s: string): this {
+    this.text += s;
     this.lines++;
     return this;
   }

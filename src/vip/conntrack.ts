@@ -10,12 +10,11 @@ import type { FamilyModel, ServicePortModel } from './model.js';
  * The first sync after start has no previous state and deletes nothing: the rules left by the previous run
  * still route existing flows correctly.
  */
-export function conntrackCleanup(prev: FamilyModel | undefined, next: FamilyModel): string[][] {
+export function conntrackCleanup(prev: FamilyModel | undefined, next: FamilyModel, changed?: ReadonlySet<string>): string[][] {
   if (!prev) return [];
-  // A model built on the previous one shares the port objects of unchanged services: only the rest can differ.
-  const shared = new Set(prev.ports);
-  const added = next.ports.filter((p) => !shared.delete(p));
-  const removed = [...shared];
+  // `changed`: the services `next` was rebuilt for (buildModel's reuse); the others' ports are the same objects.
+  const removed = changed ? prev.ports.filter((p) => changed.has(p.service)) : prev.ports;
+  const added = changed ? next.ports.filter((p) => changed.has(p.service)) : next.ports;
   const nextPorts = new Map(added.map((p) => [portKey(p), p]));
   const out = new Map<string, string[]>();
   const add = (args: string[]) => out.set(args.join(' '), args);

@@ -145,18 +145,14 @@ function categorize(
  * programmed in a family only when it has a ClusterIP of that family (kube-proxy runs one proxier per family).
  */
 export function buildModel(snap: Pick<Snapshot, 'services' | 'slices'>, opts: ModelOptions, reuse?: ModelReuse): FamilyModel {
-  const { family, nodeName } = opts;
-  const previous = new Map<string, ServicePortModel[]>();
-  if (reuse) {
-    for (const p of reuse.prev.ports) {
-      if (reuse.changed.has(p.service)) continue;
-      const list = previous.get(p.service);
-      if (list) list.push(p);
-      else previous.set(p.service, [p]);
-    }
-  }
+  // Reuse: only changed services are looked at, without building a key per object for the others, so a
+  // partial sync at 10k services costs what its change costs plus a pass over the previous ports.
+  const changed = reuse && byNamespace(reuse.changed);
+  const wanted = (ns: string, name: string) => !changed || changed.get(ns)?.has(name) === true;
+
   const slicesBySvc = new Map<string, EndpointSlice[]>();
   for (const sl of snap.slices) {
+    if (!wanted(sl.namespace, sl.service)) continue;
     const k = `${sl.namespace}/${sl.service}`;
     const list = slicesBySvc.get(k);
     if (list) list.push(sl);
@@ -165,47 +161,73 @@ export function buildModel(snap: Pick<Snapshot, 'services' | 'slices'>, opts: Mo
   for (const list of slicesBySvc.values()) list.sort((a, b) => byString(a.name, b.name));
 
   const ports: ServicePortModel[] = [];
-  let endpointCount = 0;
   for (const svc of snap.services) {
-    if (svc.type === 'ExternalName' || svc.headless || svc.labels[PROXY_NAME_LABEL] !== undefined) continue;
-    const clusterIP = ofFamily(svc.clusterIPs, family)[0];
-    if (!clusterIP) continue;
-    const service = `${svc.namespace}/${svc.name}`;
-    const kept = previous.get(service);
-    if (kept) {
-      for (const p of kept) endpointCount += p.reachable.length;
-      ports.push(...kept);
-      continue;
-    }
-    const slices = slicesBySvc.get(service) ?? [];
-    const externalIPs = [...new Set(ofFamily(svc.externalIPs, family))].sort(byString);
-    const loadBalancerIPs = svc.type === 'LoadBalancer' ? [...new Set(ofFamily(svc.loadBalancerIPs, family))].sort(byString) : [];
-    const sourceRanges = svc.loadBalancerSourceRanges.filter((c) => cidrFamily(c) === family);
-    for (const p of svc.ports) {
-      const spn = p.name ? `${service}:${p.name}` : service;
-      const proto = p.protocol.toLowerCase() as Proto;
-      const nodePort = (svc.type === 'NodePort' || svc.type === 'LoadBalancer') && p.nodePort ? p.nodePort : 0;
-      const externallyAccessible = nodePort !== 0 || externalIPs.length > 0 || loadBalancerIPs.length > 0;
-      const internalLocal = svc.internalTrafficPolicy === 'Local';
-      const externalLocal = externallyAccessible && svc.externalTrafficPolicy === 'Local';
-      // Cluster endpoints are needed even with eTP=Local: pod-originated traffic to external IPs short-circuits to them.
-      const usesCluster = !internalLocal || externallyAccessible;
-      const usesLocal = internalLocal || externalLocal;
-      const eps = collectEndpoints(slices, p.name, p.protocol, spn, family, nodeName);
-      const cat = categorize(eps, usesCluster, usesLocal);
-      endpointCount += cat.reachable.length;
-      ports.push({
-        service, spn, proto, port: p.port, clusterIP, nodePort, externalIPs, loadBalancerIPs, sourceRanges,
-        affinityTimeout: svc.sessionAffinity === 'ClientIP' ? svc.sessionAffinityTimeout : 0,
-        internalLocal, externalLocal,
-        healthCheckNodePort: externalLocal ? svc.healthCheckNodePort ?? 0 : 0,
-        chains: serviceChains(spn, proto),
-        ...cat,
-      });
-    }
+    if (wanted(svc.namespace, svc.name)) ports.push(...servicePorts(svc, slicesBySvc, opts));
   }
-  ports.sort((a, b) => byString(a.spn, b.spn) || byString(a.proto, b.proto));
-  return { family, ports, endpointCount };
+  ports.sort(byPort);
+  const all = reuse ? mergeSorted(reuse.prev.ports.filter((p) => !reuse.changed.has(p.service)), ports) : ports;
+  let endpointCount = 0;
+  for (const p of all) endpointCount += p.reachable.length;
+  return { family: opts.family, ports: all, endpointCount };
+}
+
+const byPort = (a: ServicePortModel, b: ServicePortModel) => byString(a.spn, b.spn) || byString(a.proto, b.proto);
+
+function byNamespace(services: ReadonlySet<string>): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const s of services) {
+    const slash = s.indexOf('/');
+    const ns = s.slice(0, slash);
+    const names = out.get(ns);
+    if (names) names.add(s.slice(slash + 1));
+    else out.set(ns, new Set([s.slice(slash + 1)]));
+  }
+  return out;
+}
+
+/** Two lists sorted by `byPort` into one. */
+function mergeSorted(a: ServicePortModel[], b: ServicePortModel[]): ServicePortModel[] {
+  if (b.length === 0) return a;
+  const out: ServicePortModel[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) out.push(byPort(a[i]!, b[j]!) <= 0 ? a[i++]! : b[j++]!);
+  while (i < a.length) out.push(a[i++]!);
+  while (j < b.length) out.push(b[j++]!);
+  return out;
+}
+
+/** The ports one Service programs in this family (none for ExternalName, headless, another proxy's, or no ClusterIP). */
+function servicePorts(svc: Service, slicesBySvc: Map<string, EndpointSlice[]>, opts: ModelOptions): ServicePortModel[] {
+  const { family, nodeName } = opts;
+  if (svc.type === 'ExternalName' || svc.headless || svc.labels[PROXY_NAME_LABEL] !== undefined) return [];
+  const clusterIP = ofFamily(svc.clusterIPs, family)[0];
+  if (!clusterIP) return [];
+  const service = `${svc.namespace}/${svc.name}`;
+  const slices = slicesBySvc.get(service) ?? [];
+  const externalIPs = [...new Set(ofFamily(svc.externalIPs, family))].sort(byString);
+  const loadBalancerIPs = svc.type === 'LoadBalancer' ? [...new Set(ofFamily(svc.loadBalancerIPs, family))].sort(byString) : [];
+  const sourceRanges = svc.loadBalancerSourceRanges.filter((c) => cidrFamily(c) === family);
+  return svc.ports.map((p) => {
+    const spn = p.name ? `${service}:${p.name}` : service;
+    const proto = p.protocol.toLowerCase() as Proto;
+    const nodePort = (svc.type === 'NodePort' || svc.type === 'LoadBalancer') && p.nodePort ? p.nodePort : 0;
+    const externallyAccessible = nodePort !== 0 || externalIPs.length > 0 || loadBalancerIPs.length > 0;
+    const internalLocal = svc.internalTrafficPolicy === 'Local';
+    const externalLocal = externallyAccessible && svc.externalTrafficPolicy === 'Local';
+    // Cluster endpoints are needed even with eTP=Local: pod-originated traffic to external IPs short-circuits to them.
+    const usesCluster = !internalLocal || externallyAccessible;
+    const usesLocal = internalLocal || externalLocal;
+    const eps = collectEndpoints(slices, p.name, p.protocol, spn, family, nodeName);
+    return {
+      service, spn, proto, port: p.port, clusterIP, nodePort, externalIPs, loadBalancerIPs, sourceRanges,
+      affinityTimeout: svc.sessionAffinity === 'ClientIP' ? svc.sessionAffinityTimeout : 0,
+      internalLocal, externalLocal,
+      healthCheckNodePort: externalLocal ? svc.healthCheckNodePort ?? 0 : 0,
+      chains: serviceChains(spn, proto),
+      ...categorize(eps, usesCluster, usesLocal),
+    };
+  });
 }
 
 /** What a service port's traffic policies allow, as kube-proxy decides it; both renderers build on this. */

@@ -1,6 +1,6 @@
 import { reachability, type FamilyModel, type ServicePortModel, type EndpointModel } from './model.js';
 import { ipFamily } from '../cluster/ip.js';
-import { ByteWriter, LineCounter, type LineSink } from './byte-writer.js';
+import { ByteWriter, LineCounter, StringSink, type LineSink } from './byte-writer.js';
 
 export const MASQ_MARK = '0x4000';
 
@@ -124,12 +124,16 @@ export function cidrContains(cidr: string, ip: string): boolean {
   return ipToBigInt(base) >> shift === ipToBigInt(ip) >> shift;
 }
 
+/** A service port's lines in the top-level chains, and what its own chains need (null: it has none). */
+interface TopLevel { nat: string; natLines: number; filter: string; filterLines: number; derived: Derived | null }
+
 /**
- * Partial syncs skip most services, but still need their chain names (stale-chain collection) and rule
- * counts (metrics). The syncer hands in the same model object for a service that did not change, so what
- * its chains came to is remembered per object instead of rendering them again.
+ * Partial syncs skip most services, but still need their top-level lines (KUBE-SERVICES is compared with
+ * the last sync's), chain names (stale-chain collection) and rule counts (metrics). The syncer hands in the
+ * same model object for a service that did not change, so all of that is remembered per object instead of
+ * rendered again: a partial sync at 10k services then costs a pass over the ports, not a render of them.
  */
-const skippedMemo = new WeakMap<ServicePortModel, { signature: string; rules: number; chains: string[] }>();
+const portMemo = new WeakMap<ServicePortModel, { signature: string; top: TopLevel; rules: number; chains: string[] }>();
 
 /** Restore input with its text decoded only when someone reads it (tests, dry-run, errors). */
 class Rendered implements RenderResult {
@@ -150,19 +154,18 @@ const decl = (chain: string) => `:${chain} - [0:0]`;
  * whole list; a partial one only the chains the changed services had.
  */
 function staleChains(index: ChainIndex, opts: RenderOptions): string[] {
-  const stale: string[] = [];
   if (opts.changed === null) {
     const candidates = new Set<string>();
     for (const c of opts.existingChains ?? []) if (isServiceChain(c)) candidates.add(c);
-    if (candidates.size === 0) return stale;
-    for (const list of index.values()) for (const c of list) candidates.delete(c);
-    stale.push(...candidates);
-  } else {
-    if (!opts.previous) throw new Error('a partial render needs the state of the previous sync');
-    for (const service of opts.changed) {
-      const now = new Set(index.get(service));
-      for (const c of opts.previous.chains.get(service) ?? []) if (!now.has(c)) stale.push(c);
-    }
+    if (candidates.size > 0) for (const list of index.values()) for (const c of list) candidates.delete(c);
+    // Not push(...candidates): after a mass deletion that is 100k+ arguments.
+    return Array.from(candidates).sort();
+  }
+  if (!opts.previous) throw new Error('a partial render needs the state of the previous sync');
+  const stale: string[] = [];
+  for (const service of opts.changed) {
+    const now = new Set(index.get(service));
+    for (const c of opts.previous.chains.get(service) ?? []) if (!now.has(c)) stale.push(c);
   }
   return stale.sort();
 }
@@ -239,23 +242,28 @@ export function renderIptables(model: FamilyModel, opts: RenderOptions): RenderR
   const signature = `${localCIDR}|${opts.masqueradeAll}|${opts.nodeIPs.join(',')}`;
   for (const sp of model.ports) {
     const write = opts.changed === null || opts.changed.has(sp.service);
-    const cx: PortContext = {
-      filterRules, natTop,
-      chainRules: write ? natRules : skippedRules, declared: write ? declared : null,
-      reject, localCIDR, masqueradeAll: opts.masqueradeAll, nodeIPs: opts.nodeIPs, endpointComments,
-    };
-    const d = renderServicePort(sp, cx);
-    if (!d) continue;
-    const memo = skippedMemo.get(sp);
-    let chains: string[];
-    if (!write && memo?.signature === signature) {
-      // Unchanged model object, same options: the same chains and rule count as when last rendered.
-      skippedRules.lines += memo.rules;
-      chains = memo.chains;
+    const known = portMemo.get(sp);
+    const memo = known?.signature === signature ? known : undefined;
+    const top = memo?.top ?? topLevel(sp, reject);
+    natTop.raw(top.nat, top.natLines);
+    filterRules.raw(top.filter, top.filterLines);
+    if (!top.derived) {
+      portMemo.set(sp, { signature, top, rules: 0, chains: [] });
+      continue;
+    }
+    let { rules = 0, chains = [] } = memo ?? {};
+    if (write || !memo) {
+      // Written, or counted only (a partial sync meeting a model object it has not rendered before).
+      const cx: PortContext = {
+        chainRules: write ? natRules : skippedRules, declared: write ? declared : null,
+        localCIDR, masqueradeAll: opts.masqueradeAll, nodeIPs: opts.nodeIPs, endpointComments,
+      };
+      const before = cx.chainRules.lines;
+      chains = renderServiceChains(sp, cx, top.derived);
+      rules = cx.chainRules.lines - before;
+      portMemo.set(sp, { signature, top, rules, chains });
     } else {
-      const rulesBefore = cx.chainRules.lines;
-      chains = renderServiceChains(sp, cx, d);
-      skippedMemo.set(sp, { signature, rules: cx.chainRules.lines - rulesBefore, chains });
+      skippedRules.lines += rules;
     }
     const had = index.get(sp.service);
     index.set(sp.service, had ? had.concat(chains) : chains);
@@ -273,7 +281,9 @@ export function renderIptables(model: FamilyModel, opts: RenderOptions): RenderR
   const deletedChains = staleChains(index, opts);
   const natChains = new ByteWriter();
   writeDeclarations(natChains, deletedChains.length ? declared.concat(deletedChains) : declared);
-  const deletions = deletedChains.map((c) => `-X ${c}`);
+  // A writer, not an argument list: after a mass deletion these are 100k+ lines.
+  const deletions = new ByteWriter();
+  for (const c of deletedChains) deletions.put('-X ').end(c);
 
   const state: SyncState = { chains: index, filter: Buffer.concat(filterRules.chunks()), natTop: Buffer.concat(natTop.chunks()) };
   // Declaring a chain flushes it, so unchanged top-level chains are neither declared nor written.
@@ -289,7 +299,7 @@ export function renderIptables(model: FamilyModel, opts: RenderOptions): RenderR
     lines(...(canary.length ? ['*mangle', ...canary, 'COMMIT'] : [])),
     ...(filter.length ? [lines('*filter'), ...filter, lines('COMMIT')] : []),
     lines('*nat', ...(writeNatTop ? NAT_CHAINS.map(decl) : [])), ...natChains.chunks(), lines(...canary),
-    ...(writeNatTop ? [state.natTop] : []), ...natRules.chunks(), lines(...deletions, ...jumps('nat'), 'COMMIT'),
+    ...(writeNatTop ? [state.natTop] : []), ...natRules.chunks(), ...deletions.chunks(), lines(...jumps('nat'), 'COMMIT'),
   ].filter((b) => b.length > 0);
   const writtenRules = (writeFilter ? filterRules.lines : 0) + (writeNatTop ? natTop.lines : 0) + natRules.lines;
   const rules = filterRules.lines + natTop.lines + natRules.lines + skippedRules.lines;
@@ -297,14 +307,10 @@ export function renderIptables(model: FamilyModel, opts: RenderOptions): RenderR
 }
 
 interface PortContext {
-  filterRules: LineSink;
-  /** Top-level nat rules (KUBE-SERVICES, KUBE-NODEPORTS). */
-  natTop: LineSink;
   /** Where this service's own chains go: the output, or a counter when a partial sync skips them. */
   chainRules: LineSink;
   /** Where the chains written are listed for declaration; null when a partial sync skips them. */
   declared: string[] | null;
-  reject: string;
   localCIDR: string | undefined;
   masqueradeAll: boolean;
   nodeIPs: string[];
@@ -322,11 +328,15 @@ interface Derived {
 
 const MATCH: Record<ServicePortModel['proto'], string> = { tcp: '-m tcp -p tcp', udp: '-m udp -p udp', sctp: '-m sctp -p sctp' };
 
-/**
- * One service port's top-level rules, following kube-proxy's syncProxyRules loop body. Returns what its
- * own chains need, or null when it has none (no endpoints).
- */
-function renderServicePort(sp: ServicePortModel, cx: PortContext): Derived | null {
+/** One service port's top-level rules, following kube-proxy's syncProxyRules loop body. */
+function topLevel(sp: ServicePortModel, reject: string): TopLevel {
+  const nat = new StringSink();
+  const filter = new StringSink();
+  const derived = writeTopLevel(sp, reject, nat, filter);
+  return { nat: nat.text, natLines: nat.lines, filter: filter.text, filterLines: filter.lines, derived };
+}
+
+function writeTopLevel(sp: ServicePortModel, reject: string, natTop: LineSink, filterRules: LineSink): Derived | null {
   const { spn, port, chains } = sp;
   const match = MATCH[sp.proto];
   const { hasInternal, hasExternal, usesExt } = reachability(sp);
@@ -344,30 +354,30 @@ function renderServicePort(sp: ServicePortModel, cx: PortContext): Derived | nul
     if (!hasInternal) internalFilter = `${comment(`${spn} has no local endpoints`)} ${match}`;
     if (!hasExternal) externalFilter = `${comment(`${spn} has no local endpoints`)} ${match}`;
   }
-  const filterTarget = sp.hasEndpoints ? 'DROP' : cx.reject;
+  const filterTarget = sp.hasEndpoints ? 'DROP' : reject;
 
   if (hasInternal) {
-    cx.natTop.end(`-A KUBE-SERVICES ${comment(`${spn} cluster IP`)} ${match} -d ${sp.clusterIP} --dport ${port} -j ${internalChain}`);
+    natTop.end(`-A KUBE-SERVICES ${comment(`${spn} cluster IP`)} ${match} -d ${sp.clusterIP} --dport ${port} -j ${internalChain}`);
   } else {
-    cx.filterRules.end(`-A KUBE-SERVICES ${internalFilter} -d ${sp.clusterIP} --dport ${port} -j ${filterTarget}`);
+    filterRules.end(`-A KUBE-SERVICES ${internalFilter} -d ${sp.clusterIP} --dport ${port} -j ${filterTarget}`);
   }
   for (const ip of sp.externalIPs) {
-    if (sp.hasEndpoints) cx.natTop.end(`-A KUBE-SERVICES ${comment(`${spn} external IP`)} ${match} -d ${ip} --dport ${port} -j ${chains.ext}`);
-    if (!hasExternal) cx.filterRules.end(`-A KUBE-EXTERNAL-SERVICES ${externalFilter} -d ${ip} --dport ${port} -j ${filterTarget}`);
+    if (sp.hasEndpoints) natTop.end(`-A KUBE-SERVICES ${comment(`${spn} external IP`)} ${match} -d ${ip} --dport ${port} -j ${chains.ext}`);
+    if (!hasExternal) filterRules.end(`-A KUBE-EXTERNAL-SERVICES ${externalFilter} -d ${ip} --dport ${port} -j ${filterTarget}`);
   }
   for (const ip of sp.loadBalancerIPs) {
-    if (sp.hasEndpoints) cx.natTop.end(`-A KUBE-SERVICES ${comment(`${spn} loadbalancer IP`)} ${match} -d ${ip} --dport ${port} -j ${lbChain}`);
+    if (sp.hasEndpoints) natTop.end(`-A KUBE-SERVICES ${comment(`${spn} loadbalancer IP`)} ${match} -d ${ip} --dport ${port} -j ${lbChain}`);
     // Packets the FW chain did not accept leave nat un-DNATed and are dropped here.
-    if (usesFW) cx.filterRules.end(`-A KUBE-PROXY-FIREWALL ${comment(`${spn} traffic not accepted by ${chains.fw}`)} ${match} -d ${ip} --dport ${port} -j DROP`);
-    if (!hasExternal) cx.filterRules.end(`-A KUBE-EXTERNAL-SERVICES ${externalFilter} -d ${ip} --dport ${port} -j ${filterTarget}`);
+    if (usesFW) filterRules.end(`-A KUBE-PROXY-FIREWALL ${comment(`${spn} traffic not accepted by ${chains.fw}`)} ${match} -d ${ip} --dport ${port} -j DROP`);
+    if (!hasExternal) filterRules.end(`-A KUBE-EXTERNAL-SERVICES ${externalFilter} -d ${ip} --dport ${port} -j ${filterTarget}`);
   }
   if (sp.nodePort !== 0) {
     // NodePorts are deliberately not subject to loadBalancerSourceRanges (kube-proxy behaviour users rely on).
-    if (sp.hasEndpoints) cx.natTop.end(`-A KUBE-NODEPORTS ${comment(spn)} ${match} --dport ${sp.nodePort} -j ${chains.ext}`);
-    if (!hasExternal) cx.filterRules.end(`-A KUBE-EXTERNAL-SERVICES ${externalFilter} -m addrtype --dst-type LOCAL --dport ${sp.nodePort} -j ${filterTarget}`);
+    if (sp.hasEndpoints) natTop.end(`-A KUBE-NODEPORTS ${comment(spn)} ${match} --dport ${sp.nodePort} -j ${chains.ext}`);
+    if (!hasExternal) filterRules.end(`-A KUBE-EXTERNAL-SERVICES ${externalFilter} -m addrtype --dst-type LOCAL --dport ${sp.nodePort} -j ${filterTarget}`);
   }
   if (sp.healthCheckNodePort !== 0) {
-    cx.filterRules.end(`-A KUBE-NODEPORTS ${comment(`${spn} health check node port`)} -m tcp -p tcp --dport ${sp.healthCheckNodePort} -j ACCEPT`);
+    filterRules.end(`-A KUBE-NODEPORTS ${comment(`${spn} health check node port`)} -m tcp -p tcp --dport ${sp.healthCheckNodePort} -j ACCEPT`);
   }
   if (!sp.hasEndpoints) return null;
   return { hasInternal, hasExternal, internalChain, externalPolicyChain, usesExt, usesFW };
