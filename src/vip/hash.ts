@@ -5,13 +5,15 @@ const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 const ALPHABET_CODES = [...ALPHABET].map((c) => c.charCodeAt(0));
 
 /**
- * RFC 4648 base32 (standard alphabet) of the first `chars * 5` bits of a latin1 `digest` (one character
- * per byte): all the chain names need.
- * Built from char codes in one call: appending a character at a time leaves a 16-deep rope that every
- * rule using the name (joins, Set lookups) has to flatten.
+ * `prefix` followed by RFC 4648 base32 (standard alphabet) of the first `chars * 5` bits of a latin1
+ * `digest` (one character per byte): all the chain names need.
+ * Built from char codes in one call, prefix included: a concatenated name is a rope that every use (rule
+ * output, Set and Map lookups, sort keys) has to flatten first, and there are 100k+ of them per sync.
  */
-function base32Prefix(digest: string, chars: number): string {
+function base32Prefix(digest: string, chars: number, prefix = ''): string {
   const codes: number[] = [];
+  for (let i = 0; i < prefix.length; i++) codes.push(prefix.charCodeAt(i));
+  chars += prefix.length;
   let bits = 0;
   let value = 0;
   for (let i = 0; codes.length < chars; i++) {
@@ -36,26 +38,29 @@ const sha256: (s: string) => string = typeof crypto.hash === 'function'
   : (s) => crypto.createHash('sha256').update(s).digest('binary');
 
 /** kube-proxy's hash: base32(sha256(s))[:16], so rules are identical across restarts and to kube-proxy's. */
-export function chainHash(s: string): string {
-  return base32Prefix(sha256(s), 16);
+export function chainHash(s: string, prefix = ''): string {
+  return base32Prefix(sha256(s), 16, prefix);
 }
 
 export type ServiceChainKind = 'SVC' | 'SVL' | 'EXT' | 'FW';
 
 /** `spn` is `ns/name` or `ns/name:portName`; `proto` lower case. */
 export function serviceChain(kind: ServiceChainKind, spn: string, proto: string): string {
-  return `KUBE-${kind}-${chainHash(spn + proto)}`;
+  return chainHash(spn + proto, `KUBE-${kind}-`);
 }
 
 /** All four chains of a service port: kube-proxy hashes the same `spn + proto` for each, so once here. */
 export function serviceChains(spn: string, proto: string): Record<'svc' | 'svl' | 'ext' | 'fw', string> {
-  const h = chainHash(spn + proto);
-  return { svc: `KUBE-SVC-${h}`, svl: `KUBE-SVL-${h}`, ext: `KUBE-EXT-${h}`, fw: `KUBE-FW-${h}` };
+  const digest = sha256(spn + proto);
+  return {
+    svc: base32Prefix(digest, 16, 'KUBE-SVC-'), svl: base32Prefix(digest, 16, 'KUBE-SVL-'),
+    ext: base32Prefix(digest, 16, 'KUBE-EXT-'), fw: base32Prefix(digest, 16, 'KUBE-FW-'),
+  };
 }
 
 /** `endpoint` is `ip:port` (`[ip]:port` for IPv6, as Go's net.JoinHostPort writes it). */
 export function endpointChain(spn: string, proto: string, endpoint: string): string {
-  return `KUBE-SEP-${chainHash(spn + proto + endpoint)}`;
+  return chainHash(spn + proto + endpoint, 'KUBE-SEP-');
 }
 
 export function joinHostPort(ip: string, port: number): string {

@@ -189,12 +189,12 @@ const INDEX_BITS = 20;
  * of 110k names costs ~60 ms, so each name becomes a number sorted natively; names that share their
  * kind and first 30 hash bits may come out in either order, which costs iptables one step.
  */
-function writeDeclarations(out: LineSink, names: string[]): void {
+function writeDeclarations(out: ByteWriter, names: string[]): void {
   const n = names.length;
-  if (n >= 2 ** INDEX_BITS) {
-    for (const c of [...names].sort().reverse()) out.put(':').put(c).line(' - [0:0]\n');
-    return;
-  }
+  if (n === 0) return;
+  // One join, not a rope of three pieces per chain.
+  const write = (sorted: string[]) => out.raw(`:${sorted.join(' - [0:0]\n:')} - [0:0]\n`, n);
+  if (n >= 2 ** INDEX_BITS) return write([...names].sort().reverse());
   const keys = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const name = names[i]!;
@@ -207,7 +207,9 @@ function writeDeclarations(out: LineSink, names: string[]): void {
     keys[i] = k * 2 ** INDEX_BITS + i;
   }
   keys.sort();
-  for (let i = n - 1; i >= 0; i--) out.put(':').put(names[keys[i]! % 2 ** INDEX_BITS]!).line(' - [0:0]\n');
+  const sorted = new Array<string>(n);
+  for (let i = 0; i < n; i++) sorted[i] = names[keys[n - 1 - i]! % 2 ** INDEX_BITS]!;
+  write(sorted);
 }
 
 /**
