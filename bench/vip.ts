@@ -3,7 +3,7 @@
  * - nftables: first sync, one-service update, and at the largest size the first-packet latency through a
  *   VIP (a new TCP connection to the ClusterIP, next to one straight to the endpoint in the same run);
  * - iptables: full sync and one-endpoint partial sync, each next to its floor measured in the same run: a
- *   plain `iptables-restore --noflush` of the same pre-rendered text in an equally fresh namespace.
+ *   plain `iptables-restore --noflush` of the very bytes the syncer restored, in an equally fresh namespace.
  * Runs only in scratch network namespaces it creates.
  *
  *   node dist/bench/vip.js [--sizes 1000,5000,10000] [--endpoints 10] [--budget 300]
@@ -152,10 +152,9 @@ function renderTimes(services: Service[], slices: EndpointSlice[]): { modelMs: n
 async function measure(n: number): Promise<Row> {
   const { services, slices } = cluster(n);
   const { modelMs, renderMs, input, rules } = renderTimes(services, slices);
-  const floorS = (await scratch((run) => timed(() => plainRestore(run, input)))) / 1000;
 
-  return scratch(async (run) => {
-    // What the syncer hands to iptables-restore, so the partial floor restores exactly the same bytes.
+  const synced = await scratch(async (run) => {
+    // What the syncer hands to iptables-restore, so each floor restores exactly the same bytes.
     let restored: string | Buffer | readonly Buffer[] | undefined;
     const recording: Run = (cmd, a, stdin) => {
       if (cmd === 'iptables-restore') restored = stdin;
@@ -164,7 +163,8 @@ async function measure(n: number): Promise<Row> {
     const { store, syncer } = programmer('iptables', services, slices, recording);
     let ok = false;
     const fullS = (await timed(async () => (ok = await syncer.sync(true)))) / 1000;
-    if (!ok) throw new Error(`full sync of ${n} services failed`);
+    if (!ok || restored === undefined) throw new Error(`full sync of ${n} services failed`);
+    const full = restored;
 
     // One endpoint of one service moves: what a rolling update does many times a minute.
     const target = slices[Math.floor(n / 2)]!;
@@ -177,11 +177,17 @@ async function measure(n: number): Promise<Row> {
 
     // Floor: the same input restored plainly once more (it declares, rewrites and deletes the same chains).
     const partialFloorMs = await timed(() => plainRestore(run, partial));
-    const partialLines = Buffer.concat(typeof partial === 'string' ? [Buffer.from(partial)] : [...partial]).toString().split('\n').filter((l) => l.startsWith('-A ')).length;
-    return {
-      n, rules, mb: input.reduce((a, b) => a + b.length, 0) / 1e6, modelMs, renderMs, fullS, floorS, partialMs, partialFloorMs, partialLines,
-    };
+    const partialLines = text(partial).split('\n').filter((l) => l.startsWith('-A ')).length;
+    return { full, fullS, partialMs, partialFloorMs, partialLines };
   });
+  // Floor of the full sync: the syncer's own input (canary and entry jumps included), in a fresh namespace.
+  const floorS = (await scratch((run) => timed(() => plainRestore(run, synced.full)))) / 1000;
+  const { fullS, partialMs, partialFloorMs, partialLines } = synced;
+  return { n, rules, mb: input.reduce((a, b) => a + b.length, 0) / 1e6, modelMs, renderMs, fullS, floorS, partialMs, partialFloorMs, partialLines };
+}
+
+function text(input: string | Buffer | readonly Buffer[]): string {
+  return typeof input === 'string' ? input : Buffer.concat(Buffer.isBuffer(input) ? [input] : [...input]).toString();
 }
 
 /**
