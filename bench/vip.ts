@@ -6,7 +6,7 @@
  *   plain `iptables-restore --noflush` of the very bytes the syncer restored, in an equally fresh namespace.
  * Runs only in scratch network namespaces it creates.
  *
- *   node dist/bench/vip.js [--sizes 1000,5000,10000] [--endpoints 10] [--budget 300]
+ *   node dist/bench/vip.js [--sizes 1000,5000,10000] [--endpoints 10] [--budget 720]
  *
  * iptables sizes whose predicted run time would exceed the remaining budget (seconds) are skipped.
  */

@@ -95,24 +95,30 @@ export class LineCounter implements LineSink {
   }
 }
 
-/** Collects a few lines as one string: a service port's top-level rules, kept for the next partial sync. */
+/**
+ * Collects a few lines as one flat string: a service port's top-level rules, kept for the next partial
+ * sync and appended whole (a rope would be walked piece by piece at every sync).
+ */
 export class StringSink implements LineSink {
-  text = '';
+  private readonly parts: string[] = [];
   lines = 0;
 
+  get text(): string {
+    return this.parts.join('');
+  }
+
   put(s: string): this {
-    this.text += s;
+    this.parts.push(s);
     return this;
   }
 
   end(s: string): void {
-    this.text += s;
-    this.text += '\n';
+    this.parts.push(s, '\n');
     this.lines++;
   }
 
   line(s: string): this {
-    this.text += s;
+    this.parts.push(s);
     this.lines++;
     return this;
   }
