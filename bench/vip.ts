@@ -132,12 +132,12 @@ interface Row {
   partialMs: number; partialFloorMs: number; partialLines: number;
 }
 
-/** Min of three runs, each on a model built afresh from the objects (as at start, no earlier model to reuse). */
+/** Min of five runs (this VM is noisy), each on a model built afresh from the objects (as at start, no earlier model to reuse). */
 function renderTimes(services: Service[], slices: EndpointSlice[]): { modelMs: number; renderMs: number; input: Buffer[]; rules: number } {
   let modelMs = Infinity;
   let renderMs = Infinity;
   let last: ReturnType<typeof renderIptables> | undefined;
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 5; i++) {
     const t0 = performance.now();
     const model = buildModel({ services, slices }, { family: 4, nodeName: 'n' });
     const t1 = performance.now();
