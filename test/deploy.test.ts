@@ -119,6 +119,16 @@ t.test('Deployment: CoreDNS-style hardening and the config mount', async (t) => 
   t.equal(pod.dnsPolicy, 'Default', 'the DNS server does not resolve through itself');
   t.ok(container.resources.requests.cpu && container.resources.requests.memory && container.resources.limits.memory);
   t.ok(pod.topologySpreadConstraints.length > 0, 'topology spread');
+  // Preferred anti-affinity on clusterdns's own label: pods may share a node with CoreDNS (side-by-side
+  // migration) or with each other (one-node clusters); nothing required keys on k8s-app: kube-dns.
+  const anti = pod.affinity.podAntiAffinity;
+  t.notOk(anti.requiredDuringSchedulingIgnoredDuringExecution, 'no required anti-affinity');
+  t.same(anti.preferredDuringSchedulingIgnoredDuringExecution.map((p: any) => p.podAffinityTerm.labelSelector.matchLabels),
+    [{ 'app.kubernetes.io/name': 'clusterdns' }]);
+  for (const c of pod.topologySpreadConstraints) {
+    t.same(c.labelSelector.matchLabels, { 'app.kubernetes.io/name': 'clusterdns' }, `spread over ${c.topologyKey} counts clusterdns pods only`);
+    t.equal(c.whenUnsatisfiable, 'ScheduleAnyway');
+  }
   const pdb = find('PodDisruptionBudget', 'clusterdns');
   t.same(pdb.spec.selector.matchLabels, deployment.spec.selector.matchLabels, 'PDB selects the Deployment');
 });
