@@ -19,6 +19,7 @@ Usage:
   clusterdns check -conf FILE                                      parse and set up a Corefile, report errors
   clusterdns resolve NAME [--type T] [--resolv-conf F] [--server IP[:PORT]] [--stub glibc|musl]
   clusterdns vip [options]                                         program Service VIPs (see 'clusterdns vip --help')
+  clusterdns nodecache -localip IP[,IP] [options]                  node-local DNS cache (see 'clusterdns nodecache -help')
   clusterdns --version | --help
 
 Flags take one or two dashes (-conf and --conf). Without a Corefile, serves '.:53 { whoami log }'.
@@ -146,6 +147,7 @@ async function check(f: Flags): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
+  if (cmd === 'nodecache') return (await import('./nodecache/cli.js')).runNodecache(args);
   if (cmd === 'vip') return (await import('./vip/cli.js')).runVip(args);
   if (cmd === 'resolve') return (await import('./resolve/cli.js')).runResolve(args);
   const { flags, rest } = parseFlags(cmd === 'serve' || cmd === 'check' ? args : argv, ['version', 'help', 'h', 'plugins']);

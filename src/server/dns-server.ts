@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { closePlugins, DEFAULT_COREFILE, loadConfig, routeZone, type Config, type PortRoutes } from './config.js';
 import { SharedHttp } from './http.js';
@@ -22,6 +23,8 @@ export interface ServerOptions {
   dnsPort?: number;
   /** Addresses to listen on for blocks without `bind` (default: all interfaces). */
   bind?: string[];
+  /** Rewrites the Corefile text read from `conf` at every (re)load, before parsing (nodecache's placeholders). */
+  preprocess?: (text: string) => string;
 }
 
 /**
@@ -74,7 +77,8 @@ export class DnsServer {
   private async load(): Promise<Config> {
     this.stagedLameduckMs = 0;
     try {
-      return await loadConfig({ file: this.opts.conf, text: this.text, dnsPort: this.opts.dnsPort, shared: this.shared });
+      const text = this.text ?? (this.opts.preprocess && this.opts.preprocess(readFileSync(this.opts.conf, 'utf8')));
+      return await loadConfig({ file: this.opts.conf, text, dnsPort: this.opts.dnsPort, shared: this.shared });
     } catch (e) {
       this.http.discard();
       throw e;

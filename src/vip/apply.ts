@@ -1,34 +1,9 @@
-import { spawn } from 'node:child_process';
+import { firstLine, runCommand, type Run } from '../pkg/command.js';
 import type { Family } from './model.js';
 import { CANARY, FILTER_CHAINS, JUMPS, NAT_CHAINS, isServiceChain, jumpArgs, type Jump } from './render-iptables.js';
 
-export interface CommandResult { code: number; stdout: string; stderr: string }
-
-/** Runs a program with optional stdin; never throws for a non-zero exit (callers decide what failure means). */
-export function runCommand(cmd: string, args: string[], input?: string | Buffer | readonly Buffer[]): Promise<CommandResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e) => reject(new Error(`cannot run ${cmd}: ${e.message}`)));
-    child.on('close', (code, signal) => resolve({
-      code: code ?? (signal ? 128 : 1),
-      stdout: Buffer.concat(out).toString(),
-      stderr: Buffer.concat(err).toString(),
-    }));
-    // EPIPE when the program exits before reading all of its input: its exit status says why.
-    child.stdin.on('error', () => {});
-    if (Array.isArray(input)) {
-      // Pieces of a large restore input: written as they are, never joined into one copy.
-      for (const b of input) child.stdin.write(b);
-      child.stdin.end();
-    } else {
-      child.stdin.end(input ?? '');
-    }
-  });
-}
+// Moved to pkg (nodecache runs commands too); re-exported so vip's importers are unchanged.
+export { firstLine, runCommand, type CommandResult, type Run } from '../pkg/command.js';
 
 export class RestoreError extends Error {
   constructor(readonly family: Family, readonly line: number | undefined, readonly lineText: string | undefined, readonly stderr: string) {
@@ -47,10 +22,6 @@ export async function conntrackDelete(run: Run, family: Family, argLists: string
   return errors;
 }
 
-export function firstLine(s: string): string {
-  return s.split('\n').map((l) => l.trim()).find(Boolean) ?? '(no message)';
-}
-
 /** `-w 5`: wait for the xtables lock (legacy backend; iptables-nft has none) instead of failing at once. */
 const WAIT = ['-w', '5'];
 /** kube-proxy's choice (kubernetes#85771): poll the lock every 100 ms rather than every second. */
@@ -62,8 +33,6 @@ export function chainsInSave(save: string): string[] {
   for (const line of save.split('\n')) if (line.startsWith(':')) out.push(line.slice(1, line.indexOf(' ')));
   return out;
 }
-
-export type Run = typeof runCommand;
 
 /** What a full sync needs to know about the kernel, from one `iptables-save`. */
 export interface KernelState {
