@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
+import { loadPlugins } from '../src/plugins/registry.js';
 import { closePlugins, loadConfig } from '../src/server/config.js';
 import type { SharedServices } from '../src/server/types.js';
 import { parseVipArgs } from '../src/vip/cli.js';
@@ -74,7 +75,7 @@ t.test('the ConfigMap Corefile sets up with the real plugins; their ports match 
     readiness: () => [], shuttingDown: () => false, setLameduck: () => {}, requestReload: () => {},
     resolve: () => Promise.reject(new Error('no queries in this test')),
   };
-  const config = await loadConfig({ file, shared });
+  const config = await loadConfig({ file, plugins: await loadPlugins(), shared });
   t.teardown(() => closePlugins(config.blocks));
   const port = (address: string) => Number(/:(\d+)$/.exec(address)?.[1]);
   const route = (path: string) => routes.find((r) => r.path === path);

@@ -5,6 +5,7 @@ import t, { type Test } from 'tap';
 import { SetupError } from '../src/corefile/types.js';
 import { Loop, setLoopExit } from '../src/plugins/loop/loop.js';
 import { definition } from '../src/plugins/loop/setup.js';
+import { loadPlugins } from '../src/plugins/registry.js';
 import { DnsServer } from '../src/server/dns-server.js';
 import { setLogSink } from '../src/server/log.js';
 import type { Query, Reply, SetupContext } from '../src/server/types.js';
@@ -52,7 +53,7 @@ t.test('a probe seen more than twice logs CoreDNS\'s message and exits 1', async
 async function serve(corefile: string, port: number): Promise<DnsServer> {
   const dir = mkdtempSync(join(tmpdir(), 'loop-test-'));
   writeFileSync(join(dir, 'Corefile'), corefile);
-  const server = new DnsServer({ conf: join(dir, 'Corefile'), dnsPort: port, bind: ['127.0.0.1'] });
+  const server = new DnsServer({ conf: join(dir, 'Corefile'), dnsPort: port, bind: ['127.0.0.1'], plugins: await loadPlugins() });
   await server.start();
   return server;
 }

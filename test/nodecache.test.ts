@@ -11,6 +11,7 @@ import { LocalInterface } from '../src/nodecache/link.js';
 import { NodecacheMetrics } from '../src/nodecache/metrics.js';
 import { fillPlaceholders, serviceHostVar } from '../src/nodecache/placeholders.js';
 import { buildRules, iptablesArgs, nftComments, NFT_TABLE, ourSavedRules, renderIptablesInsert, renderNftables } from '../src/nodecache/rules.js';
+import { loadPlugins } from '../src/plugins/registry.js';
 import { closePlugins, loadConfig } from '../src/server/config.js';
 import type { SharedServices } from '../src/server/types.js';
 
@@ -251,7 +252,7 @@ t.test('placeholders: node-cache\'s four, and the upstream Corefile sets up unch
     readiness: () => [], shuttingDown: () => false, setLameduck: () => {}, requestReload: () => {},
     resolve: () => Promise.reject(new Error('no queries in this test')),
   };
-  const config = await loadConfig({ file, text: fillPlaceholders(UPSTREAM_COREFILE, { ...v, upstreamServers: join(dir, 'resolv.conf') }), shared });
+  const config = await loadConfig({ file, text: fillPlaceholders(UPSTREAM_COREFILE, { ...v, upstreamServers: join(dir, 'resolv.conf') }), plugins: await loadPlugins(), shared });
   t.teardown(() => closePlugins(config.blocks));
   t.equal(config.blocks.length, 4);
   t.same(config.ports.map((p) => [p.port, p.bind]), [[53, ['169.254.20.10', '10.96.0.10']]], 'bind with two IPs');

@@ -13,10 +13,13 @@ import { COMMON_FORMAT, parseFormat } from '../src/plugins/log/format.js';
 import { formatDuration, parseDuration } from '../src/corefile/duration.js';
 import { Reload } from '../src/plugins/reload/handler.js';
 import { Ready } from '../src/plugins/ready/handler.js';
+import { loadPlugins } from '../src/plugins/registry.js';
 import { mkdtempSync, writeFileSync, renameSync, symlinkSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { captureQueryLog } from './helpers/query-log.js';
+
+const plugins = await loadPlugins();
 
 function shared(over: Partial<SharedServices> = {}): SharedServices {
   return {
@@ -93,16 +96,16 @@ t.test('setup errors name the plugin, the file:line and the option', async (t) =
   ];
   for (const [directive, want] of cases) {
     const text = `.:0 {\n  ${directive}\n  whoami\n}\n`;
-    await t.rejects(loadConfig({ file: 'Corefile', text, shared: shared() }), want, directive.replace(/\n\s*/g, ' '));
+    await t.rejects(loadConfig({ file: 'Corefile', text, plugins, shared: shared() }), want, directive.replace(/\n\s*/g, ' '));
   }
   const good = ['errors stdout {\n    stacktrace\n    consolidate 5m ".* i/o timeout$" warning show_first\n  }', 'log . {combined} {\n    class denial error\n  }',
     'health 127.0.0.1:0 {\n    lameduck 5s\n  }', 'ready 127.0.0.1:0 {\n    monitor continuously\n  }', 'prometheus 127.0.0.1:0 {\n    runtime_metrics\n  }', 'reload 2s 0s'];
   for (const directive of good) {
-    const cfg = await loadConfig({ file: 'Corefile', text: `.:0 {\n  ${directive}\n  whoami\n}\n`, shared: shared() });
+    const cfg = await loadConfig({ file: 'Corefile', text: `.:0 {\n  ${directive}\n  whoami\n}\n`, plugins, shared: shared() });
     t.pass(directive.replace(/\n\s*/g, ' '));
     await closePlugins(cfg.blocks);
   }
-  await t.rejects(loadConfig({ file: 'Corefile', text: '.:0 {\n  prometheus :1\n  prometheus :2\n}\n', shared: shared() }), /Corefile:3/, 'prometheus once per block');
+  await t.rejects(loadConfig({ file: 'Corefile', text: '.:0 {\n  prometheus :1\n  prometheus :2\n}\n', plugins, shared: shared() }), /Corefile:3/, 'prometheus once per block');
 });
 
 t.test('errors: a throwing or rejecting plugin becomes SERVFAIL and one log line', async (t) => {
@@ -123,7 +126,7 @@ t.test('errors: a throwing or rejecting plugin becomes SERVFAIL and one log line
 t.test('errors consolidate: counts per period, show_first, level; flushed on close', async (t) => {
   const logs = captureLogs(t);
   const cfg = await loadConfig({
-    file: 'Corefile', shared: shared(),
+    file: 'Corefile', plugins, shared: shared(),
     text: '.:0 {\n  errors {\n    consolidate 200ms "timeout$" warning show_first\n    consolidate 1h "^refused" info\n  }\n  whoami\n}\n',
   });
   const p = cfg.blocks[0]!.plugins.find((x) => x.name === 'errors')!;
@@ -231,7 +234,7 @@ t.test('reload: polls the file hash, survives a ConfigMap-style symlink swap, tr
   symlinkSync('..data/Corefile', join(dir, 'Corefile'));
   const file = join(dir, 'Corefile');
   const requests: string[] = [];
-  const cfg = await loadConfig({ file, text: '.:0 {\n  reload 2s\n  whoami\n}\n', shared: shared({ requestReload: (r) => requests.push(r) }) });
+  const cfg = await loadConfig({ file, text: '.:0 {\n  reload 2s\n  whoami\n}\n', plugins, shared: shared({ requestReload: (r) => requests.push(r) }) });
   const p = cfg.blocks[0]!.plugins[0] as Reload;
   t.ok(p.intervalMs >= 1500 && p.intervalMs <= 2500, `interval with jitter: ${p.intervalMs}`);
   p.start();

@@ -2,6 +2,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { canonicalIP } from '../cluster/ip.js';
 import { parseDuration } from '../corefile/duration.js';
 import { runCommand } from '../pkg/command.js';
+import { bool, describeFlags, list, parseFlags, text, UsageError, value } from '../pkg/flags.js';
+import { loadPlugins } from '../plugins/registry.js';
 import { DnsServer } from '../server/dns-server.js';
 import { logger } from '../server/log.js';
 import { registry } from '../server/metrics.js';
@@ -23,20 +25,6 @@ const USAGE = `Usage: clusterdns nodecache -localip IP[,IP...] [-conf FILE] [fla
 
 A node-local DNS cache (Kubernetes' NodeLocal DNSCache): serves the Corefile on the local IPs, which it
 adds to a dummy interface, and keeps NOTRACK/ACCEPT rules for them in iptables or nftables.
-
-  -localip IP[,IP]        addresses to serve on (169.254.20.10, plus the kube-dns ClusterIP in the transparent setup)
-  -conf FILE              Corefile, node-cache placeholders filled in (default /etc/Corefile)
-  -dns.port N             DNS port of the rules and of keys naming none (default 53)
-  -upstreamsvc NAME       Service whose ClusterIP fills __PILLAR__CLUSTER__DNS__ (default kube-dns)
-  -resolvconf FILE        what fills __PILLAR__UPSTREAM__SERVERS__ (default /etc/resolv.conf)
-  -setupinterface=BOOL    add the local IPs to -interfacename (default true)
-  -interfacename NAME     dummy interface to create (default nodelocaldns; lo where the kernel has no dummy type)
-  -setupiptables=BOOL     program the rules (default true)
-  -mode iptables|nftables rule backend (default iptables)
-  -health-port N          port of 'health' on the local IP, NOTRACKed for the liveness probe (default 8080)
-  -syncinterval D         how often the interface and rules are checked and repaired (default 1m0s)
-  -skipteardown           leave rules and addresses in place on exit (upgrades without a DNS gap)
-  -pidfile FILE           write the PID once the server answers
 `;
 
 export interface NodecacheOptions {
@@ -56,75 +44,63 @@ export interface NodecacheOptions {
   help: boolean;
 }
 
-export class UsageError extends Error {}
-
-function port(flag: string, v: string): number {
+function port(v: string, flag: string): number {
   const n = /^\d+$/.test(v) ? Number(v) : NaN;
   if (!(n >= 1 && n <= 65535)) throw new UsageError(`${flag}: '${v}' is not a port`);
   return n;
 }
 
-function boolValue(flag: string, v: string): boolean {
-  if (/^(1|t|true)$/i.test(v)) return true;
-  if (/^(0|f|false)$/i.test(v)) return false;
-  throw new UsageError(`invalid boolean value '${v}' for ${flag}`);
+function localIP(v: string): string {
+  const ip = canonicalIP(v);
+  if (!ip) throw new UsageError(`invalid localip specified - '${v}'`);
+  return ip;
 }
 
-const BOOLS = new Set(['setupinterface', 'setupiptables', 'skipteardown', 'help', 'h']);
-
-/** Go `flag` semantics (`-x v`, `-x=v`, booleans only as `-x` or `-x=false`); kept here until pkg has the shared parser. */
-export function parseNodecacheArgs(argv: readonly string[]): NodecacheOptions {
-  const o: NodecacheOptions = {
-    localIPs: [], conf: '/etc/Corefile', dnsPort: 53, upstreamSvc: 'kube-dns', resolvConf: '/etc/resolv.conf',
-    setupInterface: true, interfaceName: 'nodelocaldns', setupIptables: true, mode: 'iptables', healthPort: 8080,
-    syncIntervalMs: 60_000, skipTeardown: false, help: false,
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const m = /^--?([^-=][^=]*)(?:=(.*))?$/s.exec(argv[i]!);
-    if (!m) throw new UsageError(`unexpected argument '${argv[i]}'`);
-    const name = m[1]!;
-    const flag = `-${name}`;
-    let v = m[2];
-    if (v === undefined) {
-      if (BOOLS.has(name)) v = 'true';
-      else if (i + 1 < argv.length) v = argv[++i]!;
-      else throw new UsageError(`flag needs an argument: ${flag}`);
-    }
-    switch (name) {
-      case 'localip':
-        for (const raw of v.split(',')) {
-          const ip = canonicalIP(raw.trim());
-          if (!ip) throw new UsageError(`invalid localip specified - '${raw}'`);
-          if (!o.localIPs.includes(ip)) o.localIPs.push(ip);
-        }
-        break;
-      case 'conf': o.conf = v; break;
-      case 'dns.port': o.dnsPort = port(flag, v); break;
-      case 'upstreamsvc': o.upstreamSvc = v; break;
-      case 'resolvconf': o.resolvConf = v; break;
-      case 'setupinterface': o.setupInterface = boolValue(flag, v); break;
-      case 'interfacename': o.interfaceName = v; break;
-      case 'setupiptables': o.setupIptables = boolValue(flag, v); break;
-      case 'skipteardown': o.skipTeardown = boolValue(flag, v); break;
-      case 'health-port': o.healthPort = port(flag, v); break;
-      case 'pidfile': o.pidfile = v; break;
-      case 'help': case 'h': o.help = boolValue(flag, v); break;
-      case 'mode':
-        if (v !== 'iptables' && v !== 'nftables') throw new UsageError(`${flag}: '${v}' is not supported (iptables, nftables)`);
-        o.mode = v;
-        break;
-      case 'syncinterval':
-        try {
-          // node-cache's flag is a Go duration; a bare number is taken as seconds, as its help text says.
-          o.syncIntervalMs = /^\d+$/.test(v) ? Number(v) * 1000 : parseDuration(v);
-        } catch (e) {
-          throw new UsageError(`invalid value '${v}' for flag ${flag}: ${(e as Error).message}`);
-        }
-        if (o.syncIntervalMs < 100) throw new UsageError(`${flag}: must be at least 100ms, got '${v}'`);
-        break;
-      default: throw new UsageError(`flag provided but not defined: ${flag}`);
-    }
+function syncInterval(v: string, flag: string): number {
+  let ms: number;
+  try {
+    // node-cache's flag is a Go duration; a bare number is taken as seconds, as its help text says.
+    ms = /^\d+$/.test(v) ? Number(v) * 1000 : parseDuration(v);
+  } catch (e) {
+    throw new UsageError(`invalid value '${v}' for flag ${flag}: ${(e as Error).message}`);
   }
+  if (ms < 100) throw new UsageError(`${flag}: must be at least 100ms, got '${v}'`);
+  return ms;
+}
+
+function mode(v: string, flag: string): Mode {
+  if (v !== 'iptables' && v !== 'nftables') throw new UsageError(`${flag}: '${v}' is not supported (iptables, nftables)`);
+  return v;
+}
+
+/** node-cache's flag names, so its DaemonSet args carry over. */
+const NODECACHE_FLAGS = {
+  localip: list('Addresses to serve on (169.254.20.10, plus the kube-dns ClusterIP in the transparent setup)', localIP, { arg: 'IP[,IP]' }),
+  conf: text('Corefile, node-cache placeholders filled in', { arg: 'FILE', default: '/etc/Corefile' }),
+  'dns.port': value('DNS port of the rules and of keys naming none', port, { arg: 'N', default: 53, shown: '53' }),
+  upstreamsvc: text('Service whose ClusterIP fills __PILLAR__CLUSTER__DNS__', { arg: 'NAME', default: 'kube-dns' }),
+  resolvconf: text('What fills __PILLAR__UPSTREAM__SERVERS__', { arg: 'FILE', default: '/etc/resolv.conf' }),
+  setupinterface: bool('Add the local IPs to -interfacename', { default: true }),
+  interfacename: text('Dummy interface to create (lo where the kernel has no dummy type)', { arg: 'NAME', default: 'nodelocaldns' }),
+  setupiptables: bool('Program the rules', { default: true }),
+  mode: value('Rule backend: iptables or nftables', mode, { arg: 'MODE', default: 'iptables' as Mode, shown: '"iptables"' }),
+  'health-port': value("Port of 'health' on the local IP, NOTRACKed for the liveness probe", port, { arg: 'N', default: 8080, shown: '8080' }),
+  syncinterval: value('How often the interface and rules are checked and repaired', syncInterval, { arg: 'D', default: 60_000, shown: '1m0s' }),
+  skipteardown: bool('Leave rules and addresses in place on exit (upgrades without a DNS gap)'),
+  pidfile: text('Write the PID once the server answers', { arg: 'FILE' }),
+  help: bool('Show this help', { aliases: ['h'] }),
+};
+
+const usage = () => `${USAGE}\nFlags:\n${describeFlags(NODECACHE_FLAGS)}`;
+
+export function parseNodecacheArgs(argv: readonly string[]): NodecacheOptions {
+  const { values: f, args } = parseFlags(NODECACHE_FLAGS, argv);
+  if (args.length) throw new UsageError(`unexpected argument '${args[0]}'`);
+  const o: NodecacheOptions = {
+    localIPs: [...new Set(f.localip)], conf: f.conf, dnsPort: f['dns.port'], upstreamSvc: f.upstreamsvc, resolvConf: f.resolvconf,
+    setupInterface: f.setupinterface, interfaceName: f.interfacename, setupIptables: f.setupiptables, mode: f.mode,
+    healthPort: f['health-port'], syncIntervalMs: f.syncinterval, skipTeardown: f.skipteardown, pidfile: f.pidfile, help: f.help,
+  };
   if (!o.help && !o.localIPs.length) throw new UsageError('-localip is required');
   if (o.interfaceName.length > 15 || !/^[\w.-]+$/.test(o.interfaceName)) throw new UsageError(`-interfacename: '${o.interfaceName}' is not an interface name (at most 15 characters)`);
   return o;
@@ -136,11 +112,11 @@ export async function runNodecache(argv: string[]): Promise<number> {
     o = parseNodecacheArgs(argv);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`clusterdns nodecache: ${e.message}\n${USAGE}`);
+    process.stderr.write(`clusterdns nodecache: ${e.message}\n${usage()}`);
     return 2;
   }
   if (o.help) {
-    process.stdout.write(USAGE);
+    process.stdout.write(usage());
     return 0;
   }
   const metrics = new NodecacheMetrics(registry);
@@ -152,7 +128,7 @@ export async function runNodecache(argv: string[]): Promise<number> {
   });
   const clusterDNSVar = serviceHostVar(o.upstreamSvc);
   const server = new DnsServer({
-    conf: o.conf, dnsPort: o.dnsPort,
+    conf: o.conf, dnsPort: o.dnsPort, plugins: await loadPlugins(),
     preprocess: (text) => {
       try {
         return fillPlaceholders(text, { localIPs: o.localIPs, clusterDNS: process.env[clusterDNSVar], clusterDNSVar, upstreamServers: o.resolvConf });

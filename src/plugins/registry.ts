@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import type { PluginDefinition } from '../server/types.js';
+import type { PluginDefinition, PluginDefinitions } from '../server/types.js';
 
 /**
  * Execution order, like CoreDNS's plugin.cfg: the chain runs in this order whatever the Corefile order.
@@ -10,21 +10,20 @@ export const PLUGIN_ORDER = [
   'autopath', 'hosts', 'k8s_external', 'kubernetes', 'file', 'loop', 'forward', 'whoami',
 ] as const;
 
-const definitions = new Map<string, PluginDefinition>();
+let definitions: PluginDefinitions | undefined;
 
-/** Loads every plugin that is built; a name whose folder is missing simply stays unknown. */
-export async function loadPlugins(): Promise<Map<string, PluginDefinition>> {
-  if (definitions.size) return definitions;
-  await Promise.all(PLUGIN_ORDER.map(async (name) => {
+/**
+ * Every plugin that is built, iterated in execution order; a name whose folder is missing simply stays
+ * unknown. The entry point hands the result to the server.
+ */
+export async function loadPlugins(): Promise<PluginDefinitions> {
+  if (definitions) return definitions;
+  const loaded = await Promise.all(PLUGIN_ORDER.map(async (name) => {
     // Built output has setup.js; tests run the TypeScript sources through a loader that maps .js to .ts.
     const built = ['js', 'ts'].some((ext) => existsSync(new URL(`./${name}/setup.${ext}`, import.meta.url)));
-    if (!built) return;
-    const mod = (await import(`./${name}/setup.js`)) as { definition: PluginDefinition };
-    definitions.set(name, mod.definition);
+    if (!built) return undefined;
+    return ((await import(`./${name}/setup.js`)) as { definition: PluginDefinition }).definition;
   }));
+  definitions = new Map(loaded.filter((d) => d !== undefined).map((d) => [d.name, d]));
   return definitions;
-}
-
-export function pluginRank(name: string): number {
-  return (PLUGIN_ORDER as readonly string[]).indexOf(name);
 }

@@ -7,11 +7,13 @@ import { isIP } from 'node:net';
 import { reverseName } from '../corefile/index.js';
 import { rcodeName, RCODE, TYPE, typeName, typeNumber } from '../server/wire/constants.js';
 import type { Message, RR } from '../server/wire/message.js';
+import { bool, describeFlags, parseFlags, text, UsageError, value } from '../pkg/flags.js';
 import { ask, parseServer, type Server } from './client.js';
 import { parseResolvConf } from './resolv-conf.js';
 import { decide, searchOrder, type Outcome, type Stub } from './stub.js';
 
-const USAGE = 'usage: clusterdns resolve NAME [--type A|AAAA|SRV|PTR|ANY] [--resolv-conf FILE] [--server IP[:PORT]] [--stub glibc|musl]\n';
+const SYNOPSIS = 'Usage: clusterdns resolve NAME [-type A|AAAA|SRV|PTR|ANY] [-resolv-conf FILE] [-server IP[:PORT]] [-stub glibc|musl]\n';
+const usage = () => `${SYNOPSIS}\nFlags:\n${describeFlags(RESOLVE_FLAGS)}`;
 
 function rdataText(rr: RR): string {
   const d = rr.data as unknown;
@@ -53,35 +55,40 @@ export async function resolveLikeStub(name: string, opts: { types: number[]; con
   return { steps, found: false, answers: [] };
 }
 
-function flag(args: string[], name: string): string | undefined {
-  const i = args.findIndex((a) => a === `--${name}` || a === `-${name}`);
-  if (i < 0) return undefined;
-  const v = args[i + 1];
-  if (v === undefined) throw new Error(`--${name} needs a value`);
-  args.splice(i, 2);
-  return v;
-}
+const RESOLVE_FLAGS = {
+  type: value('Query type: A|AAAA|SRV|PTR|ANY (default: A and AAAA, as getaddrinfo asks)', (v, flag) => {
+    const t = typeNumber(v);
+    if (t === undefined) throw new UsageError(`${flag}: unknown type '${v}'`);
+    return t;
+  }, { arg: 'T' }),
+  'resolv-conf': text('Search path, ndots and servers as the pod sees them', { arg: 'FILE', default: '/etc/resolv.conf' }),
+  server: text('Server to ask (default: the first nameserver of the resolv.conf)', { arg: 'IP[:PORT]' }),
+  stub: value('Stub resolver to imitate: glibc or musl', (v, flag): Stub => {
+    if (v !== 'glibc' && v !== 'musl') throw new UsageError(`${flag} must be glibc or musl`);
+    return v;
+  }, { arg: 'NAME', default: 'glibc' as Stub, shown: '"glibc"' }),
+  help: bool('Show this help', { aliases: ['h'] }),
+};
 
 export async function runResolve(argv: string[]): Promise<number> {
-  const args = [...argv];
-  let typeArg: string | undefined, confPath: string | undefined, serverArg: string | undefined, stubArg: string | undefined;
+  let parsed;
   try {
-    typeArg = flag(args, 'type');
-    confPath = flag(args, 'resolv-conf');
-    serverArg = flag(args, 'server');
-    stubArg = flag(args, 'stub');
+    // The name may come before the flags (`resolve NAME -type A`), as the README writes it.
+    parsed = parseFlags(RESOLVE_FLAGS, argv, { interspersed: true });
+    if (!parsed.values.help && parsed.args.length !== 1) throw new UsageError(parsed.args.length ? `one NAME expected, got: ${parsed.args.join(' ')}` : 'NAME missing');
   } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n${USAGE}`);
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`clusterdns resolve: ${e.message}\n${usage()}`);
     return 2;
   }
-  if (args.length !== 1 || args[0]!.startsWith('-')) { process.stderr.write(USAGE); return 2; }
-  const stub = (stubArg ?? 'glibc') as Stub;
-  if (stub !== 'glibc' && stub !== 'musl') { process.stderr.write(`--stub must be glibc or musl\n`); return 2; }
+  const { values: f, args } = parsed;
+  if (f.help) {
+    process.stdout.write(usage());
+    return 0;
+  }
+  const { stub, type, 'resolv-conf': confFile } = f;
   let name = args[0]!;
-  const type = typeArg === undefined ? undefined : typeNumber(typeArg);
-  if (typeArg !== undefined && type === undefined) { process.stderr.write(`unknown type '${typeArg}'\n`); return 2; }
   if (type === TYPE.PTR && isIP(name)) name = reverseName(name);
-  const confFile = confPath ?? '/etc/resolv.conf';
   let conf;
   try {
     conf = parseResolvConf(readFileSync(confFile, 'utf8'));
@@ -89,7 +96,7 @@ export async function runResolve(argv: string[]): Promise<number> {
     process.stderr.write(`cannot read ${confFile}: ${(e as Error).message}\n`);
     return 2;
   }
-  const server = parseServer(serverArg ?? conf.nameservers[0]!);
+  const server = parseServer(f.server ?? conf.nameservers[0]!);
   const addressLookup = type === undefined;
   const types = addressLookup ? [TYPE.A, TYPE.AAAA] : [type!];
   process.stdout.write(`${stub}: search ${conf.search.join(' ') || '(none)'}; ndots:${conf.ndots}; server ${server.host}:${server.port}\n`);

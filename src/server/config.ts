@@ -2,9 +2,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { loadCorefile, parseCorefile, parseServerKey, validateCorefile } from '../corefile/index.js';
 import { CorefileError, SetupError, type Corefile, type ServerAddress, type ServerBlock } from '../corefile/types.js';
-import { loadPlugins, pluginRank } from '../plugins/registry.js';
 import { RCODE } from './wire/constants.js';
-import type { Next, Plugin, SetupContext, SharedServices } from './types.js';
+import type { Next, Plugin, PluginDefinitions, SetupContext, SharedServices } from './types.js';
 
 export const DEFAULT_COREFILE = '.:53 {\n    whoami\n    log\n}\n';
 
@@ -75,6 +74,8 @@ export interface LoadOptions {
   text?: string;
   /** Port for keys that name none (`-dns.port`), default 53. */
   dnsPort?: number;
+  /** The plugins a Corefile may use, in execution order. */
+  plugins: PluginDefinitions;
   shared: SharedServices;
 }
 
@@ -90,11 +91,12 @@ export function readCorefile(opts: Pick<LoadOptions, 'file' | 'text'>): { cf: Co
  */
 export async function loadConfig(opts: LoadOptions): Promise<Config> {
   const { cf, text } = readCorefile(opts);
-  const defs = await loadPlugins();
+  const defs = opts.plugins;
   validateCorefile(cf, { known: (n) => defs.has(n), once: (n) => !!defs.get(n)?.once }, opts.dnsPort);
+  const rank = new Map([...defs.keys()].map((name, i) => [name, i]));
   const blocks: Block[] = [];
   try {
-    for (const sb of cf.blocks) blocks.push(await setupBlock(sb, opts, defs));
+    for (const sb of cf.blocks) blocks.push(await setupBlock(sb, opts, rank));
   } catch (e) {
     await closePlugins(blocks);
     throw e;
@@ -117,14 +119,14 @@ export async function loadConfig(opts: LoadOptions): Promise<Config> {
   return { file: opts.file, sha512: createHash('sha512').update(text).digest('hex'), blocks, ports: [...ports.values()] };
 }
 
-async function setupBlock(sb: ServerBlock, opts: LoadOptions, defs: Awaited<ReturnType<typeof loadPlugins>>): Promise<Block> {
+async function setupBlock(sb: ServerBlock, opts: LoadOptions, rank: Map<string, number>): Promise<Block> {
   const addresses = sb.keys.map((k) => {
     const a = parseServerKey(k, opts.dnsPort ?? 53);
     if (a.scheme !== 'dns') throw new CorefileError(sb.file, sb.line, `${a.scheme}:// servers are not supported, only dns://`);
     return { ...a, port: a.port ?? opts.dnsPort ?? 53 };
   });
   const zones = [...new Set(addresses.flatMap((a) => a.zones))];
-  const ordered = [...sb.directives].sort((a, b) => pluginRank(a.name) - pluginRank(b.name));
+  const ordered = [...sb.directives].sort((a, b) => rank.get(a.name)! - rank.get(b.name)!);
   const ctx: SetupContext = {
     corefile: opts.file, addresses, zones, servers: [...new Set(addresses.map((a) => `dns://:${a.port}`))],
     block: sb.directives, peers: new Map(), shared: opts.shared,
@@ -132,7 +134,7 @@ async function setupBlock(sb: ServerBlock, opts: LoadOptions, defs: Awaited<Retu
   const plugins: Plugin[] = [];
   try {
     for (const d of ordered) {
-      const def = defs.get(d.name)!;
+      const def = opts.plugins.get(d.name)!;
       let p: Plugin;
       try {
         p = await def.setup(d, ctx);

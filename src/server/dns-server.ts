@@ -6,7 +6,7 @@ import { DnsListener, type Peer } from './listeners.js';
 import { logger } from './log.js';
 import { dnsMetrics } from './metrics.js';
 import { errorResponse, headerOnlyResponse, renderFor } from './respond.js';
-import { PluginError, type Query, type Reply, type SharedServices } from './types.js';
+import { PluginError, type PluginDefinitions, type Query, type Reply, type SharedServices } from './types.js';
 import { CLASS, RCODE, SERVER_UDP_SIZE, TYPE } from './wire/constants.js';
 import { decodeMessage, encodeMessage, type Message } from './wire/message.js';
 import { fqdn } from './wire/name.js';
@@ -25,6 +25,8 @@ export interface ServerOptions {
   bind?: string[];
   /** Rewrites the Corefile text read from `conf` at every (re)load, before parsing (nodecache's placeholders). */
   preprocess?: (text: string) => string;
+  /** The plugins a Corefile may use, in execution order (src/plugins/registry.ts for the real ones). */
+  plugins: PluginDefinitions;
 }
 
 /**
@@ -78,7 +80,7 @@ export class DnsServer {
     this.stagedLameduckMs = 0;
     try {
       const text = this.text ?? (this.opts.preprocess && this.opts.preprocess(readFileSync(this.opts.conf, 'utf8')));
-      return await loadConfig({ file: this.opts.conf, text, dnsPort: this.opts.dnsPort, shared: this.shared });
+      return await loadConfig({ file: this.opts.conf, text, dnsPort: this.opts.dnsPort, plugins: this.opts.plugins, shared: this.shared });
     } catch (e) {
       this.http.discard();
       throw e;

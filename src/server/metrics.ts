@@ -1,5 +1,5 @@
 import client from 'prom-client';
-import { VERSION } from '../version.js';
+import { VERSION } from '../pkg/version.js';
 
 /**
  * One process-wide registry, kept across reloads so counters do not reset when the Corefile changes.

@@ -107,3 +107,6 @@ export interface PluginDefinition {
   once?: boolean;
   setup(d: Directive, ctx: SetupContext): Plugin | Promise<Plugin>;
 }
+
+/** Plugin definitions by name, iterated in execution order (plugin.cfg); the entry point hands them to the server. */
+export type PluginDefinitions = ReadonlyMap<string, PluginDefinition>;

@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import { ClusterStore } from '../cluster/store.js';
 import type { ClusterSource } from '../cluster/source.js';
 import { canonicalIP, ipFamily } from '../cluster/ip.js';
+import { bool, describeFlags, list, parseFlags, text, UsageError, value } from '../pkg/flags.js';
 import { logger } from '../server/log.js';
 import { runCommand } from './apply.js';
 import { nftablesUsable } from './apply-nftables.js';
@@ -21,6 +22,8 @@ const USAGE = `Usage: clusterdns vip [--manifests PATH | --kubeconfig FILE [--co
 Programs Service virtual IPs like kube-proxy: iptables (and ip6tables) rules, or one nftables table per family.
 Without --manifests or --kubeconfig, uses the in-cluster service account. See src/vip/README.md.
 `;
+
+const usage = () => `${USAGE}\nFlags:\n${describeFlags(VIP_FLAGS, '--')}`;
 
 export const MODES = ['iptables', 'nftables', 'auto'] as const;
 export type Mode = (typeof MODES)[number];
@@ -58,7 +61,7 @@ export function parseDuration(flag: string, v: string): number {
   return total;
 }
 
-function parseCIDR(flag: string, v: string): string {
+function parseCIDR(v: string, flag: string): string {
   const [ip = '', len, extra] = v.split('/');
   const canon = canonicalIP(ip);
   const max = ipFamily(ip) === 6 ? 128 : 32;
@@ -68,58 +71,49 @@ function parseCIDR(flag: string, v: string): string {
   return `${canon}/${Number(len)}`;
 }
 
+function parseNodeIP(v: string, flag: string): string {
+  const c = canonicalIP(v);
+  if (!c) throw new Error(`${flag}: '${v}' is not an IP address`);
+  return c;
+}
+
+function parseMode(v: string, flag: string): Mode {
+  if (!(MODES as readonly string[]).includes(v)) throw new Error(`${flag}: '${v}' is not supported (supported: ${MODES.join(', ')})`);
+  return v as Mode;
+}
+
+const VIP_FLAGS = {
+  manifests: text('Read Services and EndpointSlices from this manifest file instead of the API', { arg: 'PATH' }),
+  kubeconfig: text('kubeconfig to reach the API (default: the in-cluster service account)', { arg: 'FILE' }),
+  context: text('Context of the kubeconfig to use', { arg: 'C' }),
+  'node-ip': list('This node\'s addresses (NodePorts, local traffic); repeatable, comma-separated', parseNodeIP, { arg: 'IP' }),
+  'cluster-cidr': list('Pod CIDRs, at most one per IP family: traffic from outside them to ClusterIPs is masqueraded', parseCIDR, { arg: 'CIDR' }),
+  'masquerade-all': bool('Masquerade all traffic to Service VIPs'),
+  'sync-period': value('Longest time between full syncs', (v, f) => parseDuration(f, v), { arg: 'DURATION', default: 30_000, shown: '30s' }),
+  'min-sync-period': value('Shortest time between syncs', (v, f) => parseDuration(f, v), { arg: 'DURATION', default: 1000, shown: '1s' }),
+  once: bool('Sync once and exit'),
+  'dry-run': bool('Print what a full sync would apply and exit'),
+  metrics: text('Serve /metrics on this address', { arg: 'ADDR' }),
+  cleanup: bool('Remove every rule of the mode and exit'),
+  mode: value(`Proxy mode: ${MODES.join(', ')}`, parseMode, { arg: 'MODE', default: 'iptables' as Mode, shown: '"iptables"' }),
+  'hostname-override': text('Node name (default: the hostname)', { arg: 'NAME' }),
+  help: bool('Show this help', { aliases: ['h'] }),
+};
+
 export function parseVipArgs(argv: string[]): VipOptions {
+  const { values: f, args } = parseFlags(VIP_FLAGS, argv);
+  if (args.length) throw new UsageError(`extra command line arguments: ${args.join(' ')}`);
   const o: VipOptions = {
-    nodeIPs: [], clusterCIDRs: [], masqueradeAll: false, syncPeriodMs: 30_000, minSyncPeriodMs: 1000,
-    once: false, dryRun: false, cleanup: false, mode: 'iptables', nodeName: hostname(), help: false,
+    manifests: f.manifests, kubeconfig: f.kubeconfig, context: f.context, nodeIPs: [...new Set(f['node-ip'])],
+    clusterCIDRs: f['cluster-cidr'], masqueradeAll: f['masquerade-all'], syncPeriodMs: f['sync-period'],
+    minSyncPeriodMs: f['min-sync-period'], once: f.once, dryRun: f['dry-run'], metrics: f.metrics, cleanup: f.cleanup,
+    mode: f.mode, nodeName: f['hostname-override'] ?? hostname(), help: f.help,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const raw = argv[i]!;
-    const eq = raw.indexOf('=');
-    const flag = eq > 0 ? raw.slice(0, eq) : raw;
-    const value = (): string => {
-      if (eq > 0) return raw.slice(eq + 1);
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    switch (flag.replace(/^-+/, '--')) {
-      case '--manifests': o.manifests = value(); break;
-      case '--kubeconfig': o.kubeconfig = value(); break;
-      case '--context': o.context = value(); break;
-      case '--node-ip':
-        for (const ip of value().split(',')) {
-          const c = canonicalIP(ip.trim());
-          if (!c) throw new Error(`--node-ip: '${ip}' is not an IP address`);
-          if (!o.nodeIPs.includes(c)) o.nodeIPs.push(c);
-        }
-        break;
-      case '--cluster-cidr':
-        for (const c of value().split(',')) o.clusterCIDRs.push(parseCIDR('--cluster-cidr', c.trim()));
-        break;
-      case '--masquerade-all': o.masqueradeAll = true; break;
-      case '--sync-period': o.syncPeriodMs = parseDuration('--sync-period', value()); break;
-      case '--min-sync-period': o.minSyncPeriodMs = parseDuration('--min-sync-period', value()); break;
-      case '--once': o.once = true; break;
-      case '--dry-run': o.dryRun = true; break;
-      case '--metrics': o.metrics = value(); break;
-      case '--cleanup': o.cleanup = true; break;
-      case '--hostname-override': o.nodeName = value(); break;
-      case '--mode': {
-        const m = value();
-        if (!(MODES as readonly string[]).includes(m)) throw new Error(`--mode: '${m}' is not supported (supported: ${MODES.join(', ')})`);
-        o.mode = m as Mode;
-        break;
-      }
-      case '--help': case '--h': o.help = true; break;
-      default: throw new Error(`unknown argument '${raw}'`);
-    }
-  }
-  if (o.manifests && o.kubeconfig) throw new Error('--manifests and --kubeconfig exclude each other');
-  if (o.context && !o.kubeconfig) throw new Error('--context needs --kubeconfig');
-  if (o.syncPeriodMs < 1000) throw new Error('--sync-period must be at least 1s');
+  if (o.manifests && o.kubeconfig) throw new UsageError('--manifests and --kubeconfig exclude each other');
+  if (o.context && !o.kubeconfig) throw new UsageError('--context needs --kubeconfig');
+  if (o.syncPeriodMs < 1000) throw new UsageError('--sync-period must be at least 1s');
   if (new Set(o.clusterCIDRs.map((c) => ipFamily(c.split('/')[0]!))).size !== o.clusterCIDRs.length) {
-    throw new Error('--cluster-cidr: at most one CIDR per IP family');
+    throw new UsageError('--cluster-cidr: at most one CIDR per IP family');
   }
   return o;
 }
@@ -182,11 +176,12 @@ export async function runVip(argv: string[]): Promise<number> {
   try {
     o = parseVipArgs(argv);
   } catch (e) {
-    process.stderr.write(`clusterdns vip: ${(e as Error).message}\n${USAGE}`);
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`clusterdns vip: ${e.message}\n${usage()}`);
     return 2;
   }
   if (o.help) {
-    process.stdout.write(USAGE);
+    process.stdout.write(usage());
     return 0;
   }
   // Capabilities first: without CAP_NET_ADMIN even the nftables probe of `auto` fails, for the wrong reason.

@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadPlugins } from '../../src/plugins/registry.js';
 import { DnsServer } from '../../src/server/dns-server.js';
 
 export interface RunningServer {
@@ -22,7 +23,7 @@ export async function startServer(corefile: string, opts: { dir?: string; files?
   for (const [name, text] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), text);
   const file = join(dir, 'Corefile');
   writeFileSync(file, corefile);
-  const server = new DnsServer({ conf: file, dnsPort: 0, bind: ['127.0.0.1'] });
+  const server = new DnsServer({ conf: file, dnsPort: 0, bind: ['127.0.0.1'], plugins: await loadPlugins() });
   await server.start();
   const port = server.boundPort(0);
   if (!port) throw new Error('server did not bind port 0 (do all keys omit the port?)');
