@@ -18,7 +18,8 @@ const log = logger();
 const SYNOPSIS = `clusterdns ${VERSION}: cluster DNS for Kubernetes (CoreDNS drop-in) and VIP programmer
 
 Usage:
-  clusterdns [serve] [-conf FILE] [-dns.port N] [-pidfile FILE] [-quiet] [-workers N|auto]   run the DNS server
+  clusterdns [serve] [-conf FILE] [-dns.port N] [-pidfile FILE] [-quiet] [-workers N|auto]
+                     [-dns.tcp-max-conns N]   run the DNS server
   clusterdns check [-conf FILE] [-dns.port N]          parse and set up a Corefile, report errors
   clusterdns resolve NAME [-type T] [-resolv-conf F] [-server IP[:PORT]] [-stub glibc|musl]
   clusterdns vip [options]                             program Service VIPs (see 'clusterdns vip -help')
@@ -31,6 +32,12 @@ Flags take one or two dashes (-conf and --conf). Without a Corefile, serves '.:5
 function workerCount(raw: string, flag: string): number {
   const n = raw === 'auto' ? availableParallelism() : /^\d+$/.test(raw) ? Number(raw) : NaN;
   if (!(n >= 1)) throw new UsageError(`${flag}: '${raw}' is not a positive number or 'auto'`);
+  return n;
+}
+
+function positiveInt(raw: string, flag: string): number {
+  const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= 1)) throw new UsageError(`${flag}: '${raw}' is not a positive integer`);
   return n;
 }
 
@@ -48,6 +55,7 @@ const SERVE_FLAGS = {
   version: bool('Show version'),
   plugins: bool('List installed plugins'),
   workers: value('Processes answering queries (shared sockets)', workerCount, { arg: 'N|auto', default: 1, shown: '1' }),
+  'dns.tcp-max-conns': value('Open TCP connections per listen address; at the cap the oldest idle one is closed', positiveInt, { arg: 'N', shown: '1000' }),
 };
 
 type ConfigFlags = Values<typeof CONFIG_FLAGS>;
@@ -80,8 +88,8 @@ async function serve(f: Values<typeof SERVE_FLAGS>, plugins: PluginDefinitions):
   }
   const { conf, text } = corefileSource(f);
   const server = text === undefined && f.conf === undefined && !existsSync(conf)
-    ? DnsServer.withDefaultCorefile({ conf, dnsPort, plugins })
-    : new DnsServer({ conf, text, dnsPort, plugins });
+    ? DnsServer.withDefaultCorefile({ conf, dnsPort, plugins, maxTcpConns: f['dns.tcp-max-conns'] })
+    : new DnsServer({ conf, text, dnsPort, plugins, maxTcpConns: f['dns.tcp-max-conns'] });
   try {
     await server.start();
   } catch (e) {

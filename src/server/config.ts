@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { loadCorefile, parseCorefile, parseServerKey, validateCorefile } from '../corefile/index.js';
 import { CorefileError, SetupError, type Corefile, type ServerAddress, type ServerBlock } from '../corefile/types.js';
+import { DEFAULT_TCP_LIMITS, type TcpLimits } from './listeners.js';
 import { RCODE } from './wire/constants.js';
 import type { Next, Plugin, PluginDefinitions, SetupContext, SharedServices } from './types.js';
 
@@ -27,6 +28,8 @@ export interface PortRoutes {
   /** Listener name for metrics, CoreDNS style `dns://:53`. */
   server: string;
   zones: Map<string, Block>;
+  /** TCP deadlines of the port: the `timeouts` plugin of its first block that has one. */
+  timeouts: Pick<TcpLimits, 'readMs' | 'writeMs' | 'idleMs'>;
 }
 
 export interface Config {
@@ -104,10 +107,12 @@ export async function loadConfig(opts: LoadOptions): Promise<Config> {
   const ports = new Map<number, PortRoutes>();
   for (const b of blocks) {
     const bind = (b.plugins.find((p) => p.name === 'bind') as { addresses?: string[] } | undefined)?.addresses ?? [];
+    const timeouts = (b.plugins.find((p) => p.name === 'timeouts') as { limits?: PortRoutes['timeouts'] } | undefined)?.limits;
     for (const a of b.addresses) {
       const port = a.port!;
       let pr = ports.get(port);
-      if (!pr) ports.set(port, (pr = { port, bind: [...bind], server: `dns://:${port}`, zones: new Map() }));
+      if (!pr) ports.set(port, (pr = { port, bind: [...bind], server: `dns://:${port}`, zones: new Map(), timeouts: timeouts ?? DEFAULT_TCP_LIMITS }));
+      else if (timeouts && pr.timeouts === DEFAULT_TCP_LIMITS) pr.timeouts = timeouts;
       else if (pr.bind.length && bind.length) pr.bind = [...new Set([...pr.bind, ...bind])];
       else pr.bind = [];
       for (const z of a.zones) {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { closePlugins, DEFAULT_COREFILE, loadConfig, routeZone, type Config, type PortRoutes } from './config.js';
 import { SharedHttp } from './http.js';
-import { DnsListener, type Peer } from './listeners.js';
+import { DEFAULT_TCP_LIMITS, DnsListener, type Peer } from './listeners.js';
 import { logger } from './log.js';
 import { dnsMetrics } from './metrics.js';
 import { errorResponse, headerOnlyResponse, renderFor } from './respond.js';
@@ -27,6 +27,8 @@ export interface ServerOptions {
   preprocess?: (text: string) => string;
   /** The plugins a Corefile may use, in execution order (src/plugins/registry.ts for the real ones). */
   plugins: PluginDefinitions;
+  /** Open TCP connections per listener (default DEFAULT_TCP_LIMITS.maxConns). */
+  maxTcpConns?: number;
 }
 
 /**
@@ -123,6 +125,8 @@ export class DnsServer {
         continue;
       }
       l.handler = (buf, peer) => this.handle(buf, peer, pr);
+      // New connections get the new deadlines; open ones keep theirs until they close.
+      l.limits = { ...pr.timeouts, maxConns: this.opts.maxTcpConns ?? DEFAULT_TCP_LIMITS.maxConns };
     }
     const old = this.config;
     this.config = config;

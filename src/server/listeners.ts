@@ -14,9 +14,31 @@ export interface Peer {
 /** Returns the response bytes, null to stay silent, or a promise of either. */
 export type PacketHandler = (buf: Buffer, peer: Peer) => Buffer | null | Promise<Buffer | null>;
 
-const TCP_IDLE_MS = 10_000;
+/**
+ * Bounds on the TCP side of a listener, so that a client cannot hold memory or descriptors: CoreDNS's
+ * `timeouts` (read 3 s, write 5 s, idle 10 s) plus a connection cap (CoreDNS has none for plain DNS; its
+ * `https` plugin caps at 200 connections).
+ */
+export interface TcpLimits {
+  /** A message must arrive whole within this from its first byte (the first one: from accept). */
+  readMs: number;
+  /** Queued answers must drain within this, else the client is not reading: closed. */
+  writeMs: number;
+  /** No message at all for this long: closed. */
+  idleMs: number;
+  /** Open connections per listener; at the cap the oldest one with no query in flight makes room. */
+  maxConns: number;
+}
+
+export const DEFAULT_TCP_LIMITS: Readonly<TcpLimits> = { readMs: 3000, writeMs: 5000, idleMs: 10_000, maxConns: 1000 };
+
 /** Bounds a connection's unanswered pipelined queries so one client cannot queue unbounded work. */
 const TCP_MAX_INFLIGHT = 128;
+/**
+ * Answers queued in user space for one connection beyond what the kernel took. Reading stops as soon as
+ * anything queues (write() returns false); this only catches the answers of queries already in flight.
+ */
+const TCP_MAX_QUEUED_BYTES = 256 << 10;
 
 function unmap(address: string): [string, 1 | 2] {
   // Dual-stack sockets report IPv4 peers as ::ffff:a.b.c.d.
@@ -33,12 +55,15 @@ function settle(r: Buffer | null | Promise<Buffer | null>, done: (b: Buffer | nu
 export class DnsListener {
   private udp?: dgram.Socket;
   private tcp?: net.Server;
-  private conns = new Set<net.Socket>();
+  private conns = new Map<net.Socket, TcpConn>();
   private closed = false;
   handler: PacketHandler;
 
-  constructor(readonly host: string, readonly port: number, handler: PacketHandler) {
+  limits: TcpLimits;
+
+  constructor(readonly host: string, readonly port: number, handler: PacketHandler, limits: TcpLimits = DEFAULT_TCP_LIMITS) {
     this.handler = handler;
+    this.limits = limits;
   }
 
   /**
@@ -79,7 +104,8 @@ export class DnsListener {
       udp.bind({ port: this.port, address: this.host }, () => { udp.off('error', reject); resolve(); });
     });
     const port = udp.address().port;
-    const tcp = net.createServer({ noDelay: true }, (sock) => this.serveTcp(sock));
+    // Half-open: a client may send its queries and shut its side down; the answers still go back.
+    const tcp = net.createServer({ noDelay: true, allowHalfOpen: true }, (sock) => this.serveTcp(sock));
     await new Promise<void>((resolve, reject) => {
       tcp.once('error', reject);
       tcp.listen({ port, host: this.host, ipv6Only: v6 }, () => { tcp.off('error', reject); resolve(); });
@@ -94,51 +120,154 @@ export class DnsListener {
   }
 
   private serveTcp(sock: net.Socket): void {
-    this.conns.add(sock);
-    sock.setTimeout(TCP_IDLE_MS, () => sock.destroy());
-    sock.on('close', () => this.conns.delete(sock));
-    sock.on('error', () => sock.destroy());
+    const lim = this.limits;
+    if (this.conns.size >= lim.maxConns && !this.evictIdle()) {
+      sock.destroy();
+      return;
+    }
     const [address, family] = unmap(sock.remoteAddress ?? '');
     const peer: Peer = { proto: 'tcp', address, port: sock.remotePort ?? 0, family };
-    let pending = Buffer.alloc(0);
-    let inflight = 0;
-    sock.on('data', (chunk) => {
-      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-      while (pending.length >= 2) {
-        const len = pending.readUInt16BE(0);
-        if (pending.length < 2 + len) break;
-        const frame = pending.subarray(2, 2 + len);
-        pending = pending.subarray(2 + len);
-        if (++inflight > TCP_MAX_INFLIGHT) sock.pause();
-        let r: Buffer | null | Promise<Buffer | null>;
-        try {
-          r = this.handler(Buffer.from(frame), peer);
-        } catch (e) {
-          log.error(`handler threw: ${(e as Error).stack}`);
-          r = null;
-        }
-        settle(r, (out) => {
-          inflight--;
-          if (sock.isPaused() && inflight <= TCP_MAX_INFLIGHT / 2) sock.resume();
-          if (!out) {
-            // A malformed frame we cannot answer: RFC 7766 lets us close; keeping a desynced stream is worse.
-            if (!sock.destroyed) sock.end();
-            return;
-          }
-          if (sock.writable) {
-            const hdr = Buffer.allocUnsafe(2);
-            hdr.writeUInt16BE(out.length);
-            sock.write(Buffer.concat([hdr, out]));
-          }
-        });
+    // Through the listener, not captured: a reload swaps the handler under open connections.
+    const conn = new TcpConn(sock, peer, lim, (buf, p) => this.handler(buf, p));
+    this.conns.set(sock, conn);
+    sock.on('close', () => { conn.dispose(); this.conns.delete(sock); });
+  }
+
+  /** Closes the oldest connection with nothing in flight (a Map iterates in insertion order). */
+  private evictIdle(): boolean {
+    for (const [sock, c] of this.conns) {
+      if (c.inflight === 0) {
+        sock.destroy();
+        this.conns.delete(sock);
+        return true;
       }
-    });
+    }
+    return false;
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.udp?.close();
-    for (const c of this.conns) c.destroy();
+    for (const c of this.conns.keys()) c.destroy();
     await new Promise<void>((r) => (this.tcp ? this.tcp.close(() => r()) : r()));
+  }
+}
+
+/**
+ * One client connection: length-prefixed frames in (RFC 7766), answers out. Reading stops while the
+ * answers back up or too many queries are in flight, so a client that never reads costs a bounded amount.
+ */
+class TcpConn {
+  inflight = 0;
+  private pending: Buffer = Buffer.alloc(0);
+  private ended = false;
+  private writeBlocked = false;
+  /** drain() is on the stack: an answer computed synchronously inside it must not start another. */
+  private draining = false;
+  private readTimer: NodeJS.Timeout | undefined;
+  private writeTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly sock: net.Socket, private readonly peer: Peer, private readonly lim: TcpLimits,
+    private readonly handler: PacketHandler) {
+    sock.setTimeout(lim.idleMs, () => { if (this.inflight === 0 && !this.writeBlocked) sock.destroy(); });
+    sock.on('error', () => sock.destroy());
+    sock.on('data', (chunk) => {
+      this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+      this.drain();
+    });
+    sock.on('end', () => {
+      this.ended = true;
+      clearTimeout(this.readTimer);
+      if (this.inflight === 0) sock.end();
+    });
+    sock.on('drain', () => {
+      this.writeBlocked = false;
+      clearTimeout(this.writeTimer);
+      this.maybeResume();
+    });
+    this.armRead();
+  }
+
+  private get paused(): boolean {
+    return this.writeBlocked || this.inflight >= TCP_MAX_INFLIGHT;
+  }
+
+  /** Runs every complete frame received, unless paused; then watches the deadline of a partial one. */
+  private drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    let took = false;
+    while (this.pending.length >= 2 && !this.paused && !this.sock.destroyed) {
+      const len = this.pending.readUInt16BE(0);
+      if (this.pending.length < 2 + len) break;
+      const frame = Buffer.from(this.pending.subarray(2, 2 + len));
+      this.pending = this.pending.subarray(2 + len);
+      took = true;
+      this.run(frame);
+    }
+    this.draining = false;
+    if (this.paused) {
+      this.sock.pause();
+      clearTimeout(this.readTimer);
+      this.readTimer = undefined;
+    } else if (this.pending.length === 0) {
+      clearTimeout(this.readTimer);
+      this.readTimer = undefined;
+    } else if (took || !this.readTimer) {
+      clearTimeout(this.readTimer);
+      this.readTimer = undefined;
+      this.armRead();
+    }
+  }
+
+  private armRead(): void {
+    if (this.readTimer || this.ended) return;
+    this.readTimer = setTimeout(() => this.sock.destroy(), this.lim.readMs);
+  }
+
+  private run(frame: Buffer): void {
+    this.inflight++;
+    let r: Buffer | null | Promise<Buffer | null>;
+    try {
+      r = this.handler(frame, this.peer);
+    } catch (e) {
+      log.error(`handler threw: ${(e as Error).stack}`);
+      r = null;
+    }
+    settle(r, (out) => this.answer(out));
+  }
+
+  private answer(out: Buffer | null): void {
+    this.inflight--;
+    const sock = this.sock;
+    if (sock.destroyed) return;
+    if (!out) {
+      // A malformed frame we cannot answer: RFC 7766 lets us close; keeping a desynced stream is worse.
+      sock.end();
+      return;
+    }
+    const hdr = Buffer.allocUnsafe(2);
+    hdr.writeUInt16BE(out.length);
+    if (!sock.write(Buffer.concat([hdr, out])) && !this.writeBlocked) {
+      this.writeBlocked = true;
+      this.writeTimer = setTimeout(() => sock.destroy(), this.lim.writeMs);
+    }
+    if (sock.writableLength > TCP_MAX_QUEUED_BYTES) {
+      sock.destroy();
+      return;
+    }
+    if (this.ended && this.inflight === 0) sock.end();
+    else this.maybeResume();
+  }
+
+  private maybeResume(): void {
+    if (this.paused || this.ended || this.sock.destroyed) return;
+    this.drain();
+    if (!this.paused) this.sock.resume();
+  }
+
+  dispose(): void {
+    clearTimeout(this.readTimer);
+    clearTimeout(this.writeTimer);
   }
 }
