@@ -7,9 +7,8 @@ import { availableParallelism } from 'node:os';
 import { bool, describeFlags, parseFlags, port, text, UsageError, value, type FlagSet, type Values } from './pkg/flags.js';
 import { VERSION } from './pkg/version.js';
 import { loadPlugins } from './plugins/registry.js';
-import { readCorefile, loadConfig, closePlugins } from './server/config.js';
+import { checkCorefile } from './server/check.js';
 import { DnsServer } from './server/dns-server.js';
-import { SharedHttp } from './server/http.js';
 import { logger } from './server/log.js';
 import type { PluginDefinitions } from './server/types.js';
 
@@ -147,21 +146,14 @@ function superviseWorkers(n: number): Promise<number> {
   });
 }
 
-/** Parses the Corefile and sets up every plugin without opening DNS listeners. */
+/** Sets up every plugin of a Corefile, or of a CoreDNS ConfigMap's, without opening DNS listeners. */
 async function check(f: ConfigFlags, plugins: PluginDefinitions): Promise<number> {
-  const http = new SharedHttp();
   try {
     const { conf, text } = corefileSource(f);
-    readCorefile({ file: conf, text });
-    const config = await loadConfig({
-      file: conf, text, dnsPort: f['dns.port'], plugins, shared: {
-        http, readiness: () => [], shuttingDown: () => false, setLameduck: () => {}, requestReload: () => {},
-        resolve: () => Promise.reject(new Error('no queries during check')),
-      },
-    });
-    await closePlugins(config.blocks);
-    http.discard();
-    process.stdout.write(`${conf}: OK (${config.blocks.length} server block${config.blocks.length === 1 ? '' : 's'})\n`);
+    const report = await checkCorefile({ file: conf, text, dnsPort: f['dns.port'], plugins });
+    for (const p of report.problems) process.stderr.write(`${p}\n`);
+    if (report.problems.length) return 1;
+    process.stdout.write(`${report.source}: OK (${report.blocks} server block${report.blocks === 1 ? '' : 's'})\n`);
     return 0;
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n`);

@@ -81,6 +81,8 @@ export interface SharedServices {
   requestReload(reason: string): void;
   /** A dns query into the current config, used by loop detection and autopath/CNAME chasing. */
   resolve(q: { name: string; type: number; server?: string }): Promise<Message>;
+  /** Set by `clusterdns check`: set up to find configuration errors only; this config will never serve. */
+  checkOnly?: boolean;
 }
 
 export type HttpHandler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void | Promise<void>;

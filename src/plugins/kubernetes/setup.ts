@@ -224,13 +224,27 @@ async function startSource(cfg: KubernetesConfig, store: ClusterStore, fail: (ms
   return source!;
 }
 
+const usesPodAccount = (cfg: KubernetesConfig) => cfg.source.kind === 'api' && !cfg.source.api.kubeconfig && !cfg.source.api.endpoint;
+
+/**
+ * `clusterdns check` runs where the Corefile is written, not in the pod: the pod's service account exists
+ * only there, and its absence is no error of the Corefile.
+ */
+const podAccountUnchecked: ClusterSource = {
+  description: "the pod's service account (not checked outside the pod)",
+  start: async () => {},
+  stop: async () => {},
+};
+
 export const definition: PluginDefinition = {
   name: 'kubernetes',
   once: true,
   async setup(d, ctx) {
     const cfg = parseKubernetes(d, ctx);
     const store = new ClusterStore();
-    const source = await startSource(cfg, store, (msg) => { throw new SetupError(d.file, d.line, 'kubernetes', msg); });
+    const source = ctx.shared.checkOnly && usesPodAccount(cfg)
+      ? podAccountUnchecked
+      : await startSource(cfg, store, (msg) => { throw new SetupError(d.file, d.line, 'kubernetes', msg); });
     const { source: _s, startupTimeoutMs: _t, ...answering } = cfg;
     return new KubernetesPlugin({ ...answering, localIPs: localAddresses(ctx) }, store, source, ctx.shared);
   },
