@@ -72,12 +72,13 @@ t.test('hosts: file, inline, PTR, NODATA, fallthrough, reload', async (t) => {
 
 t.test('hosts: bad config', async (t) => {
   const rows: [string, RegExp][] = [
-    ['hosts {\n  ttl 0\n}', /Corefile:3 - Error during setup: plugin\/hosts: ttl provided is invalid: 0 \(want 1\.\.65535\)/],
-    ['hosts {\n  ttl x\n}', /Corefile:3 - Error during setup: plugin\/hosts: ttl needs a number of second, got 'x'/],
-    ['hosts {\n  ttl\n}', /Corefile:3 - Error during setup: plugin\/hosts: ttl needs a time in second/],
-    ['hosts {\n  reload 5x\n}', /Corefile:3 - Error during setup: plugin\/hosts: invalid duration for reload '5x'/],
-    ['hosts {\n  reload -1s\n}', /Corefile:3 - Error during setup: plugin\/hosts: invalid negative duration for reload '-1s'/],
-    ['hosts {\n  no_reverse yes\n}', /Corefile:3 - Error during setup: plugin\/hosts: no_reverse takes no arguments, got 'yes'/],
+    ['hosts {\n  ttl 0\n}', /Corefile:3 - Error during setup: plugin\/hosts: ttl must be in range \[1, 65535\]: 0/],
+    ['hosts {\n  ttl x\n}', /Corefile:3 - Error during setup: plugin\/hosts: ttl must be in range \[1, 65535\]: x/],
+    ['hosts {\n  ttl\n}', /Corefile:3 - Error during setup: plugin\/hosts: ttl: wrong argument count: want SECONDS, got 0/],
+    ['hosts {\n  reload 5x\n}', /Corefile:3 - Error during setup: plugin\/hosts: reload: invalid duration '5x'/],
+    ['hosts {\n  reload -1s\n}', /Corefile:3 - Error during setup: plugin\/hosts: reload: duration '-1s' is below the minimum of 0ms/],
+    ['hosts {\n  no_reverse yes\n}', /Corefile:3 - Error during setup: plugin\/hosts: no_reverse: takes no arguments, got 'yes'/],
+    ['hosts {\n  fallthrough ::/0\n}', /Corefile:3 - Error during setup: plugin\/hosts: fallthrough: invalid CIDR ::\/0/],
     ['hosts {\n  fallthrogh\n}', /Corefile:3 - Error during setup: plugin\/hosts: unknown property 'fallthrogh'/],
     ['hosts {\n  10.0.0.1\n}', /Corefile:3 - Error during setup: plugin\/hosts: inline entry '10.0.0.1' has no host name/],
     ['hosts {\n  fallthrough\n  10.0.0.1 a.example.org\n}', /Corefile:4 - Error during setup: plugin\/hosts: inline entry '10.0.0.1' after fallthrough/],
@@ -86,4 +87,25 @@ t.test('hosts: bad config', async (t) => {
   for (const [block, want] of rows) {
     await t.rejects(startServer(`example.org {\n${block}\n}\n`), want, block.replace(/\n/g, ' '));
   }
+});
+
+t.test('hosts: fallthrough CIDRs are reverse zones (CoreDNS plugin/pkg/fall)', async (t) => {
+  const srv = await startServer('. {\n    hosts {\n        10.0.0.1 one.example.org\n        fallthrough 10.0.0.0/8\n    }\n    whoami\n}\n');
+  t.teardown(() => srv.stop());
+  // A known address under the zone is still answered by hosts.
+  const known = await dig(srv.port, ['-x', '10.0.0.1']);
+  t.same(known.answer.map((a) => a.data), ['one.example.org.'], 'hosts answers its own PTR');
+  // Misses for names under 10.in-addr.arpa. reach whoami; the same miss outside it is hosts' SERVFAIL.
+  for (const [name, type] of [['9.9.9.10.in-addr.arpa', 'A'], ['9.9.9.10.in-addr.arpa', 'TXT'], ['10.in-addr.arpa', 'AAAA']]) {
+    const r = await dig(srv.port, [name!, type!]);
+    t.equal(r.status, 'NOERROR', `${name} ${type} passed on`);
+    t.equal(r.additional[0]?.data, '127.0.0.1', `${name} ${type}: whoami answered`);
+  }
+  for (const [name, type] of [['9.9.9.11.in-addr.arpa', 'A'], ['missing.example.org', 'A'], ['10.0.0.0/8', 'A']]) {
+    const r = await dig(srv.port, [name!, type!]);
+    t.equal(r.status, 'SERVFAIL', `${name} ${type}: no fallthrough outside 10.in-addr.arpa.`);
+  }
+  // PTR misses pass on whatever the zones (CoreDNS hosts: reverse lookups are never final here).
+  const ptr = await dig(srv.port, ['-x', '10.9.9.9']);
+  t.equal(ptr.additional[0]?.data, '127.0.0.1', 'unknown PTR under the zone: whoami');
 });

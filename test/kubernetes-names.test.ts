@@ -3,7 +3,8 @@ import { ClusterStore } from '../src/cluster/store.js';
 import { toService } from '../src/cluster/convert.js';
 import { KubernetesPlugin } from '../src/plugins/kubernetes/handler.js';
 import { endpointLabel, isReverse, parseRequest, podLabelToIP, trimZone } from '../src/plugins/kubernetes/names.js';
-import { tryParseDuration as parseDuration } from '../src/corefile/duration.js';
+import { tryParseDuration as parseDuration } from '../src/pkg/duration.js';
+import { Fall } from '../src/pkg/fall.js';
 import { RCODE, TYPE } from '../src/server/wire/constants.js';
 import { encodeMessage } from '../src/server/wire/message.js';
 import { isParseFailure, parseQuery } from '../src/server/wire/query.js';
@@ -76,7 +77,7 @@ t.test('handler: unsynced, AXFR, cache', async (t) => {
   const store = new ClusterStore();
   const plugin = new KubernetesPlugin({
     zones: [Z, 'in-addr.arpa.'], primaryZone: Z, ttl: 5, namespaces: new Set(), namespaceLabels: null, labels: null,
-    pods: 'disabled', endpointPodNames: false, noEndpoints: false, fallthrough: null, ignoreEmptyService: false, localIPs: [],
+    pods: 'disabled', endpointPodNames: false, noEndpoints: false, fallthrough: Fall.never, ignoreEmptyService: false, localIPs: [],
   }, store, { description: 'test', start: async () => {}, stop: async () => {} }, { resolve: async () => { throw new Error('no upstream'); } });
   const next = () => ({ rcode: RCODE.REFUSED, plugin: 'next' });
   const serve = (name: string, type: number) => plugin.serve(query(name, type), next) as Reply;

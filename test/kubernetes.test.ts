@@ -383,7 +383,7 @@ t.test('setup errors name the option', async (t) => {
     [`kubernetes {\n manifests ${dir}\n namespaces a\n namespace_labels x=y\n }`, /namespaces and namespace_labels cannot both be set/],
     [`kubernetes {\n manifests ${dir}\n ignore everything\n }`, /unable to parse ignore value/],
     [`kubernetes {\n manifests ${dir}\n tls a b\n }`, /tls: wrong argument count/],
-    [`kubernetes {\n manifests ${dir}\n startup_timeout soon\n }`, /failed to parse startup_timeout/],
+    [`kubernetes {\n manifests ${dir}\n startup_timeout soon\n }`, /Corefile:4 .*startup_timeout: invalid duration 'soon'/],
     [`kubernetes {\n manifests ${dir}\n labels a b c\n }`, /unable to parse labels selector/],
     [`kubernetes {\n manifests /nonexistent/path\n }`, /manifests: \/nonexistent\/path does not exist/],
     [`kubernetes {\n manifests ${dir}\n zonal\n }`, /'zonal' is not supported/],

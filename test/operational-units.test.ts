@@ -10,7 +10,7 @@ import { Errors } from '../src/plugins/errors/handler.js';
 import { definition as errorsDef } from '../src/plugins/errors/setup.js';
 import { Log } from '../src/plugins/log/handler.js';
 import { COMMON_FORMAT, parseFormat } from '../src/plugins/log/format.js';
-import { formatDuration, parseDuration } from '../src/corefile/duration.js';
+import { formatDuration, parseDuration } from '../src/pkg/duration.js';
 import { Reload } from '../src/plugins/reload/handler.js';
 import { Ready } from '../src/plugins/ready/handler.js';
 import { loadPlugins } from '../src/plugins/registry.js';

@@ -1,4 +1,4 @@
-import { canonicalIP, ipFamily } from './ip.js';
+import { canonicalCidr, canonicalIP, ipFamily } from '../pkg/ip.js';
 import type { Endpoint, EndpointPort, EndpointSlice, Namespace, Pod, Protocol, Service, ServicePort } from './types.js';
 
 /**
@@ -73,13 +73,9 @@ class Reader {
 
   /** `ip/len`, trimmed (the API server and kube-proxy accept surrounding spaces); rules are built from it verbatim. */
   cidr(v: unknown, field: string): string {
-    const raw = this.str(v, field)?.trim() ?? '';
-    const slash = raw.indexOf('/');
-    const ip = slash > 0 ? canonicalIP(raw.slice(0, slash)) : undefined;
-    const len = raw.slice(slash + 1);
-    const max = ip?.includes(':') ? 128 : 32;
-    if (ip === undefined || !/^\d{1,3}$/.test(len) || Number(len) > max) throw this.fail(field, `want a CIDR like 10.0.0.0/8, got ${show(v)}`);
-    return `${ip}/${Number(len)}`;
+    const cidr = canonicalCidr(this.str(v, field)?.trim() ?? '');
+    if (cidr === undefined) throw this.fail(field, `want a CIDR like 10.0.0.0/8, got ${show(v)}`);
+    return cidr;
   }
 
   /** Port names are DNS labels (API validation); they end up in chain hashes and rule comments. */

@@ -1,5 +1,7 @@
 /** Server-block keys: `[SCHEME://]ZONE[:PORT]` (CoreDNS core/dnsserver/register.go and plugin.SplitHostPort). */
-import { cidrToReverseZones, isCidr } from './reverse.js';
+import { isCidr } from '../pkg/ip.js';
+import { cidrToReverseZones } from '../pkg/reverse.js';
+import { fqdn } from '../pkg/zone.js';
 import type { ServerAddress } from './types.js';
 
 type Scheme = ServerAddress['scheme'];
@@ -63,13 +65,9 @@ export function parseServerKey(key: string, dnsPort: number | null = null): Serv
   } else if (/^[0-9a-f.:]+\/\d+$/i.test(zone)) {
     throw new Error(`invalid CIDR ${zone}`);
   } else {
-    zones = [fqdn(zone).toLowerCase()];
+    zones = [fqdn(zone)];
   }
   return { scheme, zones, port: port ?? (dnsPort === null ? null : defaultPort(scheme, dnsPort)), key };
-}
-
-function fqdn(name: string): string {
-  return name.endsWith('.') ? name : name + '.';
 }
 
 /**
@@ -79,7 +77,7 @@ function fqdn(name: string): string {
 function isDomainName(name: string): boolean {
   if (name === '') return false;
   if (name === '.') return true;
-  const labels = fqdn(name).slice(0, -1).split('.');
+  const labels = (name.endsWith('.') ? name.slice(0, -1) : name).split('.');
   let wire = 1;
   for (const label of labels) {
     const length = Buffer.byteLength(label.replace(/\\(\d{3}|.)/g, 'x'));

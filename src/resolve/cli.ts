@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { reverseName } from '../corefile/index.js';
+import { reverseName } from '../pkg/reverse.js';
 import { rcodeName, RCODE, TYPE, typeName, typeNumber } from '../server/wire/constants.js';
 import type { Message, RR } from '../server/wire/message.js';
 import { bool, describeFlags, parseFlags, text, UsageError, value } from '../pkg/flags.js';

@@ -9,7 +9,7 @@ import { errorResponse, headerOnlyResponse, renderFor } from './respond.js';
 import { PluginError, type PluginDefinitions, type Query, type Reply, type SharedServices } from './types.js';
 import { CLASS, RCODE, SERVER_UDP_SIZE, TYPE } from './wire/constants.js';
 import { decodeMessage, encodeMessage, type Message } from './wire/message.js';
-import { fqdn } from './wire/name.js';
+import { fqdn } from '../pkg/zone.js';
 import { isParseFailure, parseQuery } from './wire/query.js';
 
 const log = logger();

@@ -3,7 +3,8 @@ import { hostname } from 'node:os';
 import type { Server } from 'node:http';
 import { ClusterStore } from '../cluster/store.js';
 import type { ClusterSource } from '../cluster/source.js';
-import { canonicalIP, ipFamily } from '../cluster/ip.js';
+import { canonicalCidr, canonicalIP, cidrFamily } from '../pkg/ip.js';
+import { tryParseDuration } from '../pkg/duration.js';
 import { bool, describeFlags, list, parseFlags, text, UsageError, value } from '../pkg/flags.js';
 import { logger } from '../server/log.js';
 import { runCommand } from './apply.js';
@@ -46,29 +47,17 @@ export interface VipOptions {
   help: boolean;
 }
 
-/** Go-style durations as kube-proxy takes them: `30s`, `1m30s`, `500ms`, `1h`. */
-export function parseDuration(flag: string, v: string): number {
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
-  let m: RegExpExecArray | null;
-  let pos = 0;
-  while ((m = re.exec(v))) {
-    total += Number(m[1]) * units[m[2]!]!;
-    pos = re.lastIndex;
-  }
-  if (v === '' || pos !== v.length) throw new Error(`${flag}: '${v}' is not a duration (like 30s, 500ms, 1m)`);
-  return total;
+/** Go durations as kube-proxy takes them: `30s`, `1m30s`, `500ms`, `1h`. */
+export function durationFlag(v: string, flag: string): number {
+  const ms = tryParseDuration(v);
+  if (ms === undefined || ms < 0) throw new Error(`${flag}: '${v}' is not a duration (like 30s, 500ms, 1m)`);
+  return ms;
 }
 
-function parseCIDR(v: string, flag: string): string {
-  const [ip = '', len, extra] = v.split('/');
-  const canon = canonicalIP(ip);
-  const max = ipFamily(ip) === 6 ? 128 : 32;
-  if (!canon || len === undefined || extra !== undefined || !/^\d+$/.test(len) || Number(len) > max) {
-    throw new Error(`${flag}: '${v}' is not a CIDR (like 10.244.0.0/16 or fd00:10::/56)`);
-  }
-  return `${canon}/${Number(len)}`;
+function cidrFlag(v: string, flag: string): string {
+  const cidr = canonicalCidr(v);
+  if (!cidr) throw new Error(`${flag}: '${v}' is not a CIDR (like 10.244.0.0/16 or fd00:10::/56)`);
+  return cidr;
 }
 
 function parseNodeIP(v: string, flag: string): string {
@@ -87,10 +76,10 @@ const VIP_FLAGS = {
   kubeconfig: text('kubeconfig to reach the API (default: the in-cluster service account)', { arg: 'FILE' }),
   context: text('Context of the kubeconfig to use', { arg: 'C' }),
   'node-ip': list('This node\'s addresses (NodePorts, local traffic); repeatable, comma-separated', parseNodeIP, { arg: 'IP' }),
-  'cluster-cidr': list('Pod CIDRs, at most one per IP family: traffic from outside them to ClusterIPs is masqueraded', parseCIDR, { arg: 'CIDR' }),
+  'cluster-cidr': list('Pod CIDRs, at most one per IP family: traffic from outside them to ClusterIPs is masqueraded', cidrFlag, { arg: 'CIDR' }),
   'masquerade-all': bool('Masquerade all traffic to Service VIPs'),
-  'sync-period': value('Longest time between full syncs', (v, f) => parseDuration(f, v), { arg: 'DURATION', default: 30_000, shown: '30s' }),
-  'min-sync-period': value('Shortest time between syncs', (v, f) => parseDuration(f, v), { arg: 'DURATION', default: 1000, shown: '1s' }),
+  'sync-period': value('Longest time between full syncs', durationFlag, { arg: 'DURATION', default: 30_000, shown: '30s' }),
+  'min-sync-period': value('Shortest time between syncs', durationFlag, { arg: 'DURATION', default: 1000, shown: '1s' }),
   once: bool('Sync once and exit'),
   'dry-run': bool('Print what a full sync would apply and exit'),
   metrics: text('Serve /metrics on this address', { arg: 'ADDR' }),
@@ -112,7 +101,7 @@ export function parseVipArgs(argv: string[]): VipOptions {
   if (o.manifests && o.kubeconfig) throw new UsageError('--manifests and --kubeconfig exclude each other');
   if (o.context && !o.kubeconfig) throw new UsageError('--context needs --kubeconfig');
   if (o.syncPeriodMs < 1000) throw new UsageError('--sync-period must be at least 1s');
-  if (new Set(o.clusterCIDRs.map((c) => ipFamily(c.split('/')[0]!))).size !== o.clusterCIDRs.length) {
+  if (new Set(o.clusterCIDRs.map(cidrFamily)).size !== o.clusterCIDRs.length) {
     throw new UsageError('--cluster-cidr: at most one CIDR per IP family');
   }
   return o;

@@ -1,5 +1,5 @@
 import type { EndpointSlice, Service, Snapshot } from '../cluster/types.js';
-import { ipFamily } from '../cluster/ip.js';
+import { cidrFamily, ipFamily } from '../pkg/ip.js';
 import { endpointChain, joinHostPort, serviceChains } from './hash.js';
 
 export type Family = 4 | 6;
@@ -80,10 +80,6 @@ const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 function ofFamily(ips: string[], family: Family): string[] {
   return ips.filter((ip) => ipFamily(ip) === family);
-}
-
-function cidrFamily(cidr: string): number {
-  return ipFamily(cidr.split('/')[0] ?? '');
 }
 
 /** Endpoints of one service port from all its slices, deduplicated by ip:port, sorted like kube-proxy (ip:port string). */

@@ -1,5 +1,5 @@
 import { reachability, type FamilyModel, type ServicePortModel, type EndpointModel } from './model.js';
-import { ipFamily } from '../cluster/ip.js';
+import { cidrContains } from '../pkg/ip.js';
 import { ByteWriter, LineCounter, StringSink, type LineSink } from './byte-writer.js';
 
 export const MASQ_MARK = '0x4000';
@@ -103,25 +103,6 @@ export interface RenderResult {
 /** kube-proxy quotes comments that hold spaces; the others stay bare. */
 function comment(text: string): string {
   return text.includes(' ') ? `-m comment --comment "${text}"` : `-m comment --comment ${text}`;
-}
-
-function ipToBigInt(ip: string): bigint {
-  if (ipFamily(ip) === 4) return ip.split('.').reduce((acc, o) => (acc << 8n) | BigInt(o), 0n);
-  const [head = '', tail = ''] = ip.split('::');
-  const h = head ? head.split(':') : [];
-  const t = ip.includes('::') ? (tail ? tail.split(':') : []) : [];
-  const groups = [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
-}
-
-export function cidrContains(cidr: string, ip: string): boolean {
-  const [base = '', lenText] = cidr.split('/');
-  const fam = ipFamily(base);
-  if (fam === 0 || fam !== ipFamily(ip)) return false;
-  const bits = fam === 4 ? 32 : 128;
-  const len = lenText === undefined ? bits : Number(lenText);
-  const shift = BigInt(bits - len);
-  return ipToBigInt(base) >> shift === ipToBigInt(ip) >> shift;
 }
 
 /** A service port's lines in the top-level chains, and what its own chains need (null: it has none). */

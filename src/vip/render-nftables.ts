@@ -1,6 +1,7 @@
 import { reachability, type EndpointModel, type Family, type FamilyModel, type ServicePortModel } from './model.js';
 import { nftEndpointBase, nftServiceBase } from './hash.js';
-import { cidrContains, MASQ_MARK } from './render-iptables.js';
+import { cidrContains } from '../pkg/ip.js';
+import { MASQ_MARK } from './render-iptables.js';
 
 /** One private table per family: everything the nftables mode owns, and nothing else is touched. */
 export const NFT_TABLE = 'clusterdns';

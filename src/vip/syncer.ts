@@ -1,7 +1,7 @@
 import type { ClusterStore } from '../cluster/store.js';
 import type { Snapshot, StoreChange } from '../cluster/types.js';
 import type { Logger } from '../server/log.js';
-import { ipFamily } from '../cluster/ip.js';
+import { cidrFamily, ipFamily } from '../pkg/ip.js';
 import { RestoreError, runCommand, type Run } from './apply.js';
 import { NftablesBackend, NftError } from './apply-nftables.js';
 import { IptablesBackend, type FamilyRenderOptions, type VipBackend } from './backend.js';
@@ -36,8 +36,6 @@ interface FamilyState {
   /** Services changed since the last successful sync of this family. */
   changed: Set<string>;
 }
-
-const cidrFamily = (c: string) => ipFamily(c.split('/')[0] ?? '');
 
 /** Render options of one family: the flags' addresses filtered to it. */
 export function familyRenderBase(opts: Pick<SyncerOptions, 'clusterCIDRs' | 'masqueradeAll' | 'nodeIPs'>, family: Family): FamilyRenderOptions {

@@ -4,7 +4,7 @@ import { withQuestion } from '../../server/requery.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import { RCODE, TYPE } from '../../server/wire/constants.js';
 import { decodeMessage, type Message } from '../../server/wire/message.js';
-import { isSubdomain } from '../../server/wire/name.js';
+import { isSubdomain } from '../../pkg/zone.js';
 import { kubernetesSearchPath } from '../kubernetes/autopath.js';
 import type { KubernetesPlugin } from '../kubernetes/handler.js';
 

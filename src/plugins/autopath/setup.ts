@@ -1,7 +1,7 @@
 import { resolve, dirname } from 'node:path';
 import { SetupError } from '../../corefile/types.js';
 import type { PluginDefinition } from '../../server/types.js';
-import { fqdn } from '../../server/wire/name.js';
+import { fqdn } from '../../pkg/zone.js';
 import { hostSearchDomains } from '../kubernetes/autopath.js';
 import { Autopath, type SearchSource } from './handler.js';
 

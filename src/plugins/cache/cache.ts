@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
 import { FLAG, RCODE } from '../../server/wire/constants.js';
 import { canonicalWire } from '../../server/respond.js';
-import { isSubdomain } from '../../server/wire/name.js';
+import { isSubdomain } from '../../pkg/zone.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import { serverCells, type ServerCells } from './metrics.js';
 import { inspect, type Kind } from './wire.js';

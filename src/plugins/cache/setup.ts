@@ -1,7 +1,8 @@
 import { SetupError, type Directive } from '../../corefile/types.js';
 import type { PluginDefinition } from '../../server/types.js';
-import { fqdn, nameToWire } from '../../server/wire/name.js';
-import { tryParseDuration as parseDuration } from '../../corefile/duration.js';
+import { nameToWire } from '../../server/wire/name.js';
+import { fqdn } from '../../pkg/zone.js';
+import { tryParseDuration as parseDuration } from '../../pkg/duration.js';
 import { Cache, type CacheConfig } from './cache.js';
 
 /** CoreDNS shards its cache in 256 and keeps at least 4 per shard: capacities round down to 256s, minimum 1024. */

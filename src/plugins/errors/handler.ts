@@ -1,7 +1,7 @@
 import { logger } from '../../server/log.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import { RCODE, typeName } from '../../server/wire/constants.js';
-import { formatDuration } from '../../corefile/duration.js';
+import { formatDuration } from '../../pkg/duration.js';
 
 const log = logger('plugin/errors');
 

@@ -1,6 +1,6 @@
 import { SetupError } from '../../corefile/types.js';
 import type { PluginDefinition } from '../../server/types.js';
-import { parseDuration } from '../../corefile/duration.js';
+import { parseDuration } from '../../pkg/duration.js';
 import { Errors, type ConsolidateRule, type Level } from './handler.js';
 
 /** CoreDNS caps the regexp length so a hostile Corefile cannot make compilation eat memory. */

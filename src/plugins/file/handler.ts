@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { RCODE } from '../../server/wire/constants.js';
 import type { Message } from '../../server/wire/message.js';
-import { isSubdomain } from '../../server/wire/name.js';
+import { isSubdomain } from '../../pkg/zone.js';
 import type { Next, Plugin, Query, Reply, SharedServices } from '../../server/types.js';
 import { logger } from '../../server/log.js';
 import { Zone, type Answer } from './zone.js';

@@ -1,8 +1,8 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { PluginDefinition } from '../../server/types.js';
 import { SetupError } from '../../corefile/types.js';
-import { fqdn } from '../../server/wire/name.js';
-import { tryParseDuration } from '../../corefile/duration.js';
+import { fqdn } from '../../pkg/zone.js';
+import { tryParseDuration } from '../../pkg/duration.js';
 import { FilePlugin, type FileOptions } from './handler.js';
 
 export const definition: PluginDefinition = {

@@ -1,6 +1,6 @@
 import { RCODE, TYPE } from '../../server/wire/constants.js';
 import type { MxData, RR, SoaData, SrvData } from '../../server/wire/message.js';
-import { isSubdomain } from '../../server/wire/name.js';
+import { isSubdomain } from '../../pkg/zone.js';
 import { ZoneFileError, type ZoneFile } from './zonefile.js';
 
 /** What a lookup inside one zone produced. `chase` names an out-of-zone CNAME target still to resolve. */

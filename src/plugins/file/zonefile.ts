@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { CLASS, TYPE, typeName, typeNumber } from '../../server/wire/constants.js';
-import { bytesToIpv6, ipv6ToBytes, type RR, type SoaData } from '../../server/wire/message.js';
-import { isSubdomain, nameToWire } from '../../server/wire/name.js';
+import type { RR, SoaData } from '../../server/wire/message.js';
+import { formatIpv6, ipFamily, ipv6Bytes } from '../../pkg/ip.js';
+import { nameToWire } from '../../server/wire/name.js';
+import { isSubdomain } from '../../pkg/zone.js';
 
 /** A zone file problem, with the place: `db.example.org:12: bad TTL 'x'` (line 0: the zone as a whole). */
 export class ZoneFileError extends Error {
@@ -259,7 +261,7 @@ function parseRdata(
     if (!/^([0-9a-fA-F]{2})*$/.test(hex) || hex.length / 2 !== len) fail(`${tn}: \\# length ${len} does not match ${hex.length / 2} bytes of hex`);
     const bytes = Buffer.from(hex, 'hex');
     if (type === TYPE.A && len === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
-    if (type === TYPE.AAAA && len === 16) return bytesToIpv6(bytes);
+    if (type === TYPE.AAAA && len === 16) return formatIpv6(bytes);
     if (TEXT_TYPES.has(type)) fail(`${tn}: use the text form, \\# is only read for A, AAAA and types without one`);
     return bytes;
   }
@@ -278,15 +280,13 @@ function parseRdata(
   switch (type) {
     case TYPE.A:
       want(1);
-      if (!/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(t[0]!.text)) fail(`A: bad IPv4 address '${t[0]!.text}'`);
+      if (ipFamily(t[0]!.text) !== 4) fail(`A: bad IPv4 address '${t[0]!.text}'`);
       return t[0]!.text;
-    case TYPE.AAAA:
+    case TYPE.AAAA: {
       want(1);
-      try {
-        return bytesToIpv6(ipv6ToBytes(t[0]!.text));
-      } catch {
-        return fail(`AAAA: bad IPv6 address '${t[0]!.text}'`);
-      }
+      const bytes = ipv6Bytes(t[0]!.text);
+      return bytes ? formatIpv6(bytes) : fail(`AAAA: bad IPv6 address '${t[0]!.text}'`);
+    }
     case TYPE.NS: case TYPE.CNAME: case TYPE.PTR:
       want(1);
       return name(t[0], `${tn} target`);

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { FLAG, RCODE, rcodeName } from '../../server/wire/constants.js';
-import { isSubdomain } from '../../server/wire/name.js';
+import { isSubdomain } from '../../pkg/zone.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import { healthcheckBroken, maxConcurrentRejects, requestDuration } from './metrics.js';
 import type { Transport, Upstream } from './upstream.js';

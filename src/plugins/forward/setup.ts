@@ -1,13 +1,15 @@
 import { readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { cidrToReverseZones, isCidr } from '../../corefile/index.js';
+import { cidrToReverseZones } from '../../pkg/reverse.js';
+import { isCidr } from '../../pkg/ip.js';
 import { SetupError, type Directive } from '../../corefile/types.js';
 import { logger } from '../../server/log.js';
 import type { PluginDefinition, SetupContext } from '../../server/types.js';
 import { RCODE, rcodeNumber } from '../../server/wire/constants.js';
-import { fqdn, nameToWire } from '../../server/wire/name.js';
-import { tryParseDuration as parseDuration } from '../../corefile/duration.js';
+import { nameToWire } from '../../server/wire/name.js';
+import { fqdn } from '../../pkg/zone.js';
+import { tryParseDuration as parseDuration } from '../../pkg/duration.js';
 import { Forward, type ForwardConfig, type Policy } from './forward.js';
 import { Upstream, type UpstreamOptions } from './upstream.js';
 

@@ -1,7 +1,7 @@
 import { SetupError } from '../../corefile/types.js';
 import type { PluginDefinition } from '../../server/types.js';
 import { listenAddress } from '../../server/http.js';
-import { parseDuration } from '../../corefile/duration.js';
+import { parseDuration } from '../../pkg/duration.js';
 import { Health, serveHealth } from './handler.js';
 
 /** `health [ADDRESS] { lameduck DURATION }` */

@@ -1,7 +1,8 @@
 import { statSync, readFileSync } from 'node:fs';
 import { TYPE, RCODE } from '../../server/wire/constants.js';
 import type { Message, RR } from '../../server/wire/message.js';
-import { isSubdomain } from '../../server/wire/name.js';
+import { Fall } from '../../pkg/fall.js';
+import { isSubdomain } from '../../pkg/zone.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import { logger } from '../../server/log.js';
 import { client, registry } from '../../server/metrics.js';
@@ -28,8 +29,8 @@ export interface HostsOptions {
   reverse: boolean;
   /** Reload poll interval in ms; 0 disables. */
   reloadMs: number;
-  /** Zones for which a miss passes on: null = never, [] = every name (bare `fallthrough`). */
-  fallthrough: string[] | null;
+  /** Which misses pass on to the next plugin (unknown reverse names always do, as in CoreDNS). */
+  fallthrough: Fall;
 }
 
 /** Answers cached per (name, type) between reloads; bounded so random names cannot grow it without end. */
@@ -114,9 +115,7 @@ export class Hosts implements Plugin {
       answer = this.addresses(q.type === TYPE.A ? 4 : 6, q.lname).map((ip) => ({ name: q.name, type: q.type, ttl: this.opts.ttl, data: ip }));
     }
     if (!answer.length && !this.addresses(4, q.lname).length && !this.addresses(6, q.lname).length) {
-      if (this.opts.fallthrough && (this.opts.fallthrough.length === 0 || this.opts.fallthrough.some((z) => isSubdomain(q.lname, z)))) {
-        return next(q);
-      }
+      if (this.opts.fallthrough.through(q.lname)) return next(q);
       // CoreDNS answers SERVFAIL here, not NXDOMAIN: a hosts file has no SOA to make a negative answer cacheable.
       return { rcode: RCODE.SERVFAIL };
     }

@@ -1,5 +1,6 @@
-import { bytesToIpv6, ipv6ToBytes } from '../../server/wire/message.js';
-import { fqdn, isSubdomain } from '../../server/wire/name.js';
+import { formatIpv6, ipFamily, ipv6Bytes } from '../../pkg/ip.js';
+import { reverseName } from '../../pkg/reverse.js';
+import { fqdn, isSubdomain } from '../../pkg/zone.js';
 
 /** An address from a hosts line, in canonical text form. */
 export interface HostAddr { family: 4 | 6; ip: string }
@@ -17,33 +18,20 @@ export interface HostsMap {
   entries: number;
 }
 
-const V4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
 /**
  * Parses an address the way Go's net.ParseIP does for hosts files: an IPv6 zone (`fe80::1%eth0`) is
  * dropped, and an IPv4-mapped IPv6 address counts as IPv4 (Go's To4()).
  */
 export function parseHostAddr(text: string): HostAddr | undefined {
-  if (V4.test(text)) return { family: 4, ip: text };
+  if (ipFamily(text) === 4) return { family: 4, ip: text };
   const bare = text.replace(/%.*$/, '');
   if (!bare.includes(':')) return undefined;
-  let b: Buffer;
-  try {
-    b = ipv6ToBytes(bare);
-  } catch {
-    return undefined;
-  }
+  const b = ipv6Bytes(bare);
+  if (!b) return undefined;
   if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
     return { family: 4, ip: `${b[12]}.${b[13]}.${b[14]}.${b[15]}` };
   }
-  return { family: 6, ip: bytesToIpv6(b) };
-}
-
-/** The PTR owner name of an address: `1.2.3.4` -> `4.3.2.1.in-addr.arpa.`, IPv6 by nibbles under ip6.arpa. */
-export function reverseOwner(a: HostAddr): string {
-  if (a.family === 4) return a.ip.split('.').reverse().join('.') + '.in-addr.arpa.';
-  const hex = ipv6ToBytes(a.ip).toString('hex');
-  return [...hex].reverse().join('.') + '.ip6.arpa.';
+  return { family: 6, ip: formatIpv6(b) };
 }
 
 function add(m: Map<string, string[]>, key: string, value: string): boolean {
@@ -85,7 +73,7 @@ export function parseHosts(text: string, origins: string[], reverse: boolean, ba
         continue;
       }
       if (add(addr.family === 4 ? m.v4 : m.v6, name, addr.ip)) m.entries++;
-      if (reverse) add(m.ptr, reverseOwner(addr), name);
+      if (reverse) add(m.ptr, reverseName(addr.ip), name);
     }
   }
   return m;

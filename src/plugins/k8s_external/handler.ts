@@ -1,8 +1,9 @@
-import { ipFamily } from '../../cluster/ip.js';
-import { ipFromReverseName } from '../../corefile/index.js';
+import { ipFamily } from '../../pkg/ip.js';
+import { ipFromReverseName } from '../../pkg/reverse.js';
 import { RCODE, TYPE } from '../../server/wire/constants.js';
 import type { Message, RR } from '../../server/wire/message.js';
-import { isSubdomain } from '../../server/wire/name.js';
+import { Fall } from '../../pkg/fall.js';
+import { isSubdomain } from '../../pkg/zone.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import { join, matchPort, type KubernetesPlugin } from '../kubernetes/handler.js';
 import { trimZone } from '../kubernetes/names.js';
@@ -15,7 +16,8 @@ export interface ExternalOptions {
   ttl: number;
   /** Also answer endpoint addresses of headless services without external IPs. */
   headless: boolean;
-  fallthrough: string[] | null;
+  /** Which NXDOMAIN answers pass on to the next plugin. */
+  fallthrough: Fall;
 }
 
 interface Entry { ip: string; port: number; target: string }
@@ -43,8 +45,7 @@ export class ExternalPlugin implements Plugin {
 
     const [entries, rcode] = this.lookup(k, q, lname, zone);
     if (entries.length === 0) {
-      const f = this.opts.fallthrough;
-      if (rcode === RCODE.NXDOMAIN && f && (f.length === 0 || f.some((z) => isSubdomain(lname, z)))) return next(q);
+      if (rcode === RCODE.NXDOMAIN && this.opts.fallthrough.through(lname)) return next(q);
       return this.reply(q, rcode, [], [this.soa(zone, k)]);
     }
     const ttl = this.opts.ttl;

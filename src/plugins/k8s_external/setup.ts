@@ -1,40 +1,33 @@
 import { SetupError, type Directive } from '../../corefile/types.js';
-import { cidrToReverseZones, isCidr } from '../../corefile/index.js';
-import { fqdn } from '../../server/wire/name.js';
+import { SetupArgs } from '../../pkg/args.js';
+import { Fall } from '../../pkg/fall.js';
 import type { PluginDefinition, SetupContext } from '../../server/types.js';
 import { KubernetesPlugin } from '../kubernetes/handler.js';
 import { ExternalPlugin, type ExternalOptions } from './handler.js';
 
-const zonesOf = (args: string[]) => [...new Set(args.flatMap((a) => (isCidr(a) ? cidrToReverseZones(a) : [fqdn(a)])))];
-
 /** Parses `k8s_external [ZONES...] { apex LABEL; ttl N; headless; fallthrough [ZONES...] }`. */
 export function parseExternal(d: Directive, ctx: Pick<SetupContext, 'zones'>): ExternalOptions {
+  const a = new SetupArgs('k8s_external');
   const opts: ExternalOptions = {
-    zones: d.args.length > 0 ? zonesOf(d.args) : [...ctx.zones], apex: 'dns', ttl: 5, headless: false, fallthrough: null,
+    zones: d.args.length > 0 ? a.zones(d) : [...ctx.zones], apex: 'dns', ttl: 5, headless: false, fallthrough: Fall.never,
   };
   for (const c of d.children) {
-    const fail = (msg: string) => new SetupError(d.file, c.line, 'k8s_external', msg);
     switch (c.name) {
-      case 'ttl': {
-        if (c.args.length !== 1) throw fail('ttl: wrong argument count or unexpected line ending');
-        const t = /^\d+$/.test(c.args[0]!) ? Number(c.args[0]) : NaN;
-        if (!(t >= 0 && t <= 3600)) throw fail(`ttl must be in range [0, 3600]: ${c.args[0]}`);
-        opts.ttl = t;
+      case 'ttl':
+        opts.ttl = a.ttl(c, 0, 3600);
         break;
-      }
       case 'apex':
-        if (c.args.length !== 1) throw fail('apex: wrong argument count or unexpected line ending');
-        opts.apex = c.args[0]!.toLowerCase().replace(/\.$/, '');
+        opts.apex = a.count(c, 1, 1, 'LABEL')[0]!.toLowerCase().replace(/\.$/, '');
         break;
       case 'headless':
-        if (c.args.length !== 0) throw fail('headless takes no arguments');
+        a.count(c, 0);
         opts.headless = true;
         break;
       case 'fallthrough':
-        opts.fallthrough = zonesOf(c.args);
+        opts.fallthrough = a.fall(c);
         break;
       default:
-        throw fail(`unknown property '${c.name}'`);
+        throw a.error(c, `unknown property '${c.name}'`);
     }
   }
   return opts;

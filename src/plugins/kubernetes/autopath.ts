@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isSubdomain } from '../../server/wire/name.js';
+import { isSubdomain } from '../../pkg/zone.js';
 import type { KubernetesPlugin } from './handler.js';
 
 /** Search domains of the server's own resolv.conf: CoreDNS appends them after the cluster ones. */

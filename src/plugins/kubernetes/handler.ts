@@ -1,13 +1,14 @@
-import { canonicalIP, ipFamily } from '../../cluster/ip.js';
+import { canonicalIP, ipFamily } from '../../pkg/ip.js';
 import type { LabelSelector } from '../../cluster/selector.js';
 import type { ClusterSource } from '../../cluster/source.js';
 import type { ClusterStore } from '../../cluster/store.js';
 import type { Endpoint, EndpointSlice, Service } from '../../cluster/types.js';
 import { RCODE, TYPE } from '../../server/wire/constants.js';
 import type { Message, RR } from '../../server/wire/message.js';
-import { isSubdomain } from '../../server/wire/name.js';
+import { Fall } from '../../pkg/fall.js';
+import { isSubdomain } from '../../pkg/zone.js';
 import type { Next, Plugin, Query, Reply, SharedServices } from '../../server/types.js';
-import { ipFromReverseName } from '../../corefile/index.js';
+import { ipFromReverseName } from '../../pkg/reverse.js';
 import { endpointLabel, isReverse, parseRequest, podLabelToIP, trimZone, type RecordRequest } from './names.js';
 
 export type PodMode = 'disabled' | 'insecure' | 'verified';
@@ -26,8 +27,8 @@ export interface KubernetesOptions {
   pods: PodMode;
   endpointPodNames: boolean;
   noEndpoints: boolean;
-  /** null: off; []: every zone; else only names below these zones pass on. */
-  fallthrough: string[] | null;
+  /** Which NXDOMAIN answers pass on to the next plugin. */
+  fallthrough: Fall;
   ignoreEmptyService: boolean;
   /** The server's own non-loopback addresses (NS answers). */
   localIPs: string[];
@@ -202,8 +203,7 @@ export class KubernetesPlugin implements Plugin {
     }
 
     if (nameError) {
-      const f = this.opts.fallthrough;
-      if (f && (f.length === 0 || f.some((z) => isSubdomain(lname, z)))) return 'next';
+      if (this.opts.fallthrough.through(lname)) return 'next';
       const rcode = this.store.synced ? RCODE.NXDOMAIN : RCODE.SERVFAIL;
       return { rcode, answer: [], authority: [this.soa(zoneTyped)], additional: [] };
     }

@@ -1,4 +1,4 @@
-import { canonicalIP } from '../../cluster/ip.js';
+import { canonicalIP } from '../../pkg/ip.js';
 
 /**
  * Cluster names, parsed right to left the way CoreDNS does (plugin/kubernetes/parse.go):

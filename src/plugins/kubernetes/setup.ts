@@ -2,15 +2,15 @@ import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { ApiSourceConfig } from '../../cluster/informers.js';
-import { canonicalIP } from '../../cluster/ip.js';
+import { canonicalIP } from '../../pkg/ip.js';
 import { ManifestSource } from '../../cluster/manifests.js';
 import { parseSelector, SelectorError, type LabelSelector } from '../../cluster/selector.js';
 import type { ClusterSource } from '../../cluster/source.js';
 import { ClusterStore } from '../../cluster/store.js';
-import { cidrToReverseZones, isCidr, tryParseDuration as parseDuration } from '../../corefile/index.js';
 import { SetupError, type Directive } from '../../corefile/types.js';
+import { SetupArgs } from '../../pkg/args.js';
+import { Fall } from '../../pkg/fall.js';
 import { logger } from '../../server/log.js';
-import { fqdn } from '../../server/wire/name.js';
 import type { PluginDefinition, SetupContext } from '../../server/types.js';
 import { KubernetesPlugin, type KubernetesOptions, type PodMode } from './handler.js';
 import { isReverse } from './names.js';
@@ -27,34 +27,19 @@ export interface KubernetesConfig extends Omit<KubernetesOptions, 'localIPs'> {
   startupTimeoutMs: number;
 }
 
-function normalizeZones(args: string[], fail: (msg: string) => never): string[] {
-  const out: string[] = [];
-  for (const a of args) {
-    if (isCidr(a)) {
-      try {
-        out.push(...cidrToReverseZones(a));
-      } catch (e) {
-        fail((e as Error).message);
-      }
-    } else {
-      out.push(fqdn(a));
-    }
-  }
-  return [...new Set(out)];
-}
-
 /** Parses `kubernetes [ZONES...] { ... }`; every option error names the option and its line. */
 export function parseKubernetes(d: Directive, ctx: Pick<SetupContext, 'zones' | 'corefile'>): KubernetesConfig {
+  const a = new SetupArgs('kubernetes');
   const failAt = (line: number) => (msg: string): never => {
     throw new SetupError(d.file, line, 'kubernetes', msg);
   };
-  const zones = d.args.length > 0 ? normalizeZones(d.args, failAt(d.line)) : [...ctx.zones];
+  const zones = d.args.length > 0 ? a.zones(d) : [...ctx.zones];
   const primaryZone = zones.find((z) => !isReverse(z));
   if (!primaryZone) failAt(d.line)('non-reverse zone name must be used');
 
   const cfg: KubernetesConfig = {
     zones, primaryZone: primaryZone!, ttl: 5, namespaces: new Set(), namespaceLabels: null, labels: null,
-    pods: 'disabled', endpointPodNames: false, noEndpoints: false, fallthrough: null, ignoreEmptyService: false,
+    pods: 'disabled', endpointPodNames: false, noEndpoints: false, fallthrough: Fall.never, ignoreEmptyService: false,
     startupTimeoutMs: 5000, source: { kind: 'api', api: { pods: 'disabled' } },
   };
   const api: ApiSourceConfig = { pods: 'disabled' };
@@ -65,9 +50,7 @@ export function parseKubernetes(d: Directive, ctx: Pick<SetupContext, 'zones' | 
   for (const c of d.children) {
     const fail = failAt(c.line);
     const args = c.args;
-    const count = (min: number, max = min) => {
-      if (args.length < min || args.length > max) fail(`${c.name}: wrong argument count or unexpected line ending (got ${args.length})`);
-    };
+    const count = (min: number, max = min) => a.count(c, min, max);
     const selector = (): [string, LabelSelector] => {
       count(1, Infinity);
       const text = args.join(' ');
@@ -103,9 +86,7 @@ export function parseKubernetes(d: Directive, ctx: Pick<SetupContext, 'zones' | 
         count(1, 2);
         const path = resolve(base, args[0]!);
         if (!existsSync(path)) fail(`manifests: ${path} does not exist`);
-        const intervalMs = args[1] === undefined ? 1000 : parseDuration(args[1]);
-        if (intervalMs === undefined || intervalMs < 10) fail(`manifests: invalid poll interval '${args[1]}' (want a duration of at least 10ms, e.g. 500ms)`);
-        manifests = { path, intervalMs: intervalMs! };
+        manifests = { path, intervalMs: args[1] === undefined ? 1000 : a.duration(c, args[1], 10) };
         break;
       }
       case 'namespaces':
@@ -129,32 +110,24 @@ export function parseKubernetes(d: Directive, ctx: Pick<SetupContext, 'zones' | 
         count(0);
         cfg.endpointPodNames = true;
         break;
-      case 'ttl': {
-        count(1);
-        const t = /^\d+$/.test(args[0]!) ? Number(args[0]) : NaN;
-        if (!(t >= 0 && t <= 3600)) fail(`ttl must be in range [0, 3600]: ${args[0]}`);
-        cfg.ttl = t;
+      case 'ttl':
+        cfg.ttl = a.ttl(c, 0, 3600);
         break;
-      }
       case 'noendpoints':
         count(0);
         cfg.noEndpoints = true;
         break;
       case 'fallthrough':
-        cfg.fallthrough = normalizeZones(args, fail);
+        cfg.fallthrough = a.fall(c);
         break;
       case 'ignore':
         count(1);
         if (args[0] !== 'empty_service') fail(`unable to parse ignore value: '${args[0]}'`);
         cfg.ignoreEmptyService = true;
         break;
-      case 'startup_timeout': {
-        count(1);
-        const ms = parseDuration(args[0]!);
-        if (ms === undefined) fail(`failed to parse startup_timeout: ${args[0]} (want a duration such as 5s)`);
-        cfg.startupTimeoutMs = ms!;
+      case 'startup_timeout':
+        cfg.startupTimeoutMs = a.duration(c, count(1)[0]!);
         break;
-      }
       case 'apiserver_qps':
         api.qps = nonNegative(Number);
         break;

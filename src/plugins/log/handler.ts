@@ -1,7 +1,7 @@
 import { writeQueryLog } from '../../server/log.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import { RCODE } from '../../server/wire/constants.js';
-import { isSubdomain } from '../../server/wire/name.js';
+import { isSubdomain } from '../../pkg/zone.js';
 import { renderFor } from '../../server/respond.js';
 import { classify, formatLine, parseFormat, typify, type ResponseClass } from './format.js';
 

@@ -1,6 +1,6 @@
 import { SetupError } from '../../corefile/types.js';
 import type { PluginDefinition } from '../../server/types.js';
-import { fqdn } from '../../server/wire/name.js';
+import { fqdn } from '../../pkg/zone.js';
 import { blockRecurses } from '../../server/config.js';
 import { COMBINED_FORMAT, COMMON_FORMAT, parseFormat, type ResponseClass } from './format.js';
 import { Log, LogRules, type Rule } from './handler.js';

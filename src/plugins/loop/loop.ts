@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { logger } from '../../server/log.js';
 import type { Next, Plugin, Query, Reply, SharedServices } from '../../server/types.js';
 import { RCODE, TYPE } from '../../server/wire/constants.js';
-import { isSubdomain } from '../../server/wire/name.js';
+import { isSubdomain } from '../../pkg/zone.js';
 
 const log = logger('plugin/loop');
 

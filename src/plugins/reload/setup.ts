@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { SetupError } from '../../corefile/types.js';
 import type { PluginDefinition } from '../../server/types.js';
-import { formatDuration, parseDuration } from '../../corefile/duration.js';
+import { formatDuration, parseDuration } from '../../pkg/duration.js';
 import { Reload, sha512 } from './handler.js';
 
 const DEFAULT_INTERVAL = 30_000;

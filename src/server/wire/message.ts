@@ -1,4 +1,5 @@
 import { CLASS, FLAG, HEADER_SIZE, TYPE } from './constants.js';
+import { formatIpv6, writeIpv6 } from '../../pkg/ip.js';
 import { nameLabels, readName, WireError } from './name.js';
 
 export interface SoaData {
@@ -72,6 +73,11 @@ class Writer {
   u16(v: number): void { this.ensure(2); this.buf.writeUInt16BE(v & 0xffff, this.off); this.off += 2; }
   u32(v: number): void { this.ensure(4); this.buf.writeUInt32BE(v >>> 0, this.off); this.off += 4; }
   bytes(b: Buffer): void { this.ensure(b.length); b.copy(this.buf, this.off); this.off += b.length; }
+  ipv6(addr: string): void {
+    this.ensure(16);
+    if (!writeIpv6(addr, this.buf, this.off)) throw new WireError(`bad IPv6 address ${addr}`);
+    this.off += 16;
+  }
   name(name: string, compress: boolean): void {
     const labels = nameLabels(name);
     // Suffix keys are lower-case so that owner names point back into the question and echo its case.
@@ -97,7 +103,7 @@ function writeRdata(w: Writer, rr: RR): void {
       for (const p of (d as string).split('.')) w.u8(Number(p));
       return;
     case TYPE.AAAA:
-      w.bytes(ipv6ToBytes(d as string));
+      w.ipv6(d as string);
       return;
     case TYPE.NS: case TYPE.CNAME: case TYPE.PTR:
       w.name(d as string, true);
@@ -215,7 +221,7 @@ function readRdata(buf: Buffer, type: number, off: number, len: number): RR['dat
       return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
     case TYPE.AAAA:
       if (len !== 16) throw new WireError('AAAA record with RDLENGTH ' + len);
-      return bytesToIpv6(buf.subarray(off, end));
+      return formatIpv6(buf, off);
     case TYPE.NS: case TYPE.CNAME: case TYPE.PTR:
       return readName(buf, off)[0];
     case TYPE.MX:
@@ -291,45 +297,4 @@ export function decodeMessage(buf: Buffer): Message {
     }
   }
   return m;
-}
-
-/* ------------------------------------------------------------------ addresses */
-
-export function ipv6ToBytes(addr: string): Buffer {
-  let s = addr;
-  const dotted = /^(.*:)(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
-  if (dotted) {
-    const p = dotted.slice(2).map(Number);
-    s = dotted[1] + ((p[0]! << 8) | p[1]!).toString(16) + ':' + ((p[2]! << 8) | p[3]!).toString(16);
-  }
-  const halves = s.split('::');
-  if (halves.length > 2) throw new WireError(`bad IPv6 address ${addr}`);
-  const part = (x: string | undefined) => (x ? x.split(':').map((g) => (/^[0-9a-f]{1,4}$/i.test(g) ? parseInt(g, 16) : NaN)) : []);
-  const head = part(halves[0]);
-  const tail = part(halves[1]);
-  const fill = halves.length === 2 ? 8 - head.length - tail.length : 0;
-  const groups = [...head, ...new Array<number>(Math.max(fill, 0)).fill(0), ...tail];
-  if (groups.length !== 8 || fill < 0 || (halves.length === 2 && fill < 1) || groups.some(Number.isNaN)) {
-    throw new WireError(`bad IPv6 address ${addr}`);
-  }
-  const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(g, i * 2));
-  return out;
-}
-
-/** RFC 5952 text form (lower case, longest zero run compressed). */
-export function bytesToIpv6(b: Buffer): string {
-  const g: number[] = [];
-  for (let i = 0; i < 16; i += 2) g.push(b.readUInt16BE(i));
-  let bestStart = -1, bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) { bestStart = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = g.map((x) => x.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return hex.slice(0, bestStart).join(':') + '::' + hex.slice(bestStart + bestLen).join(':');
 }

@@ -103,19 +103,6 @@ export function nameToWire(name: string): Buffer {
   return out;
 }
 
-/** Makes a user-written name absolute and lower-case: "Foo.Bar" -> "foo.bar.". */
-export function fqdn(name: string): string {
-  if (name === '' || name === '.') return '.';
-  const lower = name.toLowerCase();
-  return lower.endsWith('.') ? lower : lower + '.';
-}
-
-/** True when `name` equals `zone` or lies below it (both lower-case FQDNs). */
-export function isSubdomain(name: string, zone: string): boolean {
-  if (zone === '.') return true;
-  return name === zone || (name.endsWith(zone) && name[name.length - zone.length - 1] === '.');
-}
-
 /** Number of labels of a presentation name ("a.b." -> 2, "." -> 0). */
 export function countLabels(name: string): number {
   return nameLabels(name).length;
