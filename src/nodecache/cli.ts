@@ -1,6 +1,6 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { canonicalIP } from '../cluster/ip.js';
-import { parseDuration } from '../corefile/duration.js';
+import { canonicalIP } from '../pkg/ip.js';
+import { parseDuration } from '../pkg/duration.js';
 import { runCommand } from '../pkg/command.js';
 import { bool, describeFlags, list, parseFlags, text, UsageError, value } from '../pkg/flags.js';
 import { loadPlugins } from '../plugins/registry.js';
