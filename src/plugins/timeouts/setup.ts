@@ -1,5 +1,5 @@
 import { SetupError } from '../../corefile/types.js';
-import { tryParseDuration } from '../../corefile/duration.js';
+import { tryParseDuration } from '../../pkg/duration.js';
 import { DEFAULT_TCP_LIMITS, type TcpLimits } from '../../server/listeners.js';
 import type { Plugin, PluginDefinition } from '../../server/types.js';
 
