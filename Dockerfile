@@ -26,6 +26,15 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 ENTRYPOINT ["node", "/app/dist/src/cli.js", "vip"]
 
+# Node-local DNS cache: the DNS server plus the vip stage's tools and iproute2 for its interface; root with
+# NET_ADMIN in the host network namespace (deploy/nodelocaldns.yaml).
+FROM vip AS nodecache
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends iproute2 \
+ && rm -rf /var/lib/apt/lists/*
+EXPOSE 53/udp 53/tcp 9253 8080
+ENTRYPOINT ["node", "--max-semi-space-size=2", "/app/dist/src/cli.js", "nodecache"]
+
 # DNS server (last stage = default target). Non-root; binding :53 takes NET_BIND_SERVICE or the
 # net.ipv4.ip_unprivileged_port_start sysctl (deploy/deployment.yaml sets both, like CoreDNS's manifest).
 FROM runtime AS dns

@@ -265,3 +265,42 @@ t.test('placeholders: node-cache\'s four, and the upstream Corefile sets up unch
   t.match(JSON.stringify(plugin(3, 'forward')), /192\.0\.2\.53/, 'the resolv.conf upstream');
   t.match(plugin(0, 'cache').config, { successCap: 9984, successMaxTtl: 30, denialCap: 9984, denialMaxTtl: 5 }, 'cache success/denial');
 });
+
+t.test('deploy/nodelocaldns.yaml: DaemonSet args accepted, Corefile sets up, host network, NET_ADMIN, kube-dns-upstream', async (t) => {
+  const { parseAllDocuments } = await import('yaml');
+  const { readFileSync } = await import('node:fs');
+  type Doc = { kind: string; metadata: { name: string }; [k: string]: any };
+  const docs = parseAllDocuments(readFileSync('deploy/nodelocaldns.yaml', 'utf8')).map((d) => d.toJS() as Doc);
+  const find = (kind: string, name: string) => docs.find((d) => d.kind === kind && d.metadata.name === name)!;
+  const pod = find('DaemonSet', 'node-local-dns').spec.template.spec;
+  const c = pod.containers[0];
+  t.equal(pod.hostNetwork, true);
+  t.equal(pod.priorityClassName, 'system-node-critical');
+  t.equal(pod.dnsPolicy, 'Default', 'the node\'s resolv.conf is the upstream');
+  t.same(c.securityContext.capabilities.drop, ['ALL']);
+  t.ok(c.securityContext.capabilities.add.includes('NET_ADMIN'));
+  t.notOk(c.securityContext.privileged, 'not privileged');
+  const o = parseNodecacheArgs(c.args);
+  t.same(o.localIPs, ['169.254.20.10', '10.96.0.10']);
+  t.equal(o.upstreamSvc, 'kube-dns-upstream');
+  t.ok(find('Service', 'kube-dns-upstream').spec.ports.some((p: { port: number; protocol: string }) => p.port === 53 && p.protocol === 'TCP'));
+  t.equal(c.livenessProbe.httpGet.host, '169.254.20.10');
+  const mount = c.volumeMounts.find((m: { name: string }) => m.name === 'config-volume').mountPath;
+  t.equal(`${mount}/Corefile`, o.conf, '-conf is the mounted ConfigMap key');
+
+  const text = fillPlaceholders(find('ConfigMap', 'node-local-dns').data.Corefile, {
+    localIPs: o.localIPs, clusterDNS: '10.96.0.11', clusterDNSVar: serviceHostVar(o.upstreamSvc), upstreamServers: '/etc/resolv.conf',
+  });
+  t.notMatch(text, /__PILLAR__/, 'every placeholder filled');
+  const routes: { address: string; path: string }[] = [];
+  const shared: SharedServices = {
+    http: { route: (address, path) => void routes.push({ address, path }) },
+    readiness: () => [], shuttingDown: () => false, setLameduck: () => {}, requestReload: () => {},
+    resolve: () => Promise.reject(new Error('no queries in this test')),
+  };
+  const config = await loadConfig({ file: o.conf, text, plugins: await loadPlugins(), shared });
+  t.teardown(() => closePlugins(config.blocks));
+  t.same(config.ports.map((p) => [p.port, p.bind]), [[53, ['169.254.20.10', '10.96.0.10']]]);
+  t.ok(routes.some((r) => r.address === `169.254.20.10:${c.livenessProbe.httpGet.port}` && r.path === c.livenessProbe.httpGet.path), 'probe hits health');
+  t.ok(routes.some((r) => r.address === `:${c.ports.find((p: { name: string }) => p.name === 'metrics').containerPort}`), 'metrics port');
+});
