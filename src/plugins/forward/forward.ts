@@ -1,9 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import { FLAG, RCODE, rcodeName } from '../../server/wire/constants.js';
 import { isSubdomain } from '../../pkg/zone.js';
+import { checkMessage } from '../../server/wire/check.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import { healthcheckBroken, maxConcurrentRejects, requestDuration } from './metrics.js';
-import type { Transport, Upstream } from './upstream.js';
+import { UpstreamError, type Transport, type Upstream } from './upstream.js';
 
 export type Policy = 'random' | 'round_robin' | 'sequential';
 
@@ -16,7 +17,7 @@ export interface ForwardConfig {
   maxFails: number;
   forceTcp: boolean;
   preferUdp: boolean;
-  /** 0 = unlimited. */
+  /** Queries in flight above this get REFUSED (default DEFAULT_MAX_CONCURRENT). */
   maxConcurrent: number;
   /** RCODEs that send the query on to the next forward of the block. */
   next: number[];
@@ -25,6 +26,12 @@ export interface ForwardConfig {
   /** Another `forward` follows this one in the block (CoreDNS passes `next` RCODEs only to a forward). */
   hasNextForward: boolean;
 }
+
+/**
+ * CoreDNS has no limit by default, but kubeadm's Corefile sets 1000, which is what clusters run with. Without
+ * any, an unresponsive upstream lets pending queries (and their sockets and timers) grow with the query rate.
+ */
+export const DEFAULT_MAX_CONCURRENT = 1000;
 
 /** CoreDNS gives one query at most 5 s across all its tries (forward.go defaultTimeout). */
 const QUERY_DEADLINE_MS = 5000;
@@ -67,8 +74,7 @@ export class Forward implements Plugin {
 
   serve(q: Query, next: Next): Reply | Promise<Reply> {
     if (!this.matches(q.lname)) return next(q);
-    const max = this.config.maxConcurrent;
-    if (max > 0 && this.inflight >= max) {
+    if (this.inflight >= this.config.maxConcurrent) {
       maxConcurrentRejects.inc();
       return { rcode: RCODE.REFUSED, plugin: this.name };
     }
@@ -85,6 +91,10 @@ export class Forward implements Plugin {
     // Unlike CoreDNS (which retries only with prefer_udp), a truncated UDP answer is always fetched again over
     // TCP: the server then truncates to what the asker takes, keeping as many records as fit (musl has no TCP).
     if (transport === 'udp' && reply.readUInt16BE(2) & FLAG.TC) reply = await up.exchange(q.raw, q.questionEnd, 'tcp');
+    // Relayed (and cached, and rewritten by the server) as bytes: a lying length or a pointer loop would reach
+    // clients and our own walkers. A failed try like a timeout: the next upstream, or SERVFAIL.
+    const bad = checkMessage(reply);
+    if (bad) throw new UpstreamError(up.to, `malformed reply: ${bad}`, 'EBADMSG');
     requestDuration.observe({ proxy_name: 'forward', to: up.to, rcode: rcodeName(reply[3]! & 0xf) }, (performance.now() - start) / 1000);
     reply.writeUInt16BE(q.id, 0);
     return reply;

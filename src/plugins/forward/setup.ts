@@ -10,7 +10,7 @@ import { RCODE, rcodeNumber } from '../../server/wire/constants.js';
 import { nameToWire } from '../../server/wire/name.js';
 import { fqdn } from '../../pkg/zone.js';
 import { tryParseDuration as parseDuration } from '../../pkg/duration.js';
-import { Forward, type ForwardConfig, type Policy } from './forward.js';
+import { DEFAULT_MAX_CONCURRENT, Forward, type ForwardConfig, type Policy } from './forward.js';
 import { Upstream, type UpstreamOptions } from './upstream.js';
 
 const log = logger('plugin/forward');
@@ -119,7 +119,7 @@ export function parseForward(d: Directive, ctx: Pick<SetupContext, 'corefile' | 
     readTimeoutMs: 2000, expireMs: 10_000, hcIntervalMs: 500, hcRecursionDesired: true, hcDomain: '.', hcTransport: 'udp',
   };
   const cfg: Omit<ForwardConfig, 'upstreams'> = {
-    from, except: [], policy: 'random', maxFails: 2, forceTcp: false, preferUdp: false, maxConcurrent: 0,
+    from, except: [], policy: 'random', maxFails: 2, forceTcp: false, preferUdp: false, maxConcurrent: DEFAULT_MAX_CONCURRENT,
     next: [], failover: [], hasNextForward: false,
   };
   const once = new Set<string>();

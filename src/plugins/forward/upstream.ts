@@ -35,6 +35,13 @@ function matchesQuestion(reply: Buffer, query: Buffer, questionEnd: number): boo
   return true;
 }
 
+/**
+ * Queries in flight on one UDP socket. Far below the 65,536 IDs, so a free random ID is found in a try or
+ * two (a full ID space made the pick spin forever), and a spoofer's guess hits an ID at most 1 time in 256;
+ * past it the next query gets a fresh socket (and source port).
+ */
+export const MAX_PENDING_PER_SOCKET = 256;
+
 interface Pending {
   query: Buffer;
   questionEnd: number;
@@ -224,7 +231,7 @@ export class Upstream {
 
   private udpChannel(): UdpChannel {
     const cur = this.udp;
-    if (cur && !cur.retired && Date.now() - cur.created < this.opts.expireMs) return cur;
+    if (cur && !cur.retired && cur.pending.size < MAX_PENDING_PER_SOCKET && Date.now() - cur.created < this.opts.expireMs) return cur;
     if (cur && !cur.closed) {
       cur.retired = true;
       if (cur.pending.size === 0) cur.close();
