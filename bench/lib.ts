@@ -36,6 +36,11 @@ export class Scope {
     return d;
   }
 
+  /** Runs `fn` at close, like the other releases (e.g. deleting a network namespace). */
+  defer(fn: () => Promise<void> | void): void {
+    this.undo.push(fn);
+  }
+
   adopt(p: Proc): Proc {
     this.undo.push(() => p.stop());
     return p;
@@ -159,10 +164,15 @@ export async function waitForDns(port: number, name: string, proc?: Proc, timeou
 
 export interface PerfResult { qps: number; avgLatencyMs: number; lost: number; rcodes: Record<string, number>; completed: number }
 
-/** Runs dnsperf pinned to the client core (`-c 4 -q 200` as in the reference measurements). */
-export async function dnsperf(port: number, queryFile: string, seconds: number, extra: string[] = []): Promise<PerfResult> {
-  const { stdout } = await exec('taskset', ['-c', String(CLIENT_CORE), 'dnsperf', '-s', '127.0.0.1', '-p', String(port),
-    '-d', queryFile, '-l', String(seconds), '-c', '4', '-q', '200', ...extra], { timeout: (seconds + 30) * 1000, maxBuffer: 1 << 20 });
+/**
+ * Runs dnsperf pinned to the client core (`-c 4 -q 200` as in the reference measurements), against
+ * 127.0.0.1 or, with `at`, another server address from inside a network namespace.
+ */
+export async function dnsperf(port: number, queryFile: string, seconds: number, extra: string[] = [], at: { server: string; netns: string } | null = null): Promise<PerfResult> {
+  const args = ['taskset', '-c', String(CLIENT_CORE), 'dnsperf', '-s', at?.server ?? '127.0.0.1', '-p', String(port),
+    '-d', queryFile, '-l', String(seconds), '-c', '4', '-q', '200', ...extra];
+  const [cmd, ...rest] = at ? ['ip', 'netns', 'exec', at.netns, ...args] : args;
+  const { stdout } = await exec(cmd!, rest, { timeout: (seconds + 30) * 1000, maxBuffer: 1 << 20 });
   const num = (re: RegExp) => Number(re.exec(stdout)?.[1] ?? NaN);
   const rcodes: Record<string, number> = {};
   const rc = /Response codes:\s+(.*)/.exec(stdout)?.[1] ?? '';

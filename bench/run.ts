@@ -1,6 +1,6 @@
 /**
- * `npm run bench [dns|cache|ndots|informers|vip ...] [--services N] [--endpoints N] [--seconds S] [--rounds R]
- *   [--changes N] [--informer-changes N] [--names N] [--misses N] [--no-workers] [--sizes 1000,5000,10000] [--vip-budget S]`
+ * `npm run bench [dns|cache|ndots|informers|nodecache|vip ...] [--services N] [--endpoints N] [--seconds S] [--rounds R]
+ *   [--changes N] [--informer-changes N] [--names N] [--misses N] [--no-workers] [--sizes 1000,5000,10000] [--vip-budget S] [--queries N]`
  * No suite named = all, about 22 minutes with the defaults, half of it the vip suite's iptables restores at
  * 10k services (`--seconds 10` is the reference protocol of perf-anchors.md; 6 keeps the DNS suites short). Every number is reported next to a reference
  * measured in the same run (this VM is noisy). Each suite stops what it started, also on error and on
@@ -11,6 +11,7 @@ import { benchDns } from './dns.js';
 import { benchInformers } from './informers.js';
 import { Scope } from './lib.js';
 import { benchNdots } from './ndots.js';
+import { benchNodecache } from './nodecache.js';
 import { benchVip } from './vip.js';
 
 function opt(name: string, dflt: number): number {
@@ -39,6 +40,7 @@ const suites: Record<string, () => Promise<string>> = {
   ndots: () => benchNdots({ services: opt('services', 1000), names: opt('names', 1000), seconds: seconds(), rounds: rounds() }),
   // The watcher's targets are defined for 10k Services / 100k endpoints and 1000 changes, whatever the dns suite uses.
   informers: () => benchInformers({ services: 10_000, endpoints: 10, changes: opt('informer-changes', 1000) }),
+  nodecache: () => benchNodecache({ names: opt('names', 1000), seconds: seconds(), rounds: rounds(), queries: opt('queries', 2000) }),
   vip: () => benchVip({ sizes: list('sizes', [1000, 5000, 10_000]), endpoints: opt('endpoints', 10), budget: opt('vip-budget', 720) }),
 };
 
