@@ -9,7 +9,7 @@ import { VERSION } from './pkg/version.js';
 import { loadPlugins } from './plugins/registry.js';
 import { checkCorefile } from './server/check.js';
 import { DnsServer } from './server/dns-server.js';
-import { logger } from './server/log.js';
+import { logger } from './pkg/log.js';
 import type { PluginDefinitions } from './server/types.js';
 
 const log = logger();

@@ -2,7 +2,8 @@ import t from 'tap';
 import { SetupError, type Directive } from '../src/corefile/types.js';
 import { Cache } from '../src/plugins/cache/cache.js';
 import { parseCache } from '../src/plugins/cache/setup.js';
-import { registry } from '../src/server/metrics.js';
+import { createRegistry, type Registry } from '../src/pkg/metrics.js';
+import { cacheMetrics } from '../src/plugins/cache/metrics.js';
 import type { Reply } from '../src/server/types.js';
 import { RCODE, TYPE } from '../src/server/wire/constants.js';
 import { decodeMessage, type Message } from '../src/server/wire/message.js';
@@ -19,7 +20,7 @@ www A 192.0.2.1
 short 2 A 192.0.2.3
 `;
 
-async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+async function metric(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
   const m = registry.getSingleMetric(name);
   if (!m) return 0;
   const { values } = await m.get();
@@ -72,7 +73,7 @@ t.test('in front of a plugin answering with a Message: TTL flattening, SERVFAIL,
   });
   let calls = 0;
   let next: () => Reply = () => ({ rcode: 0, msg: msg(0, [300, 60]), plugin: 'kubernetes' });
-  const cache = new Cache(parseCache({ name: 'cache', args: [], children: [], file: 'C', line: 1 }, ['.']));
+  const cache = new Cache(parseCache({ name: 'cache', args: [], children: [], file: 'C', line: 1 }, ['.']), cacheMetrics(createRegistry()));
   const counted = () => { calls++; return next(); };
   const first = await cache.serve(makeQuery('x.test.', TYPE.A), counted);
   t.same(decodeMessage(first.wire!).answer.map((r) => r.ttl), [60, 60], 'all TTLs set to the lowest, like CoreDNS');
@@ -104,20 +105,20 @@ t.test('hit, miss and TTL decrement in front of forward to knotd', async (t) => 
   t.teardown(async () => { if (!upStopped) await up.stop(); });
   const srv = await startServer(`. {\n  cache 30\n  forward . ${up.addr}\n}\n`);
   t.teardown(srv.stop);
-  const before = { hits: await metric('coredns_cache_hits_total'), misses: await metric('coredns_cache_misses_total'), req: await metric('coredns_cache_requests_total') };
+  const before = { hits: await metric(srv.server.registry, 'coredns_cache_hits_total'), misses: await metric(srv.server.registry, 'coredns_cache_misses_total'), req: await metric(srv.server.registry, 'coredns_cache_requests_total') };
   const first = await dig(srv.port, ['www.example.com']);
   t.equal(first.answer[0]?.ttl, 30, 'TTL capped at the cache TTL');
   await sleep(1100);
   const second = await dig(srv.port, ['www.example.com']);
   t.same(second.answer.map((r) => r.data), ['192.0.2.1']);
   t.ok(second.answer[0]!.ttl <= 29 && second.answer[0]!.ttl >= 28, `TTL decremented (${second.answer[0]!.ttl})`);
-  t.equal(await metric('coredns_cache_hits_total') - before.hits, 1);
-  t.equal(await metric('coredns_cache_misses_total') - before.misses, 1);
-  t.equal(await metric('coredns_cache_requests_total') - before.req, 2);
-  t.ok(await metric('coredns_cache_entries', { type: 'success' }) >= 1);
+  t.equal(await metric(srv.server.registry, 'coredns_cache_hits_total') - before.hits, 1);
+  t.equal(await metric(srv.server.registry, 'coredns_cache_misses_total') - before.misses, 1);
+  t.equal(await metric(srv.server.registry, 'coredns_cache_requests_total') - before.req, 2);
+  t.ok(await metric(srv.server.registry, 'coredns_cache_entries', { type: 'success' }) >= 1);
   const nx = await dig(srv.port, ['nope.example.com']);
   t.equal(nx.status, 'NXDOMAIN');
-  t.ok(await metric('coredns_cache_entries', { type: 'denial' }) >= 1, 'NXDOMAIN with SOA in the denial cache');
+  t.ok(await metric(srv.server.registry, 'coredns_cache_entries', { type: 'denial' }) >= 1, 'NXDOMAIN with SOA in the denial cache');
   await up.stop();
   upStopped = true;
   const cached = await dig(srv.port, ['WWW.example.com']);
@@ -137,11 +138,11 @@ t.test('serve_stale: expired entries still answer after the upstream died', asyn
     await up.stop();
     upStopped = true;
     await sleep(1600);
-    const before = await metric('coredns_cache_served_stale_total');
+    const before = await metric(srv.server.registry, 'coredns_cache_served_stale_total');
     const stale = await dig(srv.port, ['www.example.com']);
     t.equal(stale.status, 'NOERROR', `${mode}: still answered`);
     t.same(stale.answer.map((r) => [r.data, r.ttl]), [['192.0.2.1', 0]], `${mode}: stale answer with TTL 0`);
-    t.equal(await metric('coredns_cache_served_stale_total') - before, 1);
+    t.equal(await metric(srv.server.registry, 'coredns_cache_served_stale_total') - before, 1);
     t.equal((await dig(srv.port, ['short.example.com'])).status, 'SERVFAIL', `${mode}: nothing stale to serve`);
   }
 });
@@ -151,13 +152,13 @@ t.test('prefetch refreshes a popular entry before it expires', async (t) => {
   t.teardown(up.stop);
   const srv = await startServer(`. {\n  cache {\n    success 1024 4 0\n    prefetch 1 1m 50%\n  }\n  forward . ${up.addr}\n}\n`);
   t.teardown(srv.stop);
-  const before = await metric('coredns_cache_prefetch_total');
+  const before = await metric(srv.server.registry, 'coredns_cache_prefetch_total');
   t.equal((await dig(srv.port, ['www.example.com'])).answer[0]?.ttl, 4);
   await sleep(2100);
   const late = await dig(srv.port, ['www.example.com']);
   t.ok(late.answer[0]!.ttl <= 2, `served from cache with TTL ${late.answer[0]!.ttl}`);
   await sleep(200);
-  t.equal(await metric('coredns_cache_prefetch_total') - before, 1, 'one prefetch');
+  t.equal(await metric(srv.server.registry, 'coredns_cache_prefetch_total') - before, 1, 'one prefetch');
   t.equal((await dig(srv.port, ['www.example.com'])).answer[0]?.ttl, 4, 'the entry was refreshed');
 });
 

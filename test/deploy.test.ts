@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { loadPlugins } from '../src/plugins/registry.js';
 import { closePlugins, loadConfig } from '../src/server/config.js';
+import { createRegistry } from '../src/pkg/metrics.js';
 import type { SharedServices } from '../src/server/types.js';
 import { parseVipArgs } from '../src/vip/cli.js';
 import { FakeApiServer, namespace, writeKubeconfig } from './helpers/fake-apiserver.js';
@@ -71,7 +72,7 @@ t.test('the ConfigMap Corefile sets up with the real plugins; their ports match 
   writeFileSync(file, text);
   const routes: { address: string; path: string; owner: string }[] = [];
   const shared: SharedServices = {
-    http: { route: (address, path, _h, owner) => void routes.push({ address, path, owner }) },
+    http: { route: (address, path, _h, owner) => void routes.push({ address, path, owner }) }, registry: createRegistry(),
     readiness: () => [], shuttingDown: () => false, setLameduck: () => {}, requestReload: () => {},
     resolve: () => Promise.reject(new Error('no queries in this test')),
   };

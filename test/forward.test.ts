@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { SetupError, type Directive } from '../src/corefile/types.js';
 import { parseForward, resolvConfNameservers } from '../src/plugins/forward/setup.js';
-import { registry } from '../src/server/metrics.js';
+import type { Registry } from '../src/pkg/metrics.js';
 import { dig } from './helpers/dig.js';
 import { startServer } from './helpers/server.js';
 import { freePort, startBlackhole, startDnsmasq, startKnot } from './helpers/upstream.js';
@@ -24,7 +24,7 @@ txt TXT "hello world"
 `;
 }
 
-async function metricValue(name: string, labels: Record<string, string> = {}): Promise<number> {
+async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
   const m = registry.getSingleMetric(name);
   if (!m) return 0;
   const { values } = await m.get();
@@ -112,7 +112,7 @@ t.test('forwards A/AAAA/MX/TXT to knotd, keeping EDNS and the DO bit', async (t)
   t.same(upper.answer.map((r) => r.name), ['WwW.ExAmPlE.CoM.'], 'question case echoed');
   const tcp = await dig(srv.port, ['www.example.com', 'A', '+tcp']);
   t.same(tcp.answer.map((r) => r.data), ['192.0.2.1'], 'TCP client');
-  t.ok(await metricValue('coredns_proxy_request_duration_seconds', { to: up.addr, rcode: 'NOERROR' }) > 0, 'duration histogram by to and rcode');
+  t.ok(await metricValue(srv.server.registry, 'coredns_proxy_request_duration_seconds', { to: up.addr, rcode: 'NOERROR' }) > 0, 'duration histogram by to and rcode');
 });
 
 t.test('a truncated UDP answer is fetched again over TCP', async (t) => {
@@ -145,10 +145,10 @@ t.test('upstream down: health checks mark it down, the second answers; back up: 
   t.teardown(srv.stop);
   t.same((await dig(srv.port, ['www.example.com'])).answer.map((r) => r.data), ['192.0.2.1']);
   await up1.stop();
-  const failed = await metricValue('coredns_proxy_healthcheck_failures_total', { to: up1.addr });
+  const failed = await metricValue(srv.server.registry, 'coredns_proxy_healthcheck_failures_total', { to: up1.addr });
   t.same((await dig(srv.port, ['www.example.com'])).answer.map((r) => r.data), ['192.0.2.2'], 'failover within the query');
   await sleep(600);
-  t.ok(await metricValue('coredns_proxy_healthcheck_failures_total', { to: up1.addr }) >= failed + 3, 'health checks kept failing');
+  t.ok(await metricValue(srv.server.registry, 'coredns_proxy_healthcheck_failures_total', { to: up1.addr }) >= failed + 3, 'health checks kept failing');
   const started = Date.now();
   t.same((await dig(srv.port, ['www.example.com'])).answer.map((r) => r.data), ['192.0.2.2'], 'down upstream skipped');
   t.ok(Date.now() - started < 500, 'no time lost on the down upstream');
@@ -166,14 +166,14 @@ t.test('max_concurrent: a bounded burst over the limit is REFUSED at once', asyn
   t.teardown(hole.stop);
   const srv = await startServer(`. {\n  errors\n  forward . ${hole.addr} {\n    max_concurrent 2\n    max_fails 0\n    read_timeout 300ms\n  }\n}\n`);
   t.teardown(srv.stop);
-  const before = await metricValue('coredns_forward_max_concurrent_rejects_total');
+  const before = await metricValue(srv.server.registry, 'coredns_forward_max_concurrent_rejects_total');
   const slow = [dig(srv.port, ['a.example.com', '+time=1']), dig(srv.port, ['b.example.com', '+time=1'])];
   await sleep(100);
   const started = Date.now();
   const burst = await Promise.all(Array.from({ length: 6 }, (_, i) => dig(srv.port, [`c${i}.example.com`])));
   t.same(burst.map((r) => r.status), Array(6).fill('REFUSED'));
   t.ok(Date.now() - started < 1000, 'refused without waiting');
-  t.equal(await metricValue('coredns_forward_max_concurrent_rejects_total') - before, 6);
+  t.equal(await metricValue(srv.server.registry, 'coredns_forward_max_concurrent_rejects_total') - before, 6);
   await Promise.all(slow.map((p) => p.catch(() => undefined)));
   t.ok(hole.received() >= 2, 'the two admitted queries did reach the upstream');
   // Two tries of 300 ms each: let them end before the server stops.
@@ -193,7 +193,7 @@ t.test('all upstreams down: SERVFAIL quickly', async (t) => {
     // Enough failed health checks (one per 100 ms) for both to count as down before the next query.
     await sleep(600);
   }
-  t.ok(await metricValue('coredns_forward_healthcheck_broken_total') > 0, 'all down counted as broken health checking');
+  t.ok(await metricValue(srv.server.registry, 'coredns_forward_healthcheck_broken_total') > 0, 'all down counted as broken health checking');
 });
 
 t.test('hung upstreams marked down: one random try, SERVFAIL in < 3 s', async (t) => {

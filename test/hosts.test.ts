@@ -3,7 +3,6 @@ import { utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from './helpers/server.js';
 import { dig } from './helpers/dig.js';
-import { registry } from '../src/server/metrics.js';
 
 const HOSTS = `# comment line
 10.0.0.1   alpha.example.org alpha2.example.org   # trailing comment
@@ -55,7 +54,7 @@ t.test('hosts: file, inline, PTR, NODATA, fallthrough, reload', async (t) => {
   const ptrMiss = await dig(srv.port, ['9.9.9.10.in-addr.arpa', 'PTR']);
   t.equal(ptrMiss.additional[0]?.data, '127.0.0.1', 'whoami answered the unknown PTR');
 
-  const metrics = await registry.getSingleMetricAsString('coredns_hosts_entries');
+  const metrics = await srv.server.registry.getSingleMetricAsString('coredns_hosts_entries');
   t.match(metrics, /coredns_hosts_entries\{hostsfile=".*hosts\.txt"\} 6/, 'entries = 5 file names + 1 inline');
 
   writeFileSync(join(srv.dir, 'hosts.txt'), HOSTS + '10.0.0.7 added.example.org\n');

@@ -2,17 +2,20 @@ import t, { type Test } from 'tap';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApiSource, informerDefaults, type ApiSource, type ApiSourceConfig } from '../src/cluster/informers.js';
+import { createApiSource, type ApiSource, type ApiSourceConfig, type ApiSourceContext } from '../src/cluster/api-source.js';
+import { REFLECTOR_DEFAULTS } from '../src/cluster/reflector.js';
 import { ClusterStore } from '../src/cluster/store.js';
-import { setLogSink } from '../src/server/log.js';
-import { registry } from '../src/server/metrics.js';
+import { setLogSink } from '../src/pkg/log.js';
+import { logger } from '../src/pkg/log.js';
+import { createRegistry, type Registry } from '../src/pkg/metrics.js';
+import { loadPlugins } from '../src/plugins/registry.js';
+import { kubernetesDefinition } from '../src/plugins/kubernetes/setup.js';
 import { FakeApiServer, endpointSlice, namespace, pod, service, writeKubeconfig } from './helpers/fake-apiserver.js';
 import { dig, digShort } from './helpers/dig.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 
 // The Corefile cannot set these; short values keep outage and watchdog scenarios to seconds.
-informerDefaults.watchdogMs = 1500;
-informerDefaults.backoff = { initialMs: 100, maxMs: 400 };
+const TUNING = { watchdogMs: 1500, backoff: { initialMs: 100, maxMs: 400 } };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -26,7 +29,7 @@ async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: numbe
   }
 }
 
-async function metric(name: string, labels: Record<string, string>): Promise<number | undefined> {
+async function metric(registry: Registry, name: string, labels: Record<string, string>): Promise<number | undefined> {
   const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
   const v = (m?.values as { labels: Record<string, string | number>; value: number; metricName?: string }[] | undefined)
     ?.find((x) => Object.entries(labels).every(([k, want]) => String(x.labels[k]) === want) && (!x.metricName || x.metricName === name || x.metricName.endsWith('_sum') === (labels.__sum === 'true')));
@@ -58,7 +61,8 @@ async function cluster(t: Test, opts: { options?: string; before?: (api: FakeApi
   opts.before?.(api);
   const dir = mkdtempSync(join(tmpdir(), 'clusterdns-informers-'));
   const kc = writeKubeconfig(dir, api.url);
-  const dns = await startServer(`cluster.local {\n  kubernetes cluster.local {\n    kubeconfig ${kc}\n${opts.options ?? ''}  }\n}\n`, { dir });
+  const plugins = new Map(await loadPlugins()).set('kubernetes', kubernetesDefinition(TUNING));
+  const dns = await startServer(`cluster.local {\n  kubernetes cluster.local {\n    kubeconfig ${kc}\n${opts.options ?? ''}  }\n}\n`, { dir, plugins });
   t.teardown(async () => {
     await dns.stop();
     await api.stop();
@@ -78,9 +82,9 @@ t.test('initial sync: services, headless endpoints, SRV, NXDOMAIN; synced metric
   t.same(await digShort(c.dns.port, ['_http._tcp.web.default.svc.cluster.local', 'SRV']), ['0 100 80 web.default.svc.cluster.local.']);
   t.equal(await c.status('nope.default'), 'NXDOMAIN');
   for (const resource of ['services', 'endpointslices', 'namespaces']) {
-    t.equal(await metric('clusterdns_kubernetes_sync_state', { resource }), 1, `${resource} synced`);
+    t.equal(await metric(c.dns.server.registry, 'clusterdns_kubernetes_sync_state', { resource }), 1, `${resource} synced`);
     const list = c.api.requests.find((r) => r.resource === resource && !r.watch);
-    t.equal(list?.query.limit, String(informerDefaults.pageSize), `${resource} LIST is paged`);
+    t.equal(list?.query.limit, String(REFLECTOR_DEFAULTS.pageSize), `${resource} LIST is paged`);
     const watch = c.api.requests.find((r) => r.resource === resource && r.watch);
     t.equal(watch?.query.allowWatchBookmarks, 'true', `${resource} watch asks for bookmarks`);
     t.ok(watch?.query.resourceVersion, `${resource} watch starts at the list's resourceVersion`);
@@ -124,7 +128,7 @@ t.test('endpoint readiness flips', async (t) => {
 
 t.test('410 Gone: relist applies missed changes without losing records meanwhile', async (t) => {
   const c = await cluster(t);
-  const gone = (await metric('clusterdns_kubernetes_restarts_total', { resource: 'services', reason: 'gone' })) ?? 0;
+  const gone = (await metric(c.dns.server.registry, 'clusterdns_kubernetes_restarts_total', { resource: 'services', reason: 'gone' })) ?? 0;
   const lists = c.api.listCount('services');
   // Changes the client misses: watches silent, then history compacted and the streams cut.
   c.api.hangWatches();
@@ -145,7 +149,7 @@ t.test('410 Gone: relist applies missed changes without losing records meanwhile
   t.same(await c.a('db.team'), ['10.2.0.1', '10.2.0.2'], 'headless service kept with its endpoints');
   t.ok(answered > 3);
   t.ok(c.api.listCount('services') > lists, 'relisted');
-  t.ok(((await metric('clusterdns_kubernetes_restarts_total', { resource: 'services', reason: 'gone' })) ?? 0) > gone, 'gone restart counted');
+  t.ok(((await metric(c.dns.server.registry, 'clusterdns_kubernetes_restarts_total', { resource: 'services', reason: 'gone' })) ?? 0) > gone, 'gone restart counted');
 });
 
 t.test('API down: old answers keep coming, one log line per state change, recovery picks up changes', async (t) => {
@@ -163,10 +167,10 @@ t.test('API down: old answers keep coming, one log line per state change, recove
     t.same(await c.a('web.default'), ['10.96.0.10'], 'last good data served');
     await sleep(100);
   }
-  t.equal(await metric('clusterdns_kubernetes_sync_state', { resource: 'services' }), 2, 'state: synced but failing');
+  t.equal(await metric(c.dns.server.registry, 'clusterdns_kubernetes_sync_state', { resource: 'services' }), 2, 'state: synced but failing');
   const failing = lines.filter((l) => /services: .*retrying with backoff/.test(l));
   t.equal(failing.length, 1, `one warning for many retries: ${failing.join(' | ')}`);
-  t.ok(((await metric('clusterdns_kubernetes_restarts_total', { resource: 'services', reason: 'error' })) ?? 0) >= 3, 'retried several times');
+  t.ok(((await metric(c.dns.server.registry, 'clusterdns_kubernetes_restarts_total', { resource: 'services', reason: 'error' })) ?? 0) >= 3, 'retried several times');
 
   // Back, but LIST still failing: the store must not be emptied.
   c.api.failLists = 500;
@@ -177,14 +181,14 @@ t.test('API down: old answers keep coming, one log line per state change, recove
   c.api.failLists = null;
   await waitFor(async () => (await c.a('web.default'))[0] === '10.96.0.99', 3000, 'change made during the outage');
   await waitFor(async () => (await c.status('stable.default')) === 'NXDOMAIN', 3000, 'deletion made during the outage');
-  await waitFor(async () => (await metric('clusterdns_kubernetes_sync_state', { resource: 'services' })) === 1, 2000, 'state back to 1');
+  await waitFor(async () => (await metric(c.dns.server.registry, 'clusterdns_kubernetes_sync_state', { resource: 'services' })) === 1, 2000, 'state back to 1');
   t.equal(lines.filter((l) => /services: recovered/.test(l)).length, 1, 'one recovery line');
   t.equal(lines.filter((l) => /services: .*retrying with backoff/.test(l)).length, 1, 'still one failure line');
 });
 
 t.test('silent watch: the watchdog restarts it', async (t) => {
   const c = await cluster(t);
-  const before = (await metric('clusterdns_kubernetes_restarts_total', { resource: 'services', reason: 'watchdog' })) ?? 0;
+  const before = (await metric(c.dns.server.registry, 'clusterdns_kubernetes_restarts_total', { resource: 'services', reason: 'watchdog' })) ?? 0;
   c.api.hangWatches();
   c.api.hangNewWatches = true;
   c.api.apply('services', service('default', 'late', '10.96.0.40'));
@@ -193,7 +197,7 @@ t.test('silent watch: the watchdog restarts it', async (t) => {
   c.api.hangNewWatches = false;
   const ms = await waitFor(async () => (await c.a('late.default')).length === 1, 5000, 'change after watchdog restart');
   t.ok(ms < 4000, `seen after ${ms.toFixed(0)} ms (watchdog 1500 ms)`);
-  t.ok(((await metric('clusterdns_kubernetes_restarts_total', { resource: 'services', reason: 'watchdog' })) ?? 0) > before, 'watchdog restart counted');
+  t.ok(((await metric(c.dns.server.registry, 'clusterdns_kubernetes_restarts_total', { resource: 'services', reason: 'watchdog' })) ?? 0) > before, 'watchdog restart counted');
 });
 
 t.test('watch stream closed by the server or cut mid-stream: re-watch from the last version, no relist', async (t) => {
@@ -211,12 +215,15 @@ t.test('watch stream closed by the server or cut mid-stream: re-watch from the l
 
 /* ------------------------------------------------------------------ source-level: options */
 
-async function source(t: Test, cfg: Partial<ApiSourceConfig>, prepare?: (api: FakeApiServer) => void) {
+/** What whoever starts a source hands it: here a registry of the test's own and a `test` tag. */
+const context = (over: Partial<ApiSourceContext> = {}): ApiSourceContext => ({ log: logger('test'), registry: createRegistry(), ...over });
+
+async function source(t: Test, cfg: Partial<ApiSourceConfig>, prepare?: (api: FakeApiServer) => void, ctx = context()) {
   const api = await new FakeApiServer().start();
   seed(api);
   prepare?.(api);
   const dir = mkdtempSync(join(tmpdir(), 'clusterdns-informers-'));
-  const src: ApiSource = createApiSource({ kubeconfig: writeKubeconfig(dir, api.url), pods: 'disabled', startupTimeoutMs: 3000, ...cfg });
+  const src: ApiSource = createApiSource({ kubeconfig: writeKubeconfig(dir, api.url), pods: 'disabled', startupTimeoutMs: 3000, ...TUNING, ...cfg }, ctx);
   const store = new ClusterStore();
   await src.start(store);
   t.teardown(async () => {
@@ -295,16 +302,26 @@ t.test('apiserver_qps / apiserver_burst throttle LIST pages', async (t) => {
   t.ok(span >= 850, `10 requests took ${span.toFixed(0)} ms at 10 qps, burst 1`);
 });
 
-t.test('programming duration from last-change-trigger-time', async (t) => {
-  const { api, store } = await source(t, {});
-  const count = async () => ((await registry.getMetricsAsJSON()).find((m) => m.name === 'coredns_kubernetes_dns_programming_duration_seconds')
-    ?.values as { labels: Record<string, string>; value: number; metricName?: string }[] | undefined)
-    ?.find((v) => v.metricName?.endsWith('_count') && v.labels.service_kind === 'headless_with_selector')?.value ?? 0;
-  const before = await count();
+t.test('programming duration: the source reports trigger times, the kubernetes plugin owns the metric', async (t) => {
+  const reported: { service: string; headless: boolean; ageMs: number }[] = [];
+  const { api, store } = await source(t, {}, undefined, context({
+    endpointsProgrammed: (svc, triggerMs) => reported.push({ service: `${svc.namespace}/${svc.name}`, headless: svc.headless, ageMs: Date.now() - triggerMs }),
+  }));
   const triggerTime = new Date(Date.now() - 2000).toISOString();
   api.apply('endpointslices', endpointSlice('team', 'db', 'db-xyz', [{ ip: '10.2.0.9' }], { triggerTime }));
   await waitFor(() => store.slicesByAddress('10.2.0.9').length === 1, 2000, 'slice update');
-  t.equal(await count(), before + 1, 'one observation for the headless service');
+  t.equal(reported.length, 1, 'one report');
+  t.match(reported[0], { service: 'team/db', headless: true });
+  t.ok(reported[0]!.ageMs >= 2000 && reported[0]!.ageMs < 4000, `trigger time carried (${reported[0]!.ageMs} ms ago)`);
+
+  const c = await cluster(t);
+  const count = async () => ((await c.dns.server.registry.getMetricsAsJSON()).find((m) => m.name === 'coredns_kubernetes_dns_programming_duration_seconds')
+    ?.values as { labels: Record<string, string>; value: number; metricName?: string }[] | undefined)
+    ?.find((v) => v.metricName?.endsWith('_count') && v.labels.service_kind === 'headless_with_selector')?.value ?? 0;
+  const before = await count();
+  c.api.apply('endpointslices', endpointSlice('team', 'db', 'db-xyz', [{ ip: '10.2.0.9' }], { triggerTime }));
+  await waitFor(async () => (await c.a('db.team')).join() === '10.2.0.9', 2000, 'slice update served');
+  t.equal(await count(), before + 1, 'one observation for the headless service in the server registry');
 });
 
 t.test('kubeconfig context and config errors', async (t) => {
@@ -312,15 +329,15 @@ t.test('kubeconfig context and config errors', async (t) => {
   t.teardown(() => api.stop());
   const dir = mkdtempSync(join(tmpdir(), 'clusterdns-informers-'));
   const kc = writeKubeconfig(dir, api.url);
-  t.throws(() => createApiSource({ kubeconfig: kc, context: 'nope', pods: 'disabled' }), /no context named "nope" \(have: fake, broken\)/);
-  t.throws(() => createApiSource({ kubeconfig: join(dir, 'missing'), pods: 'disabled' }), /kubeconfig .*missing/);
+  t.throws(() => createApiSource({ kubeconfig: kc, context: 'nope', pods: 'disabled' }, context()), /no context named "nope" \(have: fake, broken\)/);
+  t.throws(() => createApiSource({ kubeconfig: join(dir, 'missing'), pods: 'disabled' }, context()), /kubeconfig .*missing/);
   const saved = process.env.KUBERNETES_SERVICE_HOST;
   delete process.env.KUBERNETES_SERVICE_HOST;
-  t.throws(() => createApiSource({ pods: 'disabled' }), /not running in a Kubernetes pod/);
+  t.throws(() => createApiSource({ pods: 'disabled' }, context()), /not running in a Kubernetes pod/);
   if (saved !== undefined) process.env.KUBERNETES_SERVICE_HOST = saved;
 
   // CONTEXT picks the cluster: `broken` points at a closed port, start() gives up after startup_timeout.
-  const src = createApiSource({ kubeconfig: kc, context: 'broken', pods: 'disabled', startupTimeoutMs: 300 });
+  const src = createApiSource({ kubeconfig: kc, context: 'broken', pods: 'disabled', startupTimeoutMs: 300 }, context());
   t.match(src.description, /127\.0\.0\.1:1/);
   const store = new ClusterStore();
   const t0 = performance.now();
@@ -333,7 +350,7 @@ t.test('kubeconfig context and config errors', async (t) => {
 
   // `endpoint URL` over plain http.
   seed(api);
-  const ep = createApiSource({ endpoint: api.url, pods: 'disabled' });
+  const ep = createApiSource({ endpoint: api.url, pods: 'disabled' }, context());
   const store2 = new ClusterStore();
   await ep.start(store2);
   t.ok(store2.synced);

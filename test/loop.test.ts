@@ -7,7 +7,7 @@ import { Loop, setLoopExit } from '../src/plugins/loop/loop.js';
 import { definition } from '../src/plugins/loop/setup.js';
 import { loadPlugins } from '../src/plugins/registry.js';
 import { DnsServer } from '../src/server/dns-server.js';
-import { setLogSink } from '../src/server/log.js';
+import { setLogSink } from '../src/pkg/log.js';
 import type { Query, Reply, SetupContext } from '../src/server/types.js';
 import { RCODE, TYPE } from '../src/server/wire/constants.js';
 import { emptyMessage } from '../src/server/wire/message.js';

@@ -13,6 +13,7 @@ import { fillPlaceholders, serviceHostVar } from '../src/nodecache/placeholders.
 import { buildRules, iptablesArgs, nftComments, NFT_TABLE, ourSavedRules, renderIptablesInsert, renderNftables } from '../src/nodecache/rules.js';
 import { loadPlugins } from '../src/plugins/registry.js';
 import { closePlugins, loadConfig } from '../src/server/config.js';
+import { createRegistry } from '../src/pkg/metrics.js';
 import type { SharedServices } from '../src/server/types.js';
 
 /** Fast tables for `clusterdns nodecache`: rules, placeholders, flags and the appliers against a fake runner. */
@@ -248,7 +249,7 @@ t.test('placeholders: node-cache\'s four, and the upstream Corefile sets up unch
   writeFileSync(join(dir, 'resolv.conf'), 'nameserver 192.0.2.53\n');
   const routes: { address: string; path: string }[] = [];
   const shared: SharedServices = {
-    http: { route: (address, path) => void routes.push({ address, path }) },
+    http: { route: (address, path) => void routes.push({ address, path }) }, registry: createRegistry(),
     readiness: () => [], shuttingDown: () => false, setLameduck: () => {}, requestReload: () => {},
     resolve: () => Promise.reject(new Error('no queries in this test')),
   };
@@ -294,7 +295,7 @@ t.test('deploy/nodelocaldns.yaml: DaemonSet args accepted, Corefile sets up, hos
   t.notMatch(text, /__PILLAR__/, 'every placeholder filled');
   const routes: { address: string; path: string }[] = [];
   const shared: SharedServices = {
-    http: { route: (address, path) => void routes.push({ address, path }) },
+    http: { route: (address, path) => void routes.push({ address, path }) }, registry: createRegistry(),
     readiness: () => [], shuttingDown: () => false, setLameduck: () => {}, requestReload: () => {},
     resolve: () => Promise.reject(new Error('no queries in this test')),
   };

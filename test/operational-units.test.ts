@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap';
 import { loadConfig, closePlugins } from '../src/server/config.js';
 import { SharedHttp } from '../src/server/http.js';
-import { setLogSink } from '../src/server/log.js';
+import { setLogSink } from '../src/pkg/log.js';
+import { createRegistry } from '../src/pkg/metrics.js';
 import type { Next, Query, Reply, SharedServices } from '../src/server/types.js';
 import { CLASS, RCODE, TYPE } from '../src/server/wire/constants.js';
 import { encodeMessage, type Message } from '../src/server/wire/message.js';
@@ -23,7 +24,7 @@ const plugins = await loadPlugins();
 
 function shared(over: Partial<SharedServices> = {}): SharedServices {
   return {
-    http: new SharedHttp(), readiness: () => [], shuttingDown: () => false, setLameduck: () => {}, requestReload: () => {},
+    http: new SharedHttp(), registry: createRegistry(), readiness: () => [], shuttingDown: () => false, setLameduck: () => {}, requestReload: () => {},
     resolve: () => Promise.reject(new Error('no queries in unit tests')), ...over,
   };
 }

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { dig, digShort } from './helpers/dig.js';
 import { FakeApiServer, service, namespace, writeKubeconfig } from './helpers/fake-apiserver.js';
 import { startServer } from './helpers/server.js';
-import { setLogSink } from '../src/server/log.js';
+import { setLogSink } from '../src/pkg/log.js';
 import { captureQueryLog } from './helpers/query-log.js';
 
 const manifests = fileURLToPath(new URL('../zones/cluster.yaml', import.meta.url));

@@ -5,8 +5,8 @@ import { runCommand } from '../pkg/command.js';
 import { bool, describeFlags, list, parseFlags, text, UsageError, value } from '../pkg/flags.js';
 import { loadPlugins } from '../plugins/registry.js';
 import { DnsServer } from '../server/dns-server.js';
-import { logger } from '../server/log.js';
-import { registry } from '../server/metrics.js';
+import { logger } from '../pkg/log.js';
+import { createRegistry } from '../pkg/metrics.js';
 import { NodecacheAgent } from './agent.js';
 import { IptablesRules, NftablesRules, type Mode } from './apply.js';
 import { LocalInterface } from './link.js';
@@ -119,6 +119,8 @@ export async function runNodecache(argv: string[]): Promise<number> {
     process.stdout.write(usage());
     return 0;
   }
+  // One registry for the agent and the DNS server it runs: one scrape shows both.
+  const registry = createRegistry();
   const metrics = new NodecacheMetrics(registry);
   const rules = buildRules({ localIPs: o.localIPs, dnsPort: o.dnsPort, healthPort: o.healthPort });
   const agent = new NodecacheAgent({
@@ -128,7 +130,7 @@ export async function runNodecache(argv: string[]): Promise<number> {
   });
   const clusterDNSVar = serviceHostVar(o.upstreamSvc);
   const server = new DnsServer({
-    conf: o.conf, dnsPort: o.dnsPort, plugins: await loadPlugins(),
+    conf: o.conf, dnsPort: o.dnsPort, plugins: await loadPlugins(), registry,
     preprocess: (text) => {
       try {
         return fillPlaceholders(text, { localIPs: o.localIPs, clusterDNS: process.env[clusterDNSVar], clusterDNSVar, upstreamServers: o.resolvConf });

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { corefileFromConfigMap } from '../corefile/configmap.js';
 import { tokenize } from '../corefile/lexer.js';
 import { CorefileError, SetupError } from '../corefile/types.js';
+import { createRegistry } from '../pkg/metrics.js';
 import { closePlugins, loadConfig } from './config.js';
 import { SharedHttp } from './http.js';
 import type { PluginDefinitions } from './types.js';
@@ -43,7 +44,7 @@ export async function checkCorefile(opts: { file: string; text?: string; dnsPort
     try {
       const config = await loadConfig({
         file, text, dnsPort: opts.dnsPort, plugins: opts.plugins, shared: {
-          http, readiness: () => [], shuttingDown: () => false, setLameduck: () => {}, requestReload: () => {},
+          http, registry: createRegistry(), readiness: () => [], shuttingDown: () => false, setLameduck: () => {}, requestReload: () => {},
           resolve: () => Promise.reject(new Error('no queries during check')), checkOnly: true,
         },
       });

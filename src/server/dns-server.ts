@@ -3,8 +3,9 @@ import { performance } from 'node:perf_hooks';
 import { closePlugins, DEFAULT_COREFILE, loadConfig, routeZone, type Config, type PortRoutes } from './config.js';
 import { SharedHttp } from './http.js';
 import { DEFAULT_TCP_LIMITS, DnsListener, type Peer } from './listeners.js';
-import { logger } from './log.js';
-import { dnsMetrics } from './metrics.js';
+import { logger } from '../pkg/log.js';
+import { createRegistry, type Registry } from '../pkg/metrics.js';
+import { dnsMetrics, type DnsMetrics } from './metrics.js';
 import { errorResponse, headerOnlyResponse, renderFor } from './respond.js';
 import { PluginError, type PluginDefinitions, type Query, type Reply, type SharedServices } from './types.js';
 import { CLASS, RCODE, SERVER_UDP_SIZE, TYPE } from './wire/constants.js';
@@ -29,6 +30,8 @@ export interface ServerOptions {
   plugins: PluginDefinitions;
   /** Open TCP connections per listener (default DEFAULT_TCP_LIMITS.maxConns). */
   maxTcpConns?: number;
+  /** Registry for every metric of this server and its plugins (default: a new one). */
+  registry?: Registry;
 }
 
 /**
@@ -47,10 +50,15 @@ export class DnsServer {
   private reloading: Promise<boolean> | null = null;
   private text: string | undefined;
   readonly shared: SharedServices;
+  readonly registry: Registry;
+  private readonly metrics: DnsMetrics;
 
   constructor(readonly opts: ServerOptions) {
     this.text = opts.text;
+    this.registry = opts.registry ?? createRegistry();
+    this.metrics = dnsMetrics(this.registry);
     this.shared = {
+      registry: this.registry,
       http: this.http,
       readiness: () => (this.config?.blocks ?? []).flatMap((b) => b.plugins)
         .filter((p) => p.ready).map((p) => ({ name: p.name, ready: p.ready!() })),
@@ -133,7 +141,7 @@ export class DnsServer {
     this.lameduckMs = this.stagedLameduckMs;
     for (const b of config.blocks) {
       for (const a of b.addresses) for (const z of a.zones) for (const p of b.plugins) {
-        dnsMetrics.pluginEnabled.set({ server: `dns://:${a.port}`, zone: z, view: '', name: p.name }, 1);
+        this.metrics.pluginEnabled.set({ server: `dns://:${a.port}`, zone: z, view: '', name: p.name }, 1);
       }
     }
     if (old) await closePlugins(old.blocks);
@@ -155,7 +163,7 @@ export class DnsServer {
         log.info(`plugin/reload: Running configuration SHA512 = ${config.sha512}`);
         return true;
       } catch (e) {
-        dnsMetrics.reloadFailed.inc();
+        this.metrics.reloadFailed.inc();
         log.error(`plugin/reload: Corefile changed but reload failed: ${(e as Error).message}`);
         return false;
       } finally {
@@ -227,7 +235,7 @@ export class DnsServer {
   private panic(q: Query, e: Error, ra: boolean): Buffer {
     // Expected failures reach the log through the `errors` plugin, like CoreDNS; only bugs are panics.
     if (!(e instanceof PluginError)) {
-      dnsMetrics.panics.inc();
+      this.metrics.panics.inc();
       log.error(`Recovered from panic in server: "${q.server}" ${q.name} ${e.stack ?? e.message}`);
     }
     return errorResponse(q, RCODE.SERVFAIL, ra);

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { HttpHandler, HttpRoutes } from './types.js';
-import { logger } from './log.js';
+import { logger } from '../pkg/log.js';
 
 const log = logger('http');
 

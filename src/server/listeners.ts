@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { logger } from './log.js';
+import { logger } from '../pkg/log.js';
 
 const log = logger('server');
 

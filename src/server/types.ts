@@ -1,4 +1,5 @@
 import type { Directive, ServerAddress } from '../corefile/types.js';
+import type { Registry } from '../pkg/metrics.js';
 import type { Message } from './wire/message.js';
 import type { ParsedQuery } from './wire/query.js';
 
@@ -69,6 +70,11 @@ export interface SetupContext {
 
 /** Long-lived process-wide facilities. Kept across reloads so listeners and metrics survive. */
 export interface SharedServices {
+  /**
+   * The server's metrics registry, served by `prometheus`. Plugins define their metrics in it at setup
+   * (pkg/metrics metricSet); it outlives reloads, so counters do not reset when the Corefile changes.
+   */
+  registry: Registry;
   /** Registers an HTTP route on a listen address (`:8080`, `127.0.0.1:18181`); listeners are shared by address. */
   http: HttpRoutes;
   /** Readiness of every plugin of the current config, by plugin name (for `ready`). */

@@ -6,7 +6,7 @@ import type { ClusterSource } from '../cluster/source.js';
 import { canonicalCidr, canonicalIP, cidrFamily } from '../pkg/ip.js';
 import { tryParseDuration } from '../pkg/duration.js';
 import { bool, describeFlags, list, parseFlags, text, UsageError, value } from '../pkg/flags.js';
-import { logger } from '../server/log.js';
+import { logger } from '../pkg/log.js';
 import { runCommand } from './apply.js';
 import { nftablesUsable } from './apply-nftables.js';
 import { VipMetrics } from './metrics.js';
@@ -151,13 +151,13 @@ async function detectFamilies(mode: BackendMode): Promise<Family[]> {
   return v6 ? [4, 6] : [4];
 }
 
-async function makeSource(o: VipOptions): Promise<ClusterSource> {
+async function makeSource(o: VipOptions, metrics: VipMetrics): Promise<ClusterSource> {
   if (o.manifests) {
     const { ManifestSource } = await import('../cluster/manifests.js');
     return new ManifestSource(o.manifests, { warn: (m) => log.warn(m) });
   }
-  const { createApiSource } = await import('../cluster/informers.js');
-  return createApiSource({ kubeconfig: o.kubeconfig, context: o.context, pods: 'disabled' });
+  const { createApiSource } = await import('../cluster/api-source.js');
+  return createApiSource({ kubeconfig: o.kubeconfig, context: o.context, pods: 'disabled' }, { log, registry: metrics.registry });
 }
 
 export async function runVip(argv: string[]): Promise<number> {
@@ -182,10 +182,28 @@ export async function runVip(argv: string[]): Promise<number> {
   }
   if (o.cleanup) return cleanup(o, mode);
 
+  const metrics = new VipMetrics();
+  let server: Server | undefined;
+  try {
+    // Served before the first listing, so a source that cannot sync shows in its sync-state metric.
+    if (o.metrics && !o.dryRun) server = await metrics.listen(o.metrics);
+  } catch (e) {
+    log.error((e as Error).message);
+    return 1;
+  }
+  try {
+    return await withSource(o, metrics, (store) => (o.dryRun ? dryRun(o, store, mode) : program(o, store, mode, metrics)));
+  } finally {
+    server?.close();
+  }
+}
+
+/** Starts the cluster source, runs `use` once it has a complete listing, stops it. */
+async function withSource(o: VipOptions, metrics: VipMetrics, use: (store: ClusterStore) => number | Promise<number>): Promise<number> {
   const store = new ClusterStore();
   let source: ClusterSource;
   try {
-    source = await makeSource(o);
+    source = await makeSource(o, metrics);
     await source.start(store);
   } catch (e) {
     log.error(`cannot start the cluster source: ${(e as Error).message}`);
@@ -196,8 +214,7 @@ export async function runVip(argv: string[]): Promise<number> {
       log.error(`${source.description}: no complete listing yet; refusing to program rules from partial data`);
       return 1;
     }
-    if (o.dryRun) return dryRun(o, store, mode);
-    return await program(o, store, mode);
+    return await use(store);
   } finally {
     await source.stop();
   }
@@ -228,15 +245,7 @@ async function cleanup(o: VipOptions, mode: BackendMode): Promise<number> {
   return status;
 }
 
-async function program(o: VipOptions, store: ClusterStore, mode: BackendMode): Promise<number> {
-  const metrics = o.metrics ? new VipMetrics() : undefined;
-  let server: Server | undefined;
-  try {
-    server = await metrics?.listen(o.metrics!);
-  } catch (e) {
-    log.error((e as Error).message);
-    return 1;
-  }
+async function program(o: VipOptions, store: ClusterStore, mode: BackendMode, metrics: VipMetrics): Promise<number> {
   const syncer = new VipSyncer(store, {
     families: await detectFamilies(mode), mode, nodeName: o.nodeName, clusterCIDRs: o.clusterCIDRs, masqueradeAll: o.masqueradeAll,
     nodeIPs: o.nodeIPs, syncPeriodMs: o.syncPeriodMs, minSyncPeriodMs: o.minSyncPeriodMs, log, metrics,
@@ -244,16 +253,12 @@ async function program(o: VipOptions, store: ClusterStore, mode: BackendMode): P
   if (!o.clusterCIDRs.length && !o.masqueradeAll) {
     log.warn('no --cluster-cidr: traffic from outside the cluster to ClusterIPs is not masqueraded');
   }
-  try {
-    if (o.once) return (await syncer.sync(true)) ? 0 : 1;
-    syncer.start();
-    await new Promise<void>((resolve) => {
-      process.once('SIGTERM', () => resolve());
-      process.once('SIGINT', () => resolve());
-    });
-    await syncer.stop();
-    return 0;
-  } finally {
-    server?.close();
-  }
+  if (o.once) return (await syncer.sync(true)) ? 0 : 1;
+  syncer.start();
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  await syncer.stop();
+  return 0;
 }

@@ -1,9 +1,12 @@
 import { createServer, type Server } from 'node:http';
-import client from 'prom-client';
+import { client, createRegistry } from '../pkg/metrics.js';
 
-/** The VIP programmer's own registry: its process serves no DNS, so no DNS metrics leak into it. */
+/**
+ * The VIP programmer's own registry: its process serves no DNS, so no DNS metrics leak into it. The
+ * cluster source it starts reports its sync state, restarts and event age here too.
+ */
 export class VipMetrics {
-  readonly registry = new client.Registry();
+  readonly registry = createRegistry();
   readonly syncDuration = new client.Histogram({
     name: 'clusterdns_vip_sync_duration_seconds', help: 'Time of one sync (render + iptables-restore + follow-ups) per family and kind.',
     labelNames: ['family', 'sync'], buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
@@ -21,10 +24,6 @@ export class VipMetrics {
     name: 'clusterdns_vip_sync_errors_total', help: 'Failed syncs (the previous rules stay in place) per family and kind.',
     labelNames: ['family', 'sync'], registers: [this.registry],
   });
-
-  constructor() {
-    client.collectDefaultMetrics({ register: this.registry });
-  }
 
   /** Serves /metrics on `addr` (`host:port`, `:port` or `[v6]:port`). */
   listen(addr: string): Promise<Server> {

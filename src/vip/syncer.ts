@@ -1,6 +1,6 @@
 import type { ClusterStore } from '../cluster/store.js';
 import type { Snapshot, StoreChange } from '../cluster/types.js';
-import type { Logger } from '../server/log.js';
+import type { Logger } from '../pkg/log.js';
 import { cidrFamily, ipFamily } from '../pkg/ip.js';
 import { RestoreError, runCommand, type Run } from './apply.js';
 import { NftablesBackend, NftError } from './apply-nftables.js';

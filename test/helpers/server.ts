@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPlugins } from '../../src/plugins/registry.js';
 import { DnsServer } from '../../src/server/dns-server.js';
+import type { PluginDefinitions } from '../../src/server/types.js';
 
 export interface RunningServer {
   server: DnsServer;
@@ -18,12 +19,13 @@ export interface RunningServer {
  * Starts an in-process server for `corefile` on 127.0.0.1 with a random port. Keys without a port get it;
  * write `{PORT}` nowhere: the port is chosen by the kernel (`-dns.port 0`).
  */
-export async function startServer(corefile: string, opts: { dir?: string; files?: Record<string, string> } = {}): Promise<RunningServer> {
+export async function startServer(corefile: string,
+  opts: { dir?: string; files?: Record<string, string>; plugins?: PluginDefinitions } = {}): Promise<RunningServer> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'clusterdns-test-'));
   for (const [name, text] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), text);
   const file = join(dir, 'Corefile');
   writeFileSync(file, corefile);
-  const server = new DnsServer({ conf: file, dnsPort: 0, bind: ['127.0.0.1'], plugins: await loadPlugins() });
+  const server = new DnsServer({ conf: file, dnsPort: 0, bind: ['127.0.0.1'], plugins: opts.plugins ?? await loadPlugins() });
   await server.start();
   const port = server.boundPort(0);
   if (!port) throw new Error('server did not bind port 0 (do all keys omit the port?)');

@@ -1,5 +1,4 @@
-import client from 'prom-client';
-import { registry } from '../../server/metrics.js';
+import { client, metricSet } from '../../pkg/metrics.js';
 import { withQuestion } from '../../server/requery.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import { RCODE, TYPE } from '../../server/wire/constants.js';
@@ -8,10 +7,12 @@ import { isSubdomain } from '../../pkg/zone.js';
 import { kubernetesSearchPath } from '../kubernetes/autopath.js';
 import type { KubernetesPlugin } from '../kubernetes/handler.js';
 
-const success = new client.Counter({
-  name: 'coredns_autopath_success_total', help: 'Counter of requests that did autopath.',
-  labelNames: ['server'], registers: [registry],
-});
+export const autopathMetrics = metricSet((registry) => ({
+  success: new client.Counter({
+    name: 'coredns_autopath_success_total', help: 'Counter of requests that did autopath.',
+    labelNames: ['server'], registers: [registry],
+  }),
+}));
 
 export type SearchSource =
   | { kind: 'static'; search: string[] }
@@ -29,7 +30,8 @@ const written = (r: Reply) => (r.msg !== undefined || r.wire !== undefined) &&
 export class Autopath implements Plugin {
   readonly name = 'autopath';
 
-  constructor(private readonly zones: string[], private readonly source: SearchSource) {}
+  constructor(private readonly zones: string[], private readonly source: SearchSource,
+    private readonly metrics: ReturnType<typeof autopathMetrics>) {}
 
   private searchPath(q: Query): string[] | undefined {
     if (this.source.kind === 'static') return this.source.search;
@@ -58,7 +60,7 @@ export class Autopath implements Plugin {
       if (!written(r)) continue;
       const m = r.msg ?? decodeMessage(r.wire!);
       if (m.rcode === RCODE.NXDOMAIN) continue;
-      success.inc({ server: q.server });
+      this.metrics.success.inc({ server: q.server });
       return i === 0 ? r : { rcode: m.rcode, msg: withCname(m, q), plugin: r.plugin };
     }
     return firstReply!;

@@ -3,7 +3,7 @@ import { SetupError } from '../../corefile/types.js';
 import type { PluginDefinition } from '../../server/types.js';
 import { fqdn } from '../../pkg/zone.js';
 import { hostSearchDomains } from '../kubernetes/autopath.js';
-import { Autopath, type SearchSource } from './handler.js';
+import { Autopath, autopathMetrics, type SearchSource } from './handler.js';
 
 export const definition: PluginDefinition = {
   name: 'autopath',
@@ -29,6 +29,6 @@ export const definition: PluginDefinition = {
       if (!search.length) throw fail(`no search domains in ${file}`);
       source = { kind: 'static', search: [...search, ''] };
     }
-    return new Autopath(zones, source);
+    return new Autopath(zones, source, autopathMetrics(ctx.shared.registry));
   },
 };

@@ -4,7 +4,7 @@ import { FLAG, RCODE } from '../../server/wire/constants.js';
 import { canonicalWire } from '../../server/respond.js';
 import { isSubdomain } from '../../pkg/zone.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
-import { serverCells, type ServerCells } from './metrics.js';
+import { serverCells, type CacheMetrics, type ServerCells } from './metrics.js';
 import { inspect, type Kind } from './wire.js';
 
 export interface CacheConfig {
@@ -58,7 +58,7 @@ export class Cache implements Plugin {
   private readonly zonesLabel: string;
   private readonly cells = new Map<string, ServerCells>();
 
-  constructor(readonly config: CacheConfig) {
+  constructor(readonly config: CacheConfig, private readonly metrics: CacheMetrics) {
     this.zonesLabel = config.zones.join(',');
     const evicted = (type: 'success' | 'denial') => (e: Entry, _k: string, reason: LRUCache.DisposeReason) => {
       if (reason === 'evict') e.cells.evictions[type].inc();
@@ -70,7 +70,7 @@ export class Cache implements Plugin {
 
   private cellsFor(server: string): ServerCells {
     let c = this.cells.get(server);
-    if (!c) this.cells.set(server, (c = serverCells(server, this.zonesLabel)));
+    if (!c) this.cells.set(server, (c = serverCells(this.metrics, server, this.zonesLabel)));
     return c;
   }
 

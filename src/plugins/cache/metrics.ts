@@ -1,7 +1,7 @@
-import { client, registry } from '../../server/metrics.js';
+import { client, metricSet } from '../../pkg/metrics.js';
 
-/** CoreDNS's cache metrics; process-wide so a reload does not reset them. `view` is always empty here. */
-export const cacheMetrics = {
+/** CoreDNS's cache metrics, once per server registry so a reload does not reset them. `view` is always empty here. */
+export const cacheMetrics = metricSet((registry) => ({
   entries: new client.Gauge({
     name: 'coredns_cache_entries', help: 'The number of elements in the cache.',
     labelNames: ['server', 'type', 'zones', 'view'], registers: [registry],
@@ -30,7 +30,9 @@ export const cacheMetrics = {
     name: 'coredns_cache_prefetch_total', help: 'The number of times the cache has prefetched a cached item.',
     labelNames: ['server', 'zones', 'view'], registers: [registry],
   }),
-};
+}));
+
+export type CacheMetrics = ReturnType<typeof cacheMetrics>;
 
 type Child = { inc(n?: number): void };
 
@@ -42,7 +44,7 @@ export interface ServerCells {
   entries: { success: { set(n: number): void }; denial: { set(n: number): void } };
 }
 
-export function serverCells(server: string, zones: string): ServerCells {
+export function serverCells(cacheMetrics: CacheMetrics, server: string, zones: string): ServerCells {
   const base = { server, zones, view: '' };
   return {
     requests: cacheMetrics.requests.labels(base),

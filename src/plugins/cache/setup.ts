@@ -4,6 +4,7 @@ import { nameToWire } from '../../server/wire/name.js';
 import { fqdn } from '../../pkg/zone.js';
 import { tryParseDuration as parseDuration } from '../../pkg/duration.js';
 import { Cache, type CacheConfig } from './cache.js';
+import { cacheMetrics } from './metrics.js';
 
 /** CoreDNS shards its cache in 256 and keeps at least 4 per shard: capacities round down to 256s, minimum 1024. */
 function capacity(n: number): number {
@@ -127,6 +128,6 @@ export const definition: PluginDefinition = {
   name: 'cache',
   once: true,
   setup(d, ctx) {
-    return new Cache(parseCache(d, ctx.zones));
+    return new Cache(parseCache(d, ctx.zones), cacheMetrics(ctx.shared.registry));
   },
 };

@@ -1,4 +1,4 @@
-import { logger } from '../../server/log.js';
+import { logger } from '../../pkg/log.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import { RCODE, typeName } from '../../server/wire/constants.js';
 import { formatDuration } from '../../pkg/duration.js';

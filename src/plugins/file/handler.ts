@@ -3,7 +3,7 @@ import { RCODE } from '../../server/wire/constants.js';
 import type { Message } from '../../server/wire/message.js';
 import { isSubdomain } from '../../pkg/zone.js';
 import type { Next, Plugin, Query, Reply, SharedServices } from '../../server/types.js';
-import { logger } from '../../server/log.js';
+import { logger } from '../../pkg/log.js';
 import { Zone, type Answer } from './zone.js';
 import { parseZoneFile } from './zonefile.js';
 

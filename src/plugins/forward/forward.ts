@@ -3,7 +3,7 @@ import { FLAG, RCODE, rcodeName } from '../../server/wire/constants.js';
 import { isSubdomain } from '../../pkg/zone.js';
 import { checkMessage } from '../../server/wire/check.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
-import { healthcheckBroken, maxConcurrentRejects, requestDuration } from './metrics.js';
+import type { ForwardMetrics } from './metrics.js';
 import { UpstreamError, type Transport, type Upstream } from './upstream.js';
 
 export type Policy = 'random' | 'round_robin' | 'sequential';
@@ -51,7 +51,7 @@ export class Forward implements Plugin {
   private inflight = 0;
   private rr = 0;
 
-  constructor(readonly config: ForwardConfig) {}
+  constructor(readonly config: ForwardConfig, private readonly metrics: ForwardMetrics) {}
 
   private matches(lname: string): boolean {
     const c = this.config;
@@ -75,7 +75,7 @@ export class Forward implements Plugin {
   serve(q: Query, next: Next): Reply | Promise<Reply> {
     if (!this.matches(q.lname)) return next(q);
     if (this.inflight >= this.config.maxConcurrent) {
-      maxConcurrentRejects.inc();
+      this.metrics.maxConcurrentRejects.inc();
       return { rcode: RCODE.REFUSED, plugin: this.name };
     }
     this.inflight++;
@@ -95,7 +95,7 @@ export class Forward implements Plugin {
     // clients and our own walkers. A failed try like a timeout: the next upstream, or SERVFAIL.
     const bad = checkMessage(reply);
     if (bad) throw new UpstreamError(up.to, `malformed reply: ${bad}`, 'EBADMSG');
-    requestDuration.observe({ proxy_name: 'forward', to: up.to, rcode: rcodeName(reply[3]! & 0xf) }, (performance.now() - start) / 1000);
+    this.metrics.requestDuration.observe({ proxy_name: 'forward', to: up.to, rcode: rcodeName(reply[3]! & 0xf) }, (performance.now() - start) / 1000);
     reply.writeUInt16BE(q.id, 0);
     return reply;
   }
@@ -121,7 +121,7 @@ export class Forward implements Plugin {
       if (up.down(c.maxFails)) {
         if (++skipped < all.length) continue;
         // Every upstream is down: assume health checking itself is broken and try a random one (CoreDNS).
-        healthcheckBroken.inc();
+        this.metrics.healthcheckBroken.inc();
         up = all[Math.floor(Math.random() * all.length)]!;
       }
       let reply: Buffer;
@@ -129,7 +129,7 @@ export class Forward implements Plugin {
         reply = await this.attempt(up, q);
       } catch (e) {
         lastErr = e as Error;
-        if (c.maxFails !== 0) up.healthcheck();
+        if (c.maxFails !== 0) up.healthcheck(this.metrics.healthcheckFailures);
         attempts++;
         if (skipped < all.length) continue;
         break;

@@ -4,13 +4,14 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { cidrToReverseZones } from '../../pkg/reverse.js';
 import { isCidr } from '../../pkg/ip.js';
 import { SetupError, type Directive } from '../../corefile/types.js';
-import { logger } from '../../server/log.js';
+import { logger } from '../../pkg/log.js';
 import type { PluginDefinition, SetupContext } from '../../server/types.js';
 import { RCODE, rcodeNumber } from '../../server/wire/constants.js';
 import { nameToWire } from '../../server/wire/name.js';
 import { fqdn } from '../../pkg/zone.js';
 import { tryParseDuration as parseDuration } from '../../pkg/duration.js';
 import { DEFAULT_MAX_CONCURRENT, Forward, type ForwardConfig, type Policy } from './forward.js';
+import { forwardMetrics } from './metrics.js';
 import { Upstream, type UpstreamOptions } from './upstream.js';
 
 const log = logger('plugin/forward');
@@ -198,6 +199,6 @@ export function parseForward(d: Directive, ctx: Pick<SetupContext, 'corefile' | 
 export const definition: PluginDefinition = {
   name: 'forward',
   setup(d, ctx) {
-    return new Forward(parseForward(d, ctx));
+    return new Forward(parseForward(d, ctx), forwardMetrics(ctx.shared.registry));
   },
 };

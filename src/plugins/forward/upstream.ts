@@ -3,7 +3,7 @@ import net from 'node:net';
 import { randomInt } from 'node:crypto';
 import { CLASS, HEADER_SIZE, TYPE } from '../../server/wire/constants.js';
 import { encodeMessage } from '../../server/wire/message.js';
-import { healthcheckFailures } from './metrics.js';
+import type { ForwardMetrics } from './metrics.js';
 import { PluginError } from '../../server/types.js';
 
 export type Transport = 'udp' | 'tcp';
@@ -271,7 +271,7 @@ export class Upstream {
    * Starts the health-check loop unless one runs: `. IN NS` (or `domain`) every interval until any reply comes
    * back (even SERVFAIL or REFUSED: only I/O failures count), as CoreDNS's up.Probe does.
    */
-  healthcheck(): void {
+  healthcheck(failures: ForwardMetrics['healthcheckFailures']): void {
     if (this.probing || this.closed) return;
     this.probing = true;
     const probe = encodeMessage({
@@ -288,7 +288,7 @@ export class Upstream {
         return;
       } catch {
         if (this.closed) return;
-        healthcheckFailures.inc({ proxy_name: 'forward', to: this.to });
+        failures.inc({ proxy_name: 'forward', to: this.to });
         this.fails++;
       }
       this.probeTimer = setTimeout(() => void round(), this.opts.hcIntervalMs);

@@ -1,20 +1,22 @@
 import { request } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { logger } from '../../server/log.js';
-import { client, registry } from '../../server/metrics.js';
+import { logger } from '../../pkg/log.js';
+import { client, metricSet } from '../../pkg/metrics.js';
 import { splitHostPort } from '../../server/http.js';
 import type { HttpHandler, HttpRoutes, Next, Plugin, Query, Reply } from '../../server/types.js';
 
 const log = logger('plugin/health');
 
-const duration = new client.Histogram({
-  name: 'coredns_health_request_duration_seconds', help: 'Histogram of the time (in seconds) each request took.',
-  // CoreDNS's SlimTimeBuckets.
-  buckets: [0.00025, 0.0025, 0.025, 0.25, 2.5], registers: [registry],
-});
-const failures = new client.Counter({
-  name: 'coredns_health_request_failures_total', help: 'The number of times the health check failed.', registers: [registry],
-});
+export const healthMetrics = metricSet((registry) => ({
+  duration: new client.Histogram({
+    name: 'coredns_health_request_duration_seconds', help: 'Histogram of the time (in seconds) each request took.',
+    // CoreDNS's SlimTimeBuckets.
+    buckets: [0.00025, 0.0025, 0.025, 0.25, 2.5], registers: [registry],
+  }),
+  failures: new client.Counter({
+    name: 'coredns_health_request_failures_total', help: 'The number of times the health check failed.', registers: [registry],
+  }),
+}));
 
 /** Liveness: 200 "OK" while the process runs, also during lameduck (only /ready fails then). */
 export const serveHealth: HttpHandler = (_req, res) => {
@@ -32,7 +34,8 @@ export class Health implements Plugin {
   readonly name = 'health';
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(readonly address: string, readonly lameduckMs: number, private readonly http: HttpRoutes) {}
+  constructor(readonly address: string, readonly lameduckMs: number, private readonly http: HttpRoutes,
+    private readonly metrics: ReturnType<typeof healthMetrics>) {}
 
   serve(q: Query, next: Next): Reply | Promise<Reply> {
     return next(q);
@@ -56,15 +59,15 @@ export class Health implements Plugin {
       res.resume();
       res.on('end', () => {
         const secs = (performance.now() - start) / 1000;
-        duration.observe(secs);
+        this.metrics.duration.observe(secs);
         if (secs > 1) log.warn(`Local health request to "${url}" took more than 1s: ${secs}s`);
       });
     });
     req.on('timeout', () => req.destroy(new Error('timeout after 3s')));
     req.on('error', (e) => {
       if (!this.timer) return;
-      duration.observe((performance.now() - start) / 1000);
-      failures.inc();
+      this.metrics.duration.observe((performance.now() - start) / 1000);
+      this.metrics.failures.inc();
       log.warn(`Local health request to "${url}" failed: ${e.message}`);
     });
     req.end();

@@ -2,7 +2,7 @@ import { SetupError } from '../../corefile/types.js';
 import type { PluginDefinition } from '../../server/types.js';
 import { listenAddress } from '../../server/http.js';
 import { parseDuration } from '../../pkg/duration.js';
-import { Health, serveHealth } from './handler.js';
+import { Health, healthMetrics, serveHealth } from './handler.js';
 
 /** `health [ADDRESS] { lameduck DURATION }` */
 export const definition: PluginDefinition = {
@@ -24,6 +24,6 @@ export const definition: PluginDefinition = {
     }
     ctx.shared.http.route(address, '/health', serveHealth, 'health');
     if (lameduckMs > 0) ctx.shared.setLameduck(lameduckMs);
-    return new Health(address, lameduckMs, ctx.shared.http);
+    return new Health(address, lameduckMs, ctx.shared.http, healthMetrics(ctx.shared.registry));
   },
 };

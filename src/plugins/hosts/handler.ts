@@ -4,20 +4,22 @@ import type { Message, RR } from '../../server/wire/message.js';
 import { Fall } from '../../pkg/fall.js';
 import { isSubdomain } from '../../pkg/zone.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
-import { logger } from '../../server/log.js';
-import { client, registry } from '../../server/metrics.js';
+import { logger } from '../../pkg/log.js';
+import { client, metricSet } from '../../pkg/metrics.js';
 import { lookupFamily, parseHosts, type HostsMap } from './hostsfile.js';
 
 const log = logger('plugin/hosts');
 
-const entriesGauge = new client.Gauge({
-  name: 'coredns_hosts_entries', help: 'The combined number of entries in hosts and Corefile.',
-  labelNames: ['hostsfile'], registers: [registry],
-});
-const reloadGauge = new client.Gauge({
-  name: 'coredns_hosts_reload_timestamp_seconds', help: 'The timestamp of the last reload of hosts file.',
-  registers: [registry],
-});
+export const hostsMetrics = metricSet((registry) => ({
+  entries: new client.Gauge({
+    name: 'coredns_hosts_entries', help: 'The combined number of entries in hosts and Corefile.',
+    labelNames: ['hostsfile'], registers: [registry],
+  }),
+  reload: new client.Gauge({
+    name: 'coredns_hosts_reload_timestamp_seconds', help: 'The timestamp of the last reload of hosts file.',
+    registers: [registry],
+  }),
+}));
 
 export interface HostsOptions {
   /** Absolute path of the hosts file. */
@@ -46,7 +48,7 @@ export class Hosts implements Plugin {
   private timer: NodeJS.Timeout | undefined;
   private answers = new Map<string, Reply>();
 
-  constructor(readonly opts: HostsOptions) {
+  constructor(readonly opts: HostsOptions, private readonly metrics: ReturnType<typeof hostsMetrics>) {
     this.inline = parseHosts(opts.inline, opts.origins, opts.reverse);
     this.file = parseHosts('', [], false);
     this.readFile();
@@ -87,8 +89,8 @@ export class Hosts implements Plugin {
     this.mtimeMs = st.mtimeMs;
     this.size = st.size;
     this.answers = new Map();
-    entriesGauge.set({ hostsfile: this.opts.path }, this.file.entries + this.inline.entries);
-    reloadGauge.set(st.mtimeMs / 1000);
+    this.metrics.entries.set({ hostsfile: this.opts.path }, this.file.entries + this.inline.entries);
+    this.metrics.reload.set(st.mtimeMs / 1000);
   }
 
   private addresses(family: 4 | 6, name: string): string[] {

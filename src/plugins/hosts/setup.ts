@@ -4,8 +4,8 @@ import type { PluginDefinition } from '../../server/types.js';
 import type { Directive } from '../../corefile/types.js';
 import { SetupArgs } from '../../pkg/args.js';
 import { Fall } from '../../pkg/fall.js';
-import { logger } from '../../server/log.js';
-import { Hosts, type HostsOptions } from './handler.js';
+import { logger } from '../../pkg/log.js';
+import { Hosts, hostsMetrics, type HostsOptions } from './handler.js';
 import { parseHostAddr } from './hostsfile.js';
 
 const log = logger('plugin/hosts');
@@ -62,6 +62,6 @@ export const definition: PluginDefinition = {
   name: 'hosts',
   once: true,
   setup(d, ctx) {
-    return new Hosts(parseHostsDirective(d, ctx.corefile, ctx.zones));
+    return new Hosts(parseHostsDirective(d, ctx.corefile, ctx.zones), hostsMetrics(ctx.shared.registry));
   },
 };

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import type { ApiSourceConfig } from '../../cluster/informers.js';
+import type { ApiSourceConfig } from '../../cluster/api-source.js';
 import { canonicalIP } from '../../pkg/ip.js';
 import { ManifestSource } from '../../cluster/manifests.js';
 import { parseSelector, SelectorError, type LabelSelector } from '../../cluster/selector.js';
@@ -10,9 +10,12 @@ import { ClusterStore } from '../../cluster/store.js';
 import { SetupError, type Directive } from '../../corefile/types.js';
 import { SetupArgs } from '../../pkg/args.js';
 import { Fall } from '../../pkg/fall.js';
-import { logger } from '../../server/log.js';
+import { logger } from '../../pkg/log.js';
 import type { PluginDefinition, SetupContext } from '../../server/types.js';
+import type { ReflectorOptions } from '../../cluster/reflector.js';
+import type { Registry } from '../../pkg/metrics.js';
 import { KubernetesPlugin, type KubernetesOptions, type PodMode } from './handler.js';
+import { kubernetesMetrics } from './metrics.js';
 import { isReverse } from './names.js';
 
 const log = logger('plugin/kubernetes');
@@ -173,27 +176,30 @@ export function localAddresses(ctx: Pick<SetupContext, 'peers'>): string[] {
   return [...new Set(all.map((a) => canonicalIP(a)).filter((a): a is string => !!a && !isLoopback(a)))];
 }
 
-async function startSource(cfg: KubernetesConfig, store: ClusterStore, fail: (msg: string) => never): Promise<ClusterSource> {
+async function startSource(cfg: KubernetesConfig, store: ClusterStore, registry: Registry, tuning: Partial<ReflectorOptions>,
+  fail: (msg: string) => never): Promise<ClusterSource> {
   let source: ClusterSource;
   if (cfg.source.kind === 'manifests') {
     source = new ManifestSource(cfg.source.path, { intervalMs: cfg.source.intervalMs, warn: (m) => log.warn(m) });
   } else {
-    // Loaded only here: @kubernetes/client-node costs seconds and tens of MB that manifests users never need.
-    const { createApiSource } = await import('../../cluster/informers.js');
+    // Loaded only here: the API source and its HTTP client are not needed by manifests users.
+    const { createApiSource } = await import('../../cluster/api-source.js');
+    const { programming } = kubernetesMetrics(registry);
     try {
-      source = createApiSource(cfg.source.api);
+      source = createApiSource({ ...tuning, ...cfg.source.api }, {
+        log, registry,
+        endpointsProgrammed: (svc, triggerMs) => programming.observe(
+          { service_kind: svc.headless ? 'headless_with_selector' : 'cluster_ip' }, Math.max(0, Date.now() - triggerMs) / 1000),
+      });
     } catch (e) {
       fail(`cannot use the Kubernetes API: ${(e as Error).message}`);
     }
+    log.info(`waiting for ${source!.description} before starting server`);
   }
-  // CoreDNS blocks server start until the first sync or startup_timeout, then serves what it has.
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), cfg.startupTimeoutMs); });
-  const started = source!.start(store).then(() => 'started' as const);
-  if (cfg.source.kind === 'api') log.info(`waiting for ${source!.description} before starting server`);
-  const how = await Promise.race([started, timeout]);
-  clearTimeout(timer);
-  if (how === 'timeout' || !store.synced) log.warn(`starting server with unsynced ${source!.description}`);
+  // CoreDNS blocks server start until the first sync or startup_timeout (the API source's own bound),
+  // then serves what it has.
+  await source!.start(store);
+  if (!store.synced) log.warn(`starting server with unsynced ${source!.description}`);
   return source!;
 }
 
@@ -209,16 +215,24 @@ const podAccountUnchecked: ClusterSource = {
   stop: async () => {},
 };
 
-export const definition: PluginDefinition = {
-  name: 'kubernetes',
-  once: true,
-  async setup(d, ctx) {
-    const cfg = parseKubernetes(d, ctx);
-    const store = new ClusterStore();
-    const source = ctx.shared.checkOnly && usesPodAccount(cfg)
-      ? podAccountUnchecked
-      : await startSource(cfg, store, (msg) => { throw new SetupError(d.file, d.line, 'kubernetes', msg); });
-    const { source: _s, startupTimeoutMs: _t, ...answering } = cfg;
-    return new KubernetesPlugin({ ...answering, localIPs: localAddresses(ctx) }, store, source, ctx.shared);
-  },
-};
+/**
+ * The plugin, with reflector timings the Corefile cannot set: a test hands the server a definition
+ * with short ones so outage scenarios take seconds.
+ */
+export function kubernetesDefinition(tuning: Partial<ReflectorOptions> = {}): PluginDefinition {
+  return {
+    name: 'kubernetes',
+    once: true,
+    async setup(d, ctx) {
+      const cfg = parseKubernetes(d, ctx);
+      const store = new ClusterStore();
+      const source = ctx.shared.checkOnly && usesPodAccount(cfg)
+        ? podAccountUnchecked
+        : await startSource(cfg, store, ctx.shared.registry, tuning, (msg) => { throw new SetupError(d.file, d.line, 'kubernetes', msg); });
+      const { source: _s, startupTimeoutMs: _t, ...answering } = cfg;
+      return new KubernetesPlugin({ ...answering, localIPs: localAddresses(ctx) }, store, source, ctx.shared);
+    },
+  };
+}
+
+export const definition = kubernetesDefinition();

@@ -1,4 +1,4 @@
-import { writeQueryLog } from '../../server/log.js';
+import { writeQueryLog } from '../../pkg/log.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import { RCODE } from '../../server/wire/constants.js';
 import { isSubdomain } from '../../pkg/zone.js';

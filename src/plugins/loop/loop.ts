@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { logger } from '../../server/log.js';
+import { logger } from '../../pkg/log.js';
 import type { Next, Plugin, Query, Reply, SharedServices } from '../../server/types.js';
 import { RCODE, TYPE } from '../../server/wire/constants.js';
 import { isSubdomain } from '../../pkg/zone.js';

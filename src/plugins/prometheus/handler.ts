@@ -1,17 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { registry } from '../../server/metrics.js';
+import type { Registry } from '../../pkg/metrics.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import { metricType } from './qtype.js';
 import { rcodeName } from '../../server/wire/constants.js';
-import { seriesFor } from './recorder.js';
+import type { Recorder } from './recorder.js';
 import { renderFor } from '../../server/respond.js';
 
-/** Records CoreDNS's per-query metrics for its block; `/metrics` serves the process-wide registry. */
+/** Records CoreDNS's per-query metrics for its block; `/metrics` serves the server's registry. */
 export class Prometheus implements Plugin {
   readonly name = 'prometheus';
 
-  constructor(readonly address: string, private readonly ra: boolean) {}
+  constructor(readonly address: string, private readonly ra: boolean, private readonly recorder: Recorder) {}
 
   serve(q: Query, next: Next): Reply | Promise<Reply> {
     const r = next(q);
@@ -20,7 +20,7 @@ export class Prometheus implements Plugin {
   }
 
   private record(q: Query, reply: Reply): Reply {
-    const s = seriesFor(q.server, q.zone);
+    const s = this.recorder.seriesFor(q.server, q.zone);
     const type = metricType(q.type);
     const tcp = q.proto === 'tcp';
     if (q.edns?.do) s.dnssecOk();
@@ -32,7 +32,9 @@ export class Prometheus implements Plugin {
   }
 }
 
-export async function serveMetrics(_req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const body = await registry.metrics();
-  res.writeHead(200, { 'Content-Type': registry.contentType }).end(body);
+export function metricsHandler(registry: Registry): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  return async (_req, res) => {
+    const body = await registry.metrics();
+    res.writeHead(200, { 'Content-Type': registry.contentType }).end(body);
+  };
 }

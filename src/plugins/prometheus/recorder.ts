@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Counter, Histogram } from 'prom-client';
-import { dnsMetrics } from '../../server/metrics.js';
+import { metricSet } from '../../pkg/metrics.js';
+import { dnsMetrics, type DnsMetrics } from '../../server/metrics.js';
 
 /** prom-client's label hashing: the key of a metric's `hashMap` (internal, hence untyped). */
 const { hashObject } = createRequire(import.meta.url)('prom-client/lib/util.js') as {
@@ -51,50 +52,71 @@ interface HistogramInternals {
   upperBounds: number[];
 }
 
-const counters: CounterCell[] = [];
-const histograms: HistogramCell[] = [];
+/**
+ * The cells of one registry's DNS metrics. One per registry, like the metrics themselves, so series
+ * survive reloads (a reloaded prometheus plugin gets the same recorder back).
+ */
+export class Recorder {
+  private readonly counters: CounterCell[] = [];
+  private readonly histograms: HistogramCell[] = [];
+  private readonly series = new Map<string, Map<string, SeriesSet>>();
 
-function counterCell(metric: Counter<string>, labels: Labels): CounterCell {
-  const c = new CounterCell(metric, labels);
-  counters.push(c);
-  return c;
-}
-
-function histogramCell(metric: Histogram<string>, labels: Labels): HistogramCell {
-  const c = new HistogramCell(metric, labels, (metric as unknown as HistogramInternals).upperBounds);
-  histograms.push(c);
-  return c;
-}
-
-/** Moves everything counted since the last read into the prom-client metrics. */
-export function flushMetrics(): void {
-  for (const c of counters) {
-    if (c.n === 0) continue;
-    c.metric.inc(c.labels, c.n);
-    c.n = 0;
-  }
-  for (const c of histograms) {
-    if (c.count === 0) continue;
-    const h = c.metric as unknown as HistogramInternals;
-    const key = hashObject(c.labels, h.sortedLabelNames);
-    let e = h.hashMap[key];
-    if (!e) {
-      c.metric.zero(c.labels);
-      e = h.hashMap[key]!;
+  constructor(readonly metrics: DnsMetrics) {
+    const m = metrics;
+    for (const metric of [m.requests, m.responses, m.duration, m.requestSize, m.responseSize, m.doRequests]) {
+      // prom-client calls `collect` before it reads a metric, so every reader of the registry sees fresh values.
+      (metric as unknown as { collect: () => void }).collect = () => this.flush();
     }
-    for (let i = 0; i < c.bounds.length; i++) e.bucketValues[c.bounds[i]!]! += c.buckets[i]!;
-    e.sum += c.sum;
-    e.count += c.count;
-    c.buckets.fill(0);
-    c.count = 0;
-    c.sum = 0;
+  }
+
+  counterCell(metric: Counter<string>, labels: Labels): CounterCell {
+    const c = new CounterCell(metric, labels);
+    this.counters.push(c);
+    return c;
+  }
+
+  histogramCell(metric: Histogram<string>, labels: Labels): HistogramCell {
+    const c = new HistogramCell(metric, labels, (metric as unknown as HistogramInternals).upperBounds);
+    this.histograms.push(c);
+    return c;
+  }
+
+  /** Moves everything counted since the last read into the prom-client metrics. */
+  flush(): void {
+    for (const c of this.counters) {
+      if (c.n === 0) continue;
+      c.metric.inc(c.labels, c.n);
+      c.n = 0;
+    }
+    for (const c of this.histograms) {
+      if (c.count === 0) continue;
+      const h = c.metric as unknown as HistogramInternals;
+      const key = hashObject(c.labels, h.sortedLabelNames);
+      let e = h.hashMap[key];
+      if (!e) {
+        c.metric.zero(c.labels);
+        e = h.hashMap[key]!;
+      }
+      for (let i = 0; i < c.bounds.length; i++) e.bucketValues[c.bounds[i]!]! += c.buckets[i]!;
+      e.sum += c.sum;
+      e.count += c.count;
+      c.buckets.fill(0);
+      c.count = 0;
+      c.sum = 0;
+    }
+  }
+
+  seriesFor(server: string, zone: string): SeriesSet {
+    let byZone = this.series.get(server);
+    if (!byZone) this.series.set(server, (byZone = new Map()));
+    let s = byZone.get(zone);
+    if (!s) byZone.set(zone, (s = new SeriesSet(this, server, zone)));
+    return s;
   }
 }
 
-for (const m of [dnsMetrics.requests, dnsMetrics.responses, dnsMetrics.duration, dnsMetrics.requestSize, dnsMetrics.responseSize, dnsMetrics.doRequests]) {
-  // prom-client calls `collect` before it reads a metric, so every reader of the registry sees fresh values.
-  (m as unknown as { collect: () => void }).collect = flushMetrics;
-}
+/** The recorder of a server's registry. */
+export const recorderFor = metricSet((registry) => new Recorder(dnsMetrics(registry)));
 
 const PROTOS = ['udp', 'tcp'] as const;
 
@@ -109,13 +131,13 @@ export class SeriesSet {
   private responseSizes: (HistogramCell | undefined)[] = [];
   private doRequests: CounterCell | undefined;
 
-  constructor(private readonly server: string, private readonly zone: string) {}
+  constructor(private readonly recorder: Recorder, private readonly server: string, private readonly zone: string) {}
 
   request(type: string, tcp: boolean, family: 1 | 2): void {
     let byTransport = this.requests.get(type);
     if (!byTransport) this.requests.set(type, (byTransport = []));
     const i = (tcp ? 2 : 0) + family - 1;
-    const cell = byTransport[i] ?? (byTransport[i] = counterCell(dnsMetrics.requests, {
+    const cell = byTransport[i] ?? (byTransport[i] = this.recorder.counterCell(this.recorder.metrics.requests, {
       server: this.server, zone: this.zone, view: '', proto: PROTOS[tcp ? 1 : 0], family: String(family), type,
     }));
     cell.n++;
@@ -125,20 +147,20 @@ export class SeriesSet {
     let byRcode = this.responses.get(plugin);
     if (!byRcode) this.responses.set(plugin, (byRcode = new Map()));
     let cell = byRcode.get(rcode);
-    if (!cell) byRcode.set(rcode, (cell = counterCell(dnsMetrics.responses, { server: this.server, zone: this.zone, view: '', rcode, plugin })));
+    if (!cell) byRcode.set(rcode, (cell = this.recorder.counterCell(this.recorder.metrics.responses, { server: this.server, zone: this.zone, view: '', rcode, plugin })));
     cell.n++;
   }
 
   duration(type: string, seconds: number): void {
     let cell = this.durations.get(type);
-    if (!cell) this.durations.set(type, (cell = histogramCell(dnsMetrics.duration, { server: this.server, zone: this.zone, view: '', type })));
+    if (!cell) this.durations.set(type, (cell = this.recorder.histogramCell(this.recorder.metrics.duration, { server: this.server, zone: this.zone, view: '', type })));
     cell.observe(seconds);
   }
 
   sizes(tcp: boolean, request: number, response: number): void {
     const i = tcp ? 1 : 0;
-    (this.requestSizes[i] ??= histogramCell(dnsMetrics.requestSize, this.protoLabels(i))).observe(request);
-    (this.responseSizes[i] ??= histogramCell(dnsMetrics.responseSize, this.protoLabels(i))).observe(response);
+    (this.requestSizes[i] ??= this.recorder.histogramCell(this.recorder.metrics.requestSize, this.protoLabels(i))).observe(request);
+    (this.responseSizes[i] ??= this.recorder.histogramCell(this.recorder.metrics.responseSize, this.protoLabels(i))).observe(response);
   }
 
   private protoLabels(i: 0 | 1): Labels {
@@ -146,17 +168,6 @@ export class SeriesSet {
   }
 
   dnssecOk(): void {
-    (this.doRequests ??= counterCell(dnsMetrics.doRequests, { server: this.server, zone: this.zone, view: '' })).n++;
+    (this.doRequests ??= this.recorder.counterCell(this.recorder.metrics.doRequests, { server: this.server, zone: this.zone, view: '' })).n++;
   }
-}
-
-/** Process-wide, like the metrics themselves: series survive reloads. */
-const series = new Map<string, Map<string, SeriesSet>>();
-
-export function seriesFor(server: string, zone: string): SeriesSet {
-  let byZone = series.get(server);
-  if (!byZone) series.set(server, (byZone = new Map()));
-  let s = byZone.get(zone);
-  if (!s) byZone.set(zone, (s = new SeriesSet(server, zone)));
-  return s;
 }

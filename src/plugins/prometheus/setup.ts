@@ -1,7 +1,8 @@
 import { SetupError } from '../../corefile/types.js';
 import { listenAddress } from '../../server/http.js';
 import type { PluginDefinition } from '../../server/types.js';
-import { Prometheus, serveMetrics } from './handler.js';
+import { metricsHandler, Prometheus } from './handler.js';
+import { recorderFor } from './recorder.js';
 import { blockRecurses } from '../../server/config.js';
 
 const DEFAULT_ADDRESS = 'localhost:9153';
@@ -25,7 +26,7 @@ export const definition: PluginDefinition = {
           throw fail(`unknown option: ${c.name}`, c.line);
       }
     }
-    ctx.shared.http.route(address, '/metrics', serveMetrics, 'prometheus');
-    return new Prometheus(address, blockRecurses(ctx.block));
+    ctx.shared.http.route(address, '/metrics', metricsHandler(ctx.shared.registry), 'prometheus');
+    return new Prometheus(address, blockRecurses(ctx.block), recorderFor(ctx.shared.registry));
   },
 };

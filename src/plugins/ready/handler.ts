@@ -1,4 +1,4 @@
-import { logger } from '../../server/log.js';
+import { logger } from '../../pkg/log.js';
 import type { HttpHandler, Next, Plugin, Query, Reply, SharedServices } from '../../server/types.js';
 
 const log = logger('plugin/ready');

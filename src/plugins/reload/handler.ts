@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { logger } from '../../server/log.js';
+import { logger } from '../../pkg/log.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 
 const log = logger('plugin/reload');

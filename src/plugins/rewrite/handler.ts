@@ -2,7 +2,7 @@ import { RCODE } from '../../server/wire/constants.js';
 import { decodeMessage, type Message } from '../../server/wire/message.js';
 import { withQuestion } from '../../server/requery.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
-import { logger } from '../../server/log.js';
+import { logger } from '../../pkg/log.js';
 import type { Question, ResponseRule, Rule } from './rules.js';
 
 const log = logger('plugin/rewrite');

@@ -4,24 +4,21 @@ import https from 'node:https';
 import { isIPv6 } from 'node:net';
 import { dirname, isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { KubeConfig } from '@kubernetes/client-node';
-import type { Authenticator } from '@kubernetes/client-node/dist/auth.js';
-import { newClusters, newContexts, newUsers, type Cluster, type User } from '@kubernetes/client-node/dist/config_types.js';
-import { ExecAuth } from '@kubernetes/client-node/dist/exec_auth.js';
-import { FileAuth } from '@kubernetes/client-node/dist/file_auth.js';
-import type { ApiSourceConfig } from './informers.js';
+import type { Cluster, KubeConfig, User } from '@kubernetes/client-node';
 
 /**
  * Where the API server is and how to authenticate to it, from `kubeconfig`, `endpoint` + `tls`, or the
  * pod's service account.
  *
- * Why not the library's KubeConfig for everything: its module (config.js) statically imports the whole
- * generated API client, which costs ~65 MB of RSS and 0.6–2.7 s at start-up, more than the records of a
- * 10k-service cluster. The library's own light modules do the work here instead (no exports map, so its
- * dist files are imported directly): config_types parses and validates the kubeconfig entries exactly as
- * KubeConfig does, ExecAuth runs credential plugins, FileAuth re-reads token files (the service account
- * token rotates). What those do not cover (proxy-url, the azure/gcp/oidc auth-provider plugins) is
- * handed to the full KubeConfig, loaded only when such a kubeconfig is used.
+ * Why not the library's KubeConfig for everything: the package's only public entry statically imports
+ * the whole generated API client, which costs ~75 MB of RSS and ~2 s at start-up (measured: 41 -> 113-121
+ * MB, 1.7-2.1 s), more than the records of a 10k-service cluster. Its light modules (kubeconfig entry
+ * parsing, ExecAuth, FileAuth) are not exported, and importing them by path breaks the day the package
+ * adds an exports map. So the common cases are done here on the library's public Cluster and User types:
+ * kubeconfig entries parsed as its config_types does, tokens, token files (re-read every minute, as the
+ * service account token rotates), client certificates. What needs more (exec credential plugins,
+ * proxy-url, the azure/gcp/oidc auth-provider plugins) is handed to the full KubeConfig, imported only
+ * when such a kubeconfig is used.
  */
 export interface ApiAccess {
   /** API server URL, as configured. */
@@ -30,21 +27,46 @@ export interface ApiAccess {
   applyToHTTPSOptions(opts: https.RequestOptions): Promise<void>;
 }
 
+/** The `kubernetes` block's options that say where the API server is. */
+export interface ApiAccessConfig {
+  /** `kubeconfig FILE [CONTEXT]`; wins over `endpoint`. Neither set: in-cluster service account. */
+  kubeconfig?: string;
+  context?: string;
+  /** `endpoint URL` (only the first one, like CoreDNS). */
+  endpoint?: string;
+  /** `tls CERT KEY CACERT` for `endpoint`: file paths. */
+  tls?: { cert: string; key: string; ca: string };
+}
+
 const SERVICEACCOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
 /** Auth-provider plugins only the full library implements. */
 const LIBRARY_AUTH_PROVIDERS = new Set(['azure', 'gcp', 'oidc']);
+/** client-go and the library re-read a token file this often. */
+const TOKEN_FILE_REREAD_MS = 60_000;
 
-/** KubeConfig.applyToHTTPSOptions for the common cases, on the library's parsed Cluster and User. */
+/** The library's FileAuth: a token file read at most once a minute. */
+class TokenFile {
+  private token = '';
+  private readAt = -Infinity;
+
+  constructor(private readonly path: string) {}
+
+  get(): string {
+    if (Date.now() - this.readAt > TOKEN_FILE_REREAD_MS) {
+      this.token = readFileSync(this.path, 'utf8');
+      this.readAt = Date.now();
+    }
+    return this.token;
+  }
+}
+
+/** KubeConfig.applyToHTTPSOptions for the common cases, on the library's Cluster and User shapes. */
 class KubeconfigAccess implements ApiAccess {
-  /** Created once: ExecAuth caches credentials until they expire, FileAuth re-reads its file every minute. */
-  private readonly authenticator?: Authenticator;
+  private readonly tokenFile?: TokenFile;
 
   constructor(private readonly cluster: Cluster, private readonly user: User | undefined) {
-    if (!user) return;
-    const provider = user.authProvider as { config?: { exec?: unknown; tokenFile?: unknown } } | undefined;
-    // The library's precedence: exec plugins before token files.
-    if (user.exec || (user.authProvider as { name?: unknown } | undefined)?.name === 'exec' || provider?.config?.exec) this.authenticator = new ExecAuth();
-    else if (provider?.config?.tokenFile) this.authenticator = new FileAuth();
+    const file = (user?.authProvider as { config?: { tokenFile?: unknown } } | undefined)?.config?.tokenFile;
+    if (typeof file === 'string' && file) this.tokenFile = new TokenFile(file);
   }
 
   get server(): string {
@@ -64,7 +86,7 @@ class KubeconfigAccess implements ApiAccess {
       if (key) opts.key = key;
       const headers = (opts.headers ??= {}) as http.OutgoingHttpHeaders;
       if (user.impersonateUser) headers['Impersonate-User'] = user.impersonateUser;
-      await this.authenticator?.applyAuthentication(user, opts);
+      if (this.tokenFile) headers.Authorization = `Bearer ${this.tokenFile.get()}`;
       if (user.token) headers.Authorization = `Bearer ${user.token}`;
       if (user.username) opts.auth = `${user.username}:${user.password}`;
     }
@@ -80,7 +102,7 @@ class KubeconfigAccess implements ApiAccess {
   }
 }
 
-/** The full library, imported on first use, for kubeconfigs needing what KubeconfigAccess leaves out. */
+/** The full library (public entry), imported on first use, for kubeconfigs needing what KubeconfigAccess leaves out. */
 class LibraryAccess implements ApiAccess {
   private kc?: Promise<KubeConfig>;
 
@@ -110,17 +132,54 @@ function access(cluster: Cluster, user: User | undefined): ApiAccess {
   if (cluster.server.startsWith('http:') && !cluster.skipTLSVerify) {
     throw new Error(`cluster "${cluster.name}": ${cluster.server} is plain http, which needs insecure-skip-tls-verify: true`);
   }
-  const provider = (user?.authProvider as { name?: unknown } | undefined)?.name;
-  if (cluster.proxyUrl || (typeof provider === 'string' && LIBRARY_AUTH_PROVIDERS.has(provider))) return new LibraryAccess(cluster, user);
+  const provider = user?.authProvider as { name?: unknown; config?: { exec?: unknown } } | undefined;
+  const execPlugin = !!user?.exec || provider?.name === 'exec' || !!provider?.config?.exec;
+  const libraryProvider = typeof provider?.name === 'string' && LIBRARY_AUTH_PROVIDERS.has(provider.name);
+  if (cluster.proxyUrl || execPlugin || libraryProvider) return new LibraryAccess(cluster, user);
   return new KubeconfigAccess(cluster, user);
+}
+
+type Fields = Record<string, unknown>;
+
+/**
+ * One kubeconfig list (`clusters`, `users`, `contexts`): each entry's name and body (`cluster:`, ...),
+ * with the library's checks and messages (`clusters[0].cluster.server is missing`).
+ */
+function entries(doc: Fields, list: string, body: string, required?: string): { name: string; f: Fields }[] {
+  const a = doc[list];
+  if (!Array.isArray(a)) return [];
+  return a.map((e: Fields | null, i) => {
+    if (!e?.name) throw new Error(`${list}[${i}].name is missing`);
+    const f = e[body] as Fields | undefined;
+    if (required && !f) throw new Error(`${list}[${i}].${body} is missing`);
+    if (required && !f![required]) throw new Error(`${list}[${i}].${body}.${required} is missing`);
+    return { name: String(e.name), f: f ?? {} };
+  });
+}
+
+const text = (v: unknown): string | undefined => (v === undefined || v === null ? undefined : String(v));
+
+/** The library's newClusters / newUsers / newContexts: kubeconfig keys onto its public Cluster and User fields. */
+function parseKubeconfig(doc: Fields): { clusters: Cluster[]; users: User[]; contexts: { name: string; cluster: string; user?: string }[] } {
+  const clusters = entries(doc, 'clusters', 'cluster', 'server').map(({ name, f }): Cluster => ({
+    name, server: String(f.server).replace(/\/$/, ''), caData: text(f['certificate-authority-data']),
+    caFile: text(f['certificate-authority']), skipTLSVerify: f['insecure-skip-tls-verify'] === true,
+    tlsServerName: text(f['tls-server-name']), proxyUrl: text(f['proxy-url']),
+  }));
+  const users = entries(doc, 'users', 'user').map(({ name, f }): User => ({
+    name, authProvider: f['auth-provider'], exec: f.exec, certData: text(f['client-certificate-data']),
+    certFile: text(f['client-certificate']), keyData: text(f['client-key-data']), keyFile: text(f['client-key']),
+    username: text(f.username), password: text(f.password), impersonateUser: text(f.as),
+    token: text(f.token) || (f['token-file'] ? readFileSync(String(f['token-file']), 'utf8') : undefined),
+  }));
+  const contexts = entries(doc, 'contexts', 'context', 'cluster').map(({ name, f }) => ({ name, cluster: String(f.cluster), user: text(f.user) || undefined }));
+  return { clusters, users, contexts };
 }
 
 /** KubeConfig.loadFromFile + setCurrentContext, with the library's validation and relative-path rules. */
 function fromKubeconfig(file: string, context: string | undefined): ApiAccess {
-  const doc = (parseYaml(readFileSync(file, 'utf8')) ?? {}) as Record<string, unknown>;
-  const clusters = newClusters(doc.clusters);
-  const contexts = newContexts(doc.contexts);
-  const users = newUsers(doc.users);
+  const doc = (parseYaml(readFileSync(file, 'utf8')) ?? {}) as Fields;
+  const { clusters, users, contexts } = parseKubeconfig(doc);
   const root = dirname(file);
   const absolute = (p: string) => (isAbsolute(p) ? p : join(root, p));
   for (const c of clusters) if (c.caFile) c.caFile = absolute(c.caFile);
@@ -151,7 +210,7 @@ function inCluster(): ApiAccess {
 }
 
 /** `kubeconfig FILE [CONTEXT]`, else `endpoint URL` (+ `tls`), else the pod's service account. */
-export function loadApiAccess(cfg: Pick<ApiSourceConfig, 'kubeconfig' | 'context' | 'endpoint' | 'tls'>): ApiAccess {
+export function loadApiAccess(cfg: ApiAccessConfig): ApiAccess {
   if (cfg.kubeconfig) {
     try {
       return fromKubeconfig(cfg.kubeconfig, cfg.context);

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { ApiAccess } from './informer-kubeconfig.js';
+import type { ApiAccess } from './api-access.js';
 
 /**
  * LIST and WATCH requests against the API server. Authentication, TLS and proxies come from ApiAccess
