@@ -262,8 +262,8 @@ t.test('placeholders: node-cache\'s four, and the upstream Corefile sets up unch
   const names = config.blocks[0]!.plugins.map((p) => p.name);
   for (const n of ['errors', 'cache', 'reload', 'loop', 'bind', 'forward', 'prometheus', 'health']) t.ok(names.includes(n), n);
   const plugin = (block: number, name: string) => config.blocks[block]!.plugins.find((p) => p.name === name) as unknown as Record<string, any>;
-  t.match(JSON.stringify(plugin(0, 'forward')), /"forceTcp":true/, 'force_tcp to the cluster DNS');
-  t.match(JSON.stringify(plugin(3, 'forward')), /192\.0\.2\.53/, 'the resolv.conf upstream');
+  t.match(JSON.stringify(plugin(0, 'forward').config), /"forceTcp":true/, 'force_tcp to the cluster DNS');
+  t.match(JSON.stringify(plugin(3, 'forward').config), /192\.0\.2\.53/, 'the resolv.conf upstream');
   t.match(plugin(0, 'cache').config, { successCap: 9984, successMaxTtl: 30, denialCap: 9984, denialMaxTtl: 5 }, 'cache success/denial');
 });
 
