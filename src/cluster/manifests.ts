@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { Composer, LineCounter, Parser } from 'yaml';
 import { ConvertError, endpointsToSlices, toEndpointSlice, toNamespace, toPod, toService } from './convert.js';
 import type { ClusterSource } from './source.js';
 import type { ClusterStore } from './store.js';
@@ -70,25 +71,47 @@ function convertItem(item: unknown, into: DocObjects): void {
 
 type Doc = { js: unknown; line?: number } | { error: string; line?: number };
 
-const lineAt = (text: string, offset: number) => text.slice(0, offset).split('\n').length;
+/**
+ * Aliases are legal YAML (`labels: *common`), but nested ones expand exponentially ("billion laughs"). The
+ * yaml library counts each alias use times the nodes it brings in; past this a document is an error.
+ */
+export const MAX_ALIAS_EXPANSION = 10_000;
+/** A file is read whole and its JSON parsed in one call: bigger files are refused (last good objects stay). */
+export const MAX_FILE_BYTES = 64 << 20;
+/** Parsing gives the event loop back this often, so queries and probes are answered during a large load. */
+const SLICE_MS = 20;
 
 /**
- * The documents of one file. JSON goes through JSON.parse: the YAML parser builds a full syntax tree,
- * which for a 10k-Service snapshot meant seconds per change and a gigabyte of heap.
+ * The documents of one file, one at a time (the caller yields to the event loop between them). JSON goes
+ * through JSON.parse: the YAML parser builds a full syntax tree, which for a 10k-Service snapshot meant
+ * seconds per change and a gigabyte of heap.
  */
-function documents(file: string, text: string): Doc[] {
+function* documents(file: string, text: string): Generator<Doc> {
   if (/\.json$/i.test(file) || /^\s*[[{]/.test(text)) {
     try {
-      return [{ js: JSON.parse(text), line: 1 }];
+      yield { js: JSON.parse(text), line: 1 };
+      return;
     } catch {
       // Not strict JSON (flow-style YAML, or a syntax error): the YAML parser, a JSON superset, says where.
     }
   }
-  return parseAllDocuments(text, { prettyErrors: false }).map((doc): Doc => {
+  // Streamed document by document; lines are found by binary search over the newlines the parser saw.
+  const lines = new LineCounter();
+  const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : lines.linePos(offset).line);
+  const composer = new Composer({ prettyErrors: false });
+  for (const doc of composer.compose(new Parser(lines.addNewLine).parse(text))) {
     const err = doc.errors[0];
-    if (err) return { error: err.message.split('\n')[0]!, line: err.pos?.[0] === undefined ? undefined : lineAt(text, err.pos[0]) };
-    return { js: doc.toJS(), line: doc.range?.[0] === undefined ? undefined : lineAt(text, doc.range[0]) };
-  });
+    if (err) {
+      yield { error: err.message.split('\n')[0]!, line: lineOf(err.pos?.[0]) };
+      continue;
+    }
+    try {
+      yield { js: doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSION }), line: lineOf(doc.range?.[0]) };
+    } catch (e) {
+      // Excessive alias expansion, an alias before its anchor: this document is bad, the others are not.
+      yield { error: (e as Error).message, line: lineOf(doc.range?.[0]) };
+    }
+  }
 }
 
 async function listFiles(path: string): Promise<string[]> {
@@ -148,7 +171,14 @@ export class ManifestSource implements ClusterSource {
   /** Reads PATH and applies it if its content changed; true when the store was updated. */
   poll(): Promise<boolean> {
     if (!this.running) {
-      this.running = this.load().finally(() => { this.running = null; });
+      this.running = this.load().catch((e: Error) => {
+        // Whatever a file holds must never take the process down: report it, keep serving the last good data.
+        const msg = `loading ${this.path} failed: ${e.message}; keeping the last good objects`;
+        this.warn(msg);
+        this.problems = [msg];
+        this.lastHash = '';
+        return false;
+      }).finally(() => { this.running = null; });
     }
     return this.running;
   }
@@ -156,7 +186,7 @@ export class ManifestSource implements ClusterSource {
   private async load(): Promise<boolean> {
     const store = this.store;
     if (!store) return false;
-    let files: { file: string; text: string | null }[];
+    let files: { file: string; text: string | null; tooBig?: number }[];
     try {
       const names = await listFiles(this.path);
       // Reading and hashing megabytes every second costs the query path CPU: compare stat() first and
@@ -165,7 +195,11 @@ export class ManifestSource implements ClusterSource {
       const stamp = stamps.join('|');
       if (stamp === this.lastStamp && store.synced) return false;
       this.lastStamp = stamp;
-      files = await Promise.all(names.map(async (file) => ({ file, text: await readFile(file, 'utf8').catch(() => null) })));
+      files = await Promise.all(names.map(async (file) => {
+        const size = await stat(file).then((st) => st.size, () => 0);
+        if (size > MAX_FILE_BYTES) return { file, text: null, tooBig: size };
+        return { file, text: await readFile(file, 'utf8').catch(() => null) };
+      }));
     } catch (e) {
       const msg = `cannot read ${this.path}: ${(e as Error).message}; keeping the last good objects`;
       if (this.problems[0] !== msg) this.warn(msg);
@@ -183,22 +217,32 @@ export class ManifestSource implements ClusterSource {
     const keep = (prefix: string) => {
       for (const [k, v] of this.lastGood) if (k.startsWith(prefix)) good.set(k, v);
     };
-    for (const { file, text } of files) {
+    let slice = performance.now();
+    for (const { file, text, tooBig } of files) {
       if (text === null) {
-        problems.push(`${file}: cannot read; keeping its last good objects`);
+        problems.push(tooBig
+          ? `${file}: ${tooBig} bytes, more than the ${MAX_FILE_BYTES} a manifest file may hold; keeping its last good objects`
+          : `${file}: cannot read; keeping its last good objects`);
         keep(`${file}#`);
         continue;
       }
-      documents(file, text).forEach((doc, i) => {
+      let i = -1;
+      for (const doc of documents(file, text)) {
+        i++;
+        if (performance.now() - slice > SLICE_MS) {
+          await nextTurn();
+          slice = performance.now();
+          if (this.store !== store) return false;
+        }
         const key = `${file}#${i}`;
         const where = `${file}: document ${i + 1}`;
         const at = (line: number | undefined) => (line === undefined ? '' : ` (line ${line})`);
         if ('error' in doc) {
           problems.push(`${where}${at(doc.line)}: ${doc.error}`);
           if (this.lastGood.has(key)) good.set(key, this.lastGood.get(key)!);
-          return;
+          continue;
         }
-        if (doc.js === null || doc.js === undefined) return;
+        if (doc.js === null || doc.js === undefined) continue;
         const objs = emptyDoc();
         try {
           convertItem(doc.js, objs);
@@ -207,7 +251,7 @@ export class ManifestSource implements ClusterSource {
           problems.push(`${where}${at(doc.line)}: ${(e as Error).message}`);
           if (this.lastGood.has(key)) good.set(key, this.lastGood.get(key)!);
         }
-      });
+      }
     }
     this.lastGood = good;
     const snap = this.snapshot(good, problems);
