@@ -76,6 +76,7 @@ t.test('many documents load in linear time; the event loop is never held long', 
   // 4x the documents: ~4x the time when linear, ~16x when every document's line is counted from the start.
   t.ok(big.ms / small.ms < 8, `1000 documents: ${small.ms.toFixed(0)} ms, 4000: ${big.ms.toFixed(0)} ms`);
   // Parsing yields every 20 ms; what remains in one turn is the store's replace() (~10 µs an object) and GC.
-  // Loose for a loaded test machine; the old code held the loop for the whole parse.
-  t.ok(big.stall < 300, `longest event-loop stall ${big.stall.toFixed(0)} ms`);
+  // As a share of the load, which a loaded test machine stretches alike; the old code held the loop for the
+  // whole parse (a share of 1). Unloaded, the longest stall is ~100 ms at 4000 documents.
+  t.ok(big.stall < big.ms / 4, `longest event-loop stall ${big.stall.toFixed(0)} ms of a ${big.ms.toFixed(0)} ms load`);
 });
