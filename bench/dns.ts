@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { mixQueries, plainQueries, synthesize } from './cluster-data.js';
 import {
-  alternate, dnsperf, freePort, medianQps, percentile, rcodeShares, rssMB, Scope, SERVER_CORE, sleep, startClusterdns, startKnot,
-  table, udpQuery, type PerfResult,
+  alternate, cpuSeconds, dnsperf, freePort, median, medianQps, percentile, rcodeShares, rssMB, Scope, SERVER_CORE, sleep, startClusterdns, startKnot,
+  table, udpQuery, type PerfResult, type Server,
 } from './lib.js';
+import { reusePortWorkers } from '../src/server/listeners.js';
 
 const exec = promisify(execFile);
 
@@ -21,6 +22,8 @@ export interface DnsBenchOptions {
   workers: boolean;
   /** Manifest edits timed for change-to-answer latency. */
   changes: number;
+  /** Node binaries to compare (`--node 20=/usr/bin/node,26=/opt/...`); the last one also runs the `-workers` comparison. */
+  nodes: { label: string; path: string }[];
 }
 
 /** The manifests source polls once a second, then re-parses the whole file (seconds at 10k services); later counts as missed. */
@@ -111,6 +114,7 @@ export async function benchDns(o: DnsBenchOptions): Promise<string> {
       ])];
     await ours.proc.stop();
     await knot.proc.stop();
+    if (o.nodes.length) out.push(await runtimes(scope, dir, data.manifestFile, plainFile, mixFile, probe, o));
     if (o.workers) out.push(await workers(scope, dir, data.manifestFile, plainFile, probe, o));
     return out.join('\n');
   } finally {
@@ -125,15 +129,74 @@ function sameShares(a: PerfResult, b: PerfResult): boolean {
   return [...codes].every((k) => Math.abs(share(a, k) - share(b, k)) < 0.005);
 }
 
-/** `-workers 2` against one process, both unpinned (the workers need both cores, so they share core 0 with dnsperf). */
+/** dnsperf against `server`, with the CPU the server (all its processes) used per completed query. */
+async function measured(server: Server, queryFile: string, seconds: number): Promise<PerfResult & { cpuUs: number }> {
+  const before = cpuSeconds(server.proc.pid);
+  const r = await dnsperf(server.port, queryFile, seconds);
+  return { ...r, cpuUs: ((cpuSeconds(server.proc.pid) - before) * 1e6) / r.completed };
+}
+
+/**
+ * The same server under each Node line, all alive at once on the server core and measured in turn, so
+ * drift hits every line alike. The last line also runs once started without the node flag (the bin's
+ * path: src/runtime.ts re-execs with it), to show the semi-space setting still holds there.
+ */
+async function runtimes(scope: Scope, dir: string, manifest: string, plainFile: string, mixFile: string, probe: string, o: DnsBenchOptions): Promise<string> {
+  const lines = [...o.nodes.map((n) => ({ ...n, flags: undefined as string[] | undefined })),
+    { ...o.nodes.at(-1)!, label: `${o.nodes.at(-1)!.label} (no flag: re-exec)`, flags: [] as string[] }];
+  const servers = new Map<string, Server>();
+  const versions = new Map<string, string>();
+  for (const l of lines) {
+    versions.set(l.label, (await exec(l.path, ['--version'])).stdout.trim());
+    servers.set(l.label, await startClusterdns(scope, dir, productionCorefile(manifest, await freePort()), probe, { name: `clusterdns on node ${l.label}`, node: l.path, nodeFlags: l.flags }));
+  }
+  const keys = lines.flatMap((l) => [`${l.label}|plain`, `${l.label}|mix`]);
+  const cpu = new Map<string, number[]>();
+  const res = await alternate(o.rounds, keys, async (k) => {
+    const [label, wl] = k.split('|') as [string, string];
+    const r = await measured(servers.get(label)!, wl === 'plain' ? plainFile : mixFile, o.seconds);
+    cpu.set(k, [...(cpu.get(k) ?? []), r.cpuUs]);
+    return r;
+  });
+  const base = lines[0]!.label;
+  const q = (label: string, wl: string) => medianQps(res[`${label}|${wl}`]!);
+  const c = (label: string, wl: string) => median(cpu.get(`${label}|${wl}`)!);
+  const rows: (string | number)[][] = [['node', 'version', 'plain QPS', 'mix QPS', `QPS ratio to ${base} (plain/mix)`, 'CPU µs/query plain', 'CPU µs/query mix', `CPU ratio to ${base} (plain/mix)`, 'RSS after load MB']];
+  for (const l of lines) {
+    rows.push([l.label, versions.get(l.label)!, Math.round(q(l.label, 'plain')), Math.round(q(l.label, 'mix')),
+      `${(q(l.label, 'plain') / q(base, 'plain')).toFixed(2)} / ${(q(l.label, 'mix') / q(base, 'mix')).toFixed(2)}`,
+      c(l.label, 'plain').toFixed(1), c(l.label, 'mix').toFixed(1),
+      `${(c(l.label, 'plain') / c(base, 'plain')).toFixed(2)} / ${(c(l.label, 'mix') / c(base, 'mix')).toFixed(2)}`,
+      rssMB(servers.get(l.label)!.proc.pid).toFixed(0)]);
+  }
+  for (const s of servers.values()) await s.proc.stop();
+  return `## Node lines: one process each on core ${SERVER_CORE}, ${o.rounds}×${o.seconds}s per workload, measured in turn\n${table(rows)}\n`;
+}
+
+/**
+ * `-workers 2` (each worker its own SO_REUSEPORT sockets, and node:cluster's shared sockets) against one
+ * process, all unpinned (the workers need both cores, so they share core 0 with dnsperf), on the last `--node`.
+ */
 async function workers(scope: Scope, dir: string, manifest: string, plainFile: string, probe: string, o: DnsBenchOptions): Promise<string> {
-  const multi = await startClusterdns(scope, dir, productionCorefile(manifest, await freePort()), probe, { name: 'clusterdns -workers 2', args: ['-workers', '2'], cores: '0,1' });
-  const single = await startClusterdns(scope, dir, productionCorefile(manifest, await freePort()), probe, { cores: '0,1' });
-  const res = await alternate(o.rounds, ['one', 'two'], (k) => dnsperf(k === 'one' ? single.port : multi.port, plainFile, o.seconds));
-  await multi.proc.stop();
-  await single.proc.stop();
-  const one = medianQps(res.one);
-  const two = medianQps(res.two);
-  return `-workers 2 (unpinned, shares core 0 with dnsperf): ${Math.round(two)} QPS vs one process unpinned ${Math.round(one)} QPS = ${(two / one).toFixed(2)}×` +
-    ` (runs: ${res.two.map((r) => Math.round(r.qps / 1000) + 'k').join(' ')} vs ${res.one.map((r) => Math.round(r.qps / 1000) + 'k').join(' ')})`;
+  const node = o.nodes.at(-1)?.path ?? process.execPath;
+  const version = (await exec(node, ['--version'])).stdout.trim();
+  const start = async (name: string, args: string[], env?: NodeJS.ProcessEnv) => startClusterdns(scope, dir, productionCorefile(manifest, await freePort()), probe, { name, args, cores: '0,1', node, env });
+  const servers: Record<string, Server> = {
+    'one process': await start('clusterdns', []),
+    '-workers 2, shared sockets': await start('clusterdns -workers 2 shared', ['-workers', '2'], { ...process.env, CLUSTERDNS_WORKER_SOCKETS: 'shared' }),
+  };
+  if (reusePortWorkers(version.slice(1))) servers['-workers 2, SO_REUSEPORT'] = await start('clusterdns -workers 2 reuseport', ['-workers', '2']);
+  const cpu: Record<string, number[]> = {};
+  const res = await alternate(o.rounds, Object.keys(servers), async (k) => {
+    const r = await measured(servers[k]!, plainFile, o.seconds);
+    (cpu[k] ??= []).push(r.cpuUs);
+    return r;
+  });
+  for (const s of Object.values(servers)) await s.proc.stop();
+  const one = medianQps(res['one process']!);
+  const rows: (string | number)[][] = [['design', 'median QPS', 'runs', 'ratio to one process', 'CPU µs/query']];
+  for (const k of Object.keys(servers)) {
+    rows.push([k, Math.round(medianQps(res[k]!)), res[k]!.map((r) => Math.round(r.qps / 1000) + 'k').join(' '), (medianQps(res[k]!) / one).toFixed(2), median(cpu[k]!).toFixed(1)]);
+  }
+  return `## -workers 2 on node ${version}, unpinned (shares core 0 with dnsperf), plain A, ${o.rounds}×${o.seconds}s\n${table(rows)}`;
 }

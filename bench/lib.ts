@@ -15,7 +15,7 @@ export const SERVER_CORE = 1;
 export const CLIENT_CORE = 0;
 
 const CLI = new URL('../src/cli.js', import.meta.url).pathname;
-/** The node flags the shipped entry points (bin shebang, npm start, Dockerfile) run clusterdns with: see src/cli.ts. */
+/** The node flags npm start and the image run clusterdns with (the bin sets them itself: src/runtime.ts). */
 export const NODE_FLAGS = ['--max-semi-space-size=2'];
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -91,8 +91,8 @@ export async function freePort(): Promise<number> {
 export interface Proc { child: ChildProcess; name: string; pid: number; exited(): boolean; stderr(): string; stop(): Promise<void> }
 
 /** Starts a command pinned to `core` (taskset execs it, so the pid is the command's own). */
-export function startPinned(scope: Scope, name: string, cmd: string, args: string[], core: number | string): Proc {
-  const child = spawn('taskset', ['-c', String(core), cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+export function startPinned(scope: Scope, name: string, cmd: string, args: string[], core: number | string, env?: NodeJS.ProcessEnv): Proc {
+  const child = spawn('taskset', ['-c', String(core), cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: env ?? process.env });
   let stderr = '';
   child.stderr!.on('data', (d) => { stderr = (stderr + d).slice(-4000); });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -208,6 +208,27 @@ export function rssMB(pid: number): number {
   }
 }
 
+/** USER_HZ: 100 on every Linux ABI node runs on. */
+const CLOCK_TICKS = 100;
+
+/** CPU seconds (user + system, all threads) used so far by `pid` and its child processes (node:cluster workers). */
+export function cpuSeconds(pid: number): number {
+  const ticks = (p: number) => {
+    try {
+      // Fields after the parenthesised command: state is [0], utime [11], stime [12].
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return Number(f[11]) + Number(f[12]);
+    } catch {
+      return 0;
+    }
+  };
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch { /* exited */ }
+  return [pid, ...children].reduce((sum, p) => sum + ticks(p), 0) / CLOCK_TICKS;
+}
+
 export interface Server { name: string; port: number; proc: Proc }
 
 /**
@@ -235,12 +256,13 @@ export async function startKnot(scope: Scope, zones: Record<string, string>, pro
  * returned once `probe` resolves.
  */
 export async function startClusterdns(scope: Scope, dir: string, corefile: (port: number) => string, probe: string,
-  opts: { name?: string; args?: string[]; cores?: string; readyMs?: number } = {}): Promise<Server> {
+  opts: { name?: string; args?: string[]; cores?: string; readyMs?: number; node?: string; nodeFlags?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<Server> {
   const port = await freePort();
   const conf = join(dir, `Corefile.${port}`);
   writeFileSync(conf, corefile(port));
   const name = opts.name ?? 'clusterdns';
-  const proc = startPinned(scope, name, process.execPath, [...NODE_FLAGS, CLI, 'serve', '-conf', conf, ...(opts.args ?? [])], opts.cores ?? SERVER_CORE);
+  const proc = startPinned(scope, name, opts.node ?? process.execPath, [...(opts.nodeFlags ?? NODE_FLAGS), CLI, 'serve', '-conf', conf, ...(opts.args ?? [])],
+    opts.cores ?? SERVER_CORE, opts.env);
   await waitForDns(port, probe, proc, opts.readyMs ?? 120_000);
   return { name, port, proc };
 }

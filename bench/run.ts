@@ -1,6 +1,7 @@
 /**
  * `npm run bench [dns|cache|ndots|informers|nodecache|vip ...] [--services N] [--endpoints N] [--seconds S] [--rounds R]
- *   [--changes N] [--informer-changes N] [--names N] [--misses N] [--no-workers] [--sizes 1000,5000,10000] [--vip-budget S] [--queries N]`
+ *   [--changes N] [--informer-changes N] [--names N] [--misses N] [--no-workers] [--sizes 1000,5000,10000] [--vip-budget S] [--queries N]
+ *   [--node LABEL=NODE_BINARY,...]`
  * No suite named = all, about 22 minutes with the defaults, half of it the vip suite's iptables restores at
  * 10k services (`--seconds 10` is the reference protocol of perf-anchors.md; 6 keeps the DNS suites short). Every number is reported next to a reference
  * measured in the same run (this VM is noisy). Each suite stops what it started, also on error and on
@@ -27,6 +28,17 @@ function list(name: string, dflt: number[]): number[] {
   return i < 0 ? dflt : (process.argv[i + 1] ?? '').split(',').map(Number);
 }
 
+/** `--node 20=/usr/bin/node,26=/opt/node-26/bin/node`: label=binary pairs, in table order. */
+function nodes(): { label: string; path: string }[] {
+  const i = process.argv.indexOf('--node');
+  if (i < 0) return [];
+  return (process.argv[i + 1] ?? '').split(',').map((pair) => {
+    const [label, path] = pair.split('=');
+    if (!label || !path) throw new Error(`--node: '${pair}' is not label=path`);
+    return { label, path };
+  });
+}
+
 const seconds = () => opt('seconds', 6);
 const rounds = () => opt('rounds', 3);
 
@@ -34,7 +46,7 @@ const rounds = () => opt('rounds', 3);
 const suites: Record<string, () => Promise<string>> = {
   dns: () => benchDns({
     services: opt('services', 1000), endpoints: opt('endpoints', 10), seconds: seconds(), rounds: rounds(),
-    workers: !process.argv.includes('--no-workers'), changes: opt('changes', 5),
+    workers: !process.argv.includes('--no-workers'), changes: opt('changes', 5), nodes: nodes(),
   }),
   cache: () => benchCache({ names: opt('names', 1000), seconds: seconds(), rounds: rounds(), misses: opt('misses', 300) }),
   ndots: () => benchNdots({ services: opt('services', 1000), names: opt('names', 1000), seconds: seconds(), rounds: rounds() }),

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { logger } from '../pkg/log.js';
@@ -39,6 +40,16 @@ const TCP_MAX_INFLIGHT = 128;
  * anything queues (write() returns false); this only catches the answers of queries already in flight.
  */
 const TCP_MAX_QUEUED_BYTES = 256 << 10;
+
+/**
+ * `-workers N`: each worker binds its own UDP and TCP sockets with SO_REUSEPORT and the kernel spreads
+ * flows over them (Node >= 22.12); before that, node:cluster hands every worker the primary's shared
+ * handles. CLUSTERDNS_WORKER_SOCKETS=shared forces the shared design (the benchmark compares the two).
+ */
+export function reusePortWorkers(version = process.versions.node, env = process.env): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return (major > 22 || (major === 22 && minor >= 12)) && env.CLUSTERDNS_WORKER_SOCKETS !== 'shared';
+}
 
 function unmap(address: string): [string, 1 | 2] {
   // Dual-stack sockets report IPv4 peers as ::ffff:a.b.c.d.
@@ -83,7 +94,9 @@ export class DnsListener {
 
   private async openOnce(): Promise<void> {
     const v6 = this.host.includes(':');
-    const udp = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6, recvBufferSize: 4 << 20 });
+    // Port 0 would give each worker a different port: those share the primary's.
+    const own = cluster.isWorker && this.port !== 0 && reusePortWorkers() ? { reusePort: true } : {};
+    const udp = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6, recvBufferSize: 4 << 20, ...own });
     udp.on('message', (msg, rinfo) => {
       const [address, family] = unmap(rinfo.address);
       let r: Buffer | null | Promise<Buffer | null>;
@@ -108,7 +121,7 @@ export class DnsListener {
     const tcp = net.createServer({ noDelay: true, allowHalfOpen: true }, (sock) => this.serveTcp(sock));
     await new Promise<void>((resolve, reject) => {
       tcp.once('error', reject);
-      tcp.listen({ port, host: this.host, ipv6Only: v6 }, () => { tcp.off('error', reject); resolve(); });
+      tcp.listen({ port, host: this.host, ipv6Only: v6, ...own }, () => { tcp.off('error', reject); resolve(); });
     }).catch((e) => { udp.close(); throw e; });
     tcp.on('error', (e) => log.error(`tcp ${this.host}:${port}: ${e.message}`));
     this.udp = udp;
