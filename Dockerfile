@@ -1,25 +1,27 @@
-# clusterdns images: `docker build .` (DNS server, default) and `docker build --target vip .`.
-FROM node:20-slim AS build
+# clusterdns images, one file: `docker build .` (DNS server, the default target) and `docker build --target vip .`.
+# NODE_VERSION is the production line (.node-version; README "Runtime").
+ARG NODE_VERSION=26.12.1
+
+FROM node:${NODE_VERSION}-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-# `prepare` compiles; the sources are not there yet.
-RUN npm ci --ignore-scripts
-COPY tsconfig.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-COPY zones ./zones
-# tsconfig also includes bench/ and test/; only src/ is needed at runtime.
-RUN npx tsc -p . --outDir dist && npm prune --omit=dev --ignore-scripts
+# The same build `npm pack` ships (src/ only, no source maps), then only the runtime dependencies.
+RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
 
-FROM node:20-slim AS runtime
+FROM node:${NODE_VERSION}-slim AS runtime
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
-COPY --from=build /src/zones ./zones
+COPY LICENSE ./
 
 # VIP programmer: needs iptables (nft and legacy backends), nft and conntrack; runs as root with
-# NET_ADMIN in the host network namespace (deploy/vip-daemonset.yaml).
+# NET_ADMIN in the host network namespace (deploy/vip-daemonset.yaml). The V8 flag comes from the
+# same-pid re-exec in src/runtime.ts.
 FROM runtime AS vip
 RUN apt-get update \
  && apt-get install -y --no-install-recommends iptables nftables conntrack \
@@ -40,6 +42,6 @@ ENTRYPOINT ["node", "--max-semi-space-size=2", "/app/dist/src/cli.js", "nodecach
 FROM runtime AS dns
 USER 1000:1000
 EXPOSE 53/udp 53/tcp 9153 8080 8181
-# Same node flag as the bin shebang: see src/cli.ts.
+# The V8 flag given here spares the re-exec of src/runtime.ts.
 ENTRYPOINT ["node", "--max-semi-space-size=2", "/app/dist/src/cli.js"]
 CMD ["-conf", "/etc/coredns/Corefile"]
