@@ -177,7 +177,7 @@ async function runtimes(scope: Scope, dir: string, manifest: string, plainFile: 
 const CLIENT_SOCKETS = ['-c', '32'];
 
 /**
- * `-workers 2` (each worker its own SO_REUSEPORT sockets, and node:cluster's shared sockets) against one
+ * `-workers 2` (node:cluster's shared sockets, and each worker its own SO_REUSEPORT sockets) against one
  * process, all unpinned (the workers need both cores, so they share core 0 with dnsperf), on the last `--node`.
  */
 async function workers(scope: Scope, dir: string, manifest: string, plainFile: string, probe: string, o: DnsBenchOptions): Promise<string> {
@@ -186,9 +186,10 @@ async function workers(scope: Scope, dir: string, manifest: string, plainFile: s
   const start = async (name: string, args: string[], env?: NodeJS.ProcessEnv) => startClusterdns(scope, dir, productionCorefile(manifest, await freePort()), probe, { name, args, cores: '0,1', node, env });
   const servers: Record<string, Server> = {
     'one process': await start('clusterdns', []),
-    '-workers 2, shared sockets': await start('clusterdns -workers 2 shared', ['-workers', '2'], { ...process.env, CLUSTERDNS_WORKER_SOCKETS: 'shared' }),
+    '-workers 2, shared sockets': await start('clusterdns -workers 2 shared', ['-workers', '2']),
   };
-  if (reusePortWorkers(version.slice(1))) servers['-workers 2, SO_REUSEPORT'] = await start('clusterdns -workers 2 reuseport', ['-workers', '2']);
+  const reuse = { ...process.env, CLUSTERDNS_WORKER_SOCKETS: 'reuseport' };
+  if (reusePortWorkers(version.slice(1), reuse)) servers['-workers 2, SO_REUSEPORT'] = await start('clusterdns -workers 2 reuseport', ['-workers', '2'], reuse);
   const cpu: Record<string, number[]> = {};
   const res = await alternate(o.rounds, Object.keys(servers), async (k) => {
     const r = await measured(servers[k]!, plainFile, o.seconds, CLIENT_SOCKETS);

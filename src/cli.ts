@@ -115,7 +115,7 @@ async function serve(f: Values<typeof SERVE_FLAGS>, plugins: PluginDefinitions):
   });
 }
 
-/** node:cluster: workers share the UDP/TCP handles (Node 20 dgram has no reusePort). */
+/** node:cluster: workers share the UDP/TCP handles, or bind their own (reusePortWorkers in server/listeners.ts). */
 function superviseWorkers(n: number): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;

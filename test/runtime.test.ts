@@ -34,11 +34,11 @@ async function until<T>(what: string, fn: () => T | undefined | Promise<T | unde
 }
 
 /** Starts `clusterdns serve` (no node flags, as the bin would) on a whoami block; stopped at teardown. */
-async function serve(t: Test, args: string[] = []) {
+async function serve(t: Test, args: string[] = [], env: NodeJS.ProcessEnv = process.env) {
   const port = await freePort();
   const conf = join(mkdtempSync(join(tmpdir(), 'clusterdns-runtime-')), 'Corefile');
   writeFileSync(conf, `example.org:${port} {\n  bind 127.0.0.1\n  whoami\n}\n`);
-  const child = spawn(process.execPath, [CLI, 'serve', '-conf', conf, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'serve', '-conf', conf, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });
   let log = '';
   child.stderr.on('data', (d) => { log += d; });
   const exited = new Promise((r) => child.once('exit', r));
@@ -47,7 +47,8 @@ async function serve(t: Test, args: string[] = []) {
     await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
     if (child.exitCode === null) child.kill('SIGKILL');
   });
-  await until(`the server (${log})`, async () => (await dig(port, ['example.org'])).status === 'NOERROR');
+  // Generous: -workers starts three processes, on a machine the suite keeps busy.
+  await until(`the server (${log})`, async () => (await dig(port, ['example.org'])).status === 'NOERROR', 30_000);
   return { port, pid: child.pid! };
 }
 
@@ -62,7 +63,7 @@ t.test('the shebang works under BusyBox env (no GNU -S)', { skip: built }, async
   if (!busybox) return;
   // The kernel passes everything after the interpreter as one argument, as here.
   const { stdout } = await run(busybox, ['env', m![2]!, CLI, '--version']);
-  t.match(stdout, /^clusterdns-\S+\nnode-v\d+/);
+  t.match(stdout, /^clusterdns-\S+\n/);
 });
 
 t.test(`started without node flags, the server runs with ${SEMI_SPACE_FLAG}`, { skip: built || (!canExecve && 'needs process.execve (Node >= 22.15)') }, async (t) => {
@@ -71,20 +72,22 @@ t.test(`started without node flags, the server runs with ${SEMI_SPACE_FLAG}`, { 
   t.ok(argv.includes(SEMI_SPACE_FLAG), `re-exec'd with the flag, same pid: ${argv.join(' ')}`);
 });
 
-t.test('reusePort for workers from Node 22.12 on, unless forced to shared sockets', async (t) => {
+t.test('SO_REUSEPORT workers only when asked for, from Node 22.12 on', async (t) => {
+  const reuse = { CLUSTERDNS_WORKER_SOCKETS: 'reuseport' };
   for (const [version, env, want] of [
-    ['20.20.2', {}, false], ['22.11.0', {}, false], ['22.12.0', {}, true], ['24.1.0', {}, true], ['26.12.1', {}, true],
-    ['26.12.1', { CLUSTERDNS_WORKER_SOCKETS: 'shared' }, false],
+    ['26.12.1', {}, false], ['20.20.2', reuse, false], ['22.11.0', reuse, false], ['22.12.0', reuse, true], ['24.1.0', reuse, true], ['26.12.1', reuse, true],
   ] as const) t.equal(reusePortWorkers(version, env), want, `${version} ${JSON.stringify(env)}`);
 });
 
-t.test('-workers 2: one UDP and one TCP socket per worker, or one shared', { skip: built }, async (t) => {
-  const { port } = await serve(t, ['-workers', '2']);
-  const own = reusePortWorkers();
-  // One line per socket; a shared socket lists every process holding it.
-  const sockets = async (proto: 'u' | 't') => (await run('ss', [`-H${proto}ln`, `sport = :${port}`])).stdout.trim().split('\n').filter(Boolean).length;
-  // The second worker may bind after the first one answers.
-  if (own) await until('both workers bound', async () => (await sockets('u')) === 2);
-  t.equal(await sockets('u'), own ? 2 : 1, own ? 'each worker its own UDP socket' : 'one UDP socket shared by the workers');
-  t.equal(await sockets('t'), own ? 2 : 1, 'same for TCP');
-});
+const reuse = { ...process.env, CLUSTERDNS_WORKER_SOCKETS: 'reuseport' };
+for (const [design, env, own] of [['shared', process.env, false], ['reuseport', reuse, reusePortWorkers(undefined, reuse)]] as const) {
+  t.test(`-workers 2, ${design}: ${own ? 'one UDP and one TCP socket per worker' : 'one socket of each, shared'}`, { skip: built }, async (t) => {
+    const { port } = await serve(t, ['-workers', '2'], env);
+    // One line per socket; a shared socket lists every process holding it.
+    const sockets = async (proto: 'u' | 't') => (await run('ss', [`-H${proto}ln`, `sport = :${port}`])).stdout.trim().split('\n').filter(Boolean).length;
+    // The second worker may bind after the first one answers.
+    if (own) await until('both workers bound', async () => (await sockets('u')) === 2);
+    t.equal(await sockets('u'), own ? 2 : 1, 'UDP');
+    t.equal(await sockets('t'), own ? 2 : 1, 'TCP');
+  });
+}

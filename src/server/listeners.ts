@@ -42,13 +42,14 @@ const TCP_MAX_INFLIGHT = 128;
 const TCP_MAX_QUEUED_BYTES = 256 << 10;
 
 /**
- * `-workers N`: each worker binds its own UDP and TCP sockets with SO_REUSEPORT and the kernel spreads
- * flows over them (Node >= 22.12); before that, node:cluster hands every worker the primary's shared
- * handles. CLUSTERDNS_WORKER_SOCKETS=shared forces the shared design (the benchmark compares the two).
+ * `-workers N`: node:cluster hands every worker the primary's sockets, and whichever worker is idle reads
+ * the next datagram. CLUSTERDNS_WORKER_SOCKETS=reuseport (Node >= 22.12) gives each worker its own
+ * SO_REUSEPORT sockets instead, spread by the kernel per client address and port: measured no faster
+ * on 2 cores, and one busy client always lands on the same worker (README "Runtime").
  */
 export function reusePortWorkers(version = process.versions.node, env = process.env): boolean {
   const [major = 0, minor = 0] = version.split('.').map(Number);
-  return (major > 22 || (major === 22 && minor >= 12)) && env.CLUSTERDNS_WORKER_SOCKETS !== 'shared';
+  return env.CLUSTERDNS_WORKER_SOCKETS === 'reuseport' && (major > 22 || (major === 22 && minor >= 12));
 }
 
 function unmap(address: string): [string, 1 | 2] {
