@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // First: sets the V8 heap flags (src/runtime.ts) before the other modules run.
-import './runtime.js';
+import { unsupportedRuntime } from './runtime.js';
 import cluster from 'node:cluster';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -81,6 +81,8 @@ function describePlugins(names: Iterable<string>): string {
 
 async function serve(f: Values<typeof SERVE_FLAGS>, plugins: PluginDefinitions): Promise<number> {
   const dnsPort = f['dns.port'];
+  const runtime = cluster.isPrimary ? unsupportedRuntime() : undefined;
+  if (runtime) log.warn(runtime);
   if (f.workers > 1 && cluster.isPrimary) {
     if (f.pidfile) writePidfile(f.pidfile);
     return superviseWorkers(f.workers);
