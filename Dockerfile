@@ -1,4 +1,5 @@
-# clusterdns images, one file: `docker build .` (DNS server, the default target) and `docker build --target vip .`.
+# clusterdns images, one file: `docker build .` (DNS server, the default target), `docker build --target vip .`
+# and `docker build --target nodecache .`.
 # NODE_VERSION is the production line (.node-version; README "Runtime").
 ARG NODE_VERSION=26.12.1
 

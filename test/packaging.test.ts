@@ -64,12 +64,12 @@ t.test('npm pack ships the built src/ and the licence, nothing else', { skip: !e
   t.same(missing, [], 'every module of src/ is built and shipped');
 });
 
-t.test('Dockerfile: both images from one multi-stage file on the production line; .dockerignore', async (t) => {
+t.test('Dockerfile: every image from one multi-stage file on the production line; .dockerignore', async (t) => {
   const dockerfile = read('Dockerfile');
   t.equal(/^ARG NODE_VERSION=(\S+)$/m.exec(dockerfile)?.[1], read('.node-version').trim(), 'base image on .node-version');
   const stages = [...dockerfile.matchAll(/^FROM (\S+) AS (\S+)$/gm)].map((m) => [m[1], m[2]]);
-  t.same(stages, [['node:${NODE_VERSION}-slim', 'build'], ['node:${NODE_VERSION}-slim', 'runtime'], ['runtime', 'vip'], ['runtime', 'dns']],
-    'build, runtime, then the vip and dns images (dns last: the default target)');
+  t.same(stages, [['node:${NODE_VERSION}-slim', 'build'], ['node:${NODE_VERSION}-slim', 'runtime'], ['runtime', 'vip'], ['vip', 'nodecache'], ['runtime', 'dns']],
+    'build, runtime, then the vip, nodecache and dns images (dns last: the default target)');
   t.equal(dockerfile.match(/^FROM /gm)?.length, stages.length, 'every FROM is a named stage');
   t.match(dockerfile, /RUN npx tsc -p tsconfig\.build\.json && npm prune --omit=dev/);
   t.notMatch(dockerfile, /--ignore-scripts/, 'nothing to skip: no prepare script');

@@ -1,6 +1,7 @@
 import dns2 from 'dns2';
 import { TYPE } from '../../src/server/wire/constants.js';
-import { decodeMessage, ipv6ToBytes, type MxData, type RR, type SoaData, type SrvData } from '../../src/server/wire/message.js';
+import { ipv6Bytes } from '../../src/pkg/ip.js';
+import { decodeMessage, type MxData, type RR, type SoaData, type SrvData } from '../../src/server/wire/message.js';
 
 /**
  * A message as both decoders can print it: ours (src/server/wire) and dns2's Packet.parse, an
@@ -10,7 +11,7 @@ export interface Canonical { header: string; question: string[]; answer: string[
 
 // dns2 prints names without the root dot; AAAA in its own compression style.
 const bare = (name: string) => (name === '.' ? '' : name.replace(/\.$/, ''));
-const v6 = (addr: string) => ipv6ToBytes(addr).toString('hex');
+const v6 = (addr: string) => ipv6Bytes(addr)?.toString('hex') ?? `unparsable ${addr}`;
 
 function oursRdata(rr: RR): string {
   const d = rr.data;
