@@ -55,7 +55,7 @@ t.test('setup: defaults and every wrong option', async (t) => {
     ['serve_stale response ttl', d([], [['serve_stale', '1h', 'immediate', '30s']]), /not supported/],
     ['servfail too long', d([], [['servfail', '6m']]), /over 5 minutes/],
     ['disable what', d([], [['disable', 'everything']]), /must be "success" or "denial"/],
-    ['keepttl args', d([], [['keepttl', 'yes']]), /keepttl takes no arguments/],
+    ['keepttl args', d([], [['keepttl', 'yes']]), /keepttl: takes no arguments/],
     ['unknown', d([], [['sizes', '1']]), /Corefile:8 .*unknown property 'sizes'/],
     ['twice', d([], [['keepttl'], ['keepttl']]), /Corefile:9 .*given more than once/],
   ];

@@ -110,7 +110,7 @@ t.test('file: bad config', async (t) => {
   const rows: [string, Record<string, string>, RegExp][] = [
     ['file', {}, /Corefile:2 - Error during setup: plugin\/file: needs a zone file: file DBFILE \[ZONES\.\.\.\]/],
     ['file missing.db', {}, /Corefile:2 - Error during setup: plugin\/file: unable to read zone file .*missing\.db/],
-    ['file db {\n  reload x\n}', { db: ZONE }, /Corefile:3 - Error during setup: plugin\/file: invalid duration for reload 'x'/],
+    ['file db {\n  reload x\n}', { db: ZONE }, /Corefile:3 - Error during setup: plugin\/file: reload: invalid duration 'x'/],
     ['file db {\n  upstream\n}', { db: ZONE }, /Corefile:3 - Error during setup: plugin\/file: unknown property 'upstream' \(want reload\)/],
     ['file db', { db: '$TTL 60\nwww A 192.0.2.1\n' }, /Corefile:2 - Error during setup: plugin\/file: .*db: zone example\.org\. needs exactly one SOA record at its apex, found 0/],
     ['file db', { db: '$TTL 60\n@ SOA a b 1 2 3 4 5\nwww A 192.0.2.1\nwww CNAME x\n' }, /www\.example\.org\. has a CNAME and other data/],

@@ -75,7 +75,7 @@ t.test('hosts: bad config', async (t) => {
     ['hosts {\n  ttl x\n}', /Corefile:3 - Error during setup: plugin\/hosts: ttl must be in range \[1, 65535\]: x/],
     ['hosts {\n  ttl\n}', /Corefile:3 - Error during setup: plugin\/hosts: ttl: wrong argument count: want SECONDS, got 0/],
     ['hosts {\n  reload 5x\n}', /Corefile:3 - Error during setup: plugin\/hosts: reload: invalid duration '5x'/],
-    ['hosts {\n  reload -1s\n}', /Corefile:3 - Error during setup: plugin\/hosts: reload: duration '-1s' is below the minimum of 0ms/],
+    ['hosts {\n  reload -1s\n}', /Corefile:3 - Error during setup: plugin\/hosts: reload: duration must not be negative, got '-1s'/],
     ['hosts {\n  no_reverse yes\n}', /Corefile:3 - Error during setup: plugin\/hosts: no_reverse: takes no arguments, got 'yes'/],
     ['hosts {\n  fallthrough ::/0\n}', /Corefile:3 - Error during setup: plugin\/hosts: fallthrough: invalid CIDR ::\/0/],
     ['hosts {\n  fallthrogh\n}', /Corefile:3 - Error during setup: plugin\/hosts: unknown property 'fallthrogh'/],

@@ -143,5 +143,8 @@ t.test('setup arguments: counts, once, ttl, durations, file:line', async (t) => 
   t.throws(() => a.ttl(at('ttl', []), 0, 3600), /ttl: wrong argument count: want SECONDS, got 0/);
   t.equal(a.duration(at('reload'), '1m30s'), 90_000);
   t.throws(() => a.duration(at('reload'), '5x'), /reload: invalid duration '5x'/);
-  t.throws(() => a.duration(at('reload'), '-1s'), /reload: duration '-1s' is below the minimum of 0ms/);
+  t.throws(() => a.duration(at('reload'), '-1s'), /reload: duration must not be negative, got '-1s'/);
+  t.throws(() => a.duration(at('reload'), '1s', 2000), /reload: duration must be at least 2s, got '1s'/);
+  t.equal(a.uint(at('max'), '12'), 12);
+  for (const bad of [undefined, '-1', 'x', '1.5', '11']) t.throws(() => a.uint(at('max'), bad, 10), /max: want a whole number from 0 to 10, got/, String(bad));
 });

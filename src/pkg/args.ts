@@ -1,6 +1,6 @@
 /** Reading a plugin's Corefile lines: argument counts, once-only options, ttl and durations, errors with file:line. */
 import { SetupError } from './config-errors.js';
-import { tryParseDuration } from './duration.js';
+import { formatDuration, tryParseDuration } from './duration.js';
 import { Fall } from './fall.js';
 import { zonesFromArgs } from './zone.js';
 
@@ -63,8 +63,18 @@ export class SetupArgs {
   duration(at: ArgLine, text: string, minMs = 0): number {
     const ms = tryParseDuration(text);
     if (ms === undefined) throw this.error(at, `${this.prefix(at)}invalid duration '${text}' (want e.g. 5s, 500ms, 1m30s)`);
-    if (ms < minMs) throw this.error(at, `${this.prefix(at)}duration '${text}' is below the minimum of ${minMs}ms`);
+    if (ms < minMs) {
+      const want = minMs === 0 ? 'must not be negative' : `must be at least ${formatDuration(minMs)}`;
+      throw this.error(at, `${this.prefix(at)}duration ${want}, got '${text}'`);
+    }
     return ms;
+  }
+
+  /** The whole number `text` (no sign), at most `max`; errors name the option of `at`. */
+  uint(at: ArgLine, text: string | undefined, max = Number.MAX_SAFE_INTEGER): number {
+    const n = text !== undefined && /^\d+$/.test(text) ? Number(text) : NaN;
+    if (!(n <= max)) throw this.error(at, `${this.prefix(at)}want a whole number from 0 to ${max}, got '${text ?? ''}'`);
+    return n;
   }
 
   /** Zone arguments (names, or CIDRs standing for their reverse zones) as lower-case FQDNs. */

@@ -67,6 +67,11 @@ export function writeIpv6(text: string, out: Uint8Array, off: number): boolean {
   return true;
 }
 
+/** Writes the 4 bytes of a dotted-quad IPv4 address at `off`; false when `text` is not one. Allocates nothing (A answers). */
+export function writeIpv4(text: string, out: Uint8Array, off: number): boolean {
+  return writeQuad(text, 0, out, off);
+}
+
 /** The 16 bytes of an IPv6 address in a new buffer, or undefined when `text` is not one (no zone allowed). */
 export function ipv6Bytes(text: string): Buffer | undefined {
   const b = Buffer.allocUnsafe(16);

@@ -22,3 +22,10 @@ export function isSubdomain(name: string, zone: string): boolean {
 export function zonesFromArgs(args: readonly string[]): string[] {
   return [...new Set(args.flatMap((a) => (isCidr(a) ? cidrToReverseZones(a) : [fqdn(a)])))];
 }
+
+/** The longest of `zones` that holds `name` (CoreDNS plugin.Zones.Matches); undefined when none does. */
+export function matchZone(name: string, zones: readonly string[]): string | undefined {
+  let best: string | undefined;
+  for (const z of zones) if ((best === undefined || z.length > best.length) && isSubdomain(name, z)) best = z;
+  return best;
+}

@@ -1,7 +1,7 @@
 import { resolve, dirname } from 'node:path';
 import { SetupError } from '../../corefile/types.js';
 import type { PluginDefinition } from '../../server/types.js';
-import { fqdn } from '../../pkg/zone.js';
+import { SetupArgs } from '../../pkg/args.js';
 import { hostSearchDomains } from '../kubernetes/autopath.js';
 import { Autopath, autopathMetrics, type SearchSource } from './handler.js';
 
@@ -13,7 +13,7 @@ export const definition: PluginDefinition = {
     if (d.children.length) throw fail(`unknown property '${d.children[0]!.name}'`);
     if (d.args.length < 1) throw fail('wrong argument count: need RESOLV-CONF or @kubernetes');
     const last = d.args[d.args.length - 1]!;
-    const zones = d.args.length > 1 ? d.args.slice(0, -1).map(fqdn) : ctx.zones;
+    const zones = d.args.length > 1 ? new SetupArgs('autopath').zones(d, d.args.slice(0, -1)) : ctx.zones;
     let source: SearchSource;
     if (last.startsWith('@')) {
       const plugin = last.slice(1);

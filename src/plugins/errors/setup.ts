@@ -1,6 +1,6 @@
-import { SetupError } from '../../corefile/types.js';
 import type { PluginDefinition } from '../../server/types.js';
-import { parseDuration } from '../../pkg/duration.js';
+import type { Directive } from '../../corefile/types.js';
+import { SetupArgs } from '../../pkg/args.js';
 import { Errors, type ConsolidateRule, type Level } from './handler.js';
 
 /** CoreDNS caps the regexp length so a hostile Corefile cannot make compilation eat memory. */
@@ -12,38 +12,32 @@ export const definition: PluginDefinition = {
   name: 'errors',
   once: true,
   setup(d) {
-    const fail = (msg: string, line = d.line) => new SetupError(d.file, line, 'errors', msg);
-    if (d.args.length > 1) throw fail(`wrong argument count: want at most one, got '${d.args.join(' ')}'`);
-    if (d.args.length === 1 && d.args[0] !== 'stdout') throw fail(`invalid log file: ${d.args[0]} (only 'stdout')`);
+    const a = new SetupArgs('errors');
+    const [out] = a.count(d, 0, 1, '[stdout]');
+    if (out !== undefined && out !== 'stdout') throw a.error(d, `invalid log file: ${out} (only 'stdout')`);
     let stacktrace = false;
     const rules: ConsolidateRule[] = [];
     for (const c of d.children) {
-      const cfail = (msg: string) => fail(`${c.name}: ${msg}`, c.line);
       switch (c.name) {
         case 'stacktrace':
-          if (c.args.length) throw cfail(`takes no arguments, got '${c.args.join(' ')}'`);
+          a.count(c, 0);
           stacktrace = true;
           break;
         case 'consolidate':
-          rules.push(parseConsolidate(c.args, cfail));
+          rules.push(parseConsolidate(c, a));
           break;
         default:
-          throw fail(`unknown field '${c.name}'`, c.line);
+          throw a.error(c, `unknown field '${c.name}'`);
       }
     }
     return new Errors(rules, stacktrace);
   },
 };
 
-function parseConsolidate(args: string[], fail: (msg: string) => Error): ConsolidateRule {
-  if (args.length < 2 || args.length > 4) throw fail(`wrong argument count: want DURATION REGEXP [LEVEL] [show_first], got ${args.length}`);
-  const [dur, source, ...opts] = args as [string, string, ...string[]];
-  let periodMs: number;
-  try {
-    periodMs = parseDuration(dur);
-  } catch (e) {
-    throw fail((e as Error).message);
-  }
+function parseConsolidate(c: Directive, a: SetupArgs): ConsolidateRule {
+  const fail = (msg: string) => a.error(c, `consolidate: ${msg}`);
+  const [dur, source, ...opts] = a.count(c, 2, 4, 'DURATION REGEXP [LEVEL] [show_first]') as [string, string, ...string[]];
+  const periodMs = a.duration(c, dur);
   if (periodMs <= 0) throw fail(`duration must be positive, got '${dur}'`);
   if (source.length > MAX_REGEXP_LEN) throw fail(`regex pattern too long: ${source.length} > ${MAX_REGEXP_LEN}`);
   let pattern: RegExp;

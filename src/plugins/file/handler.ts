@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { RCODE } from '../../server/wire/constants.js';
 import type { Message } from '../../server/wire/message.js';
-import { isSubdomain } from '../../pkg/zone.js';
+import { matchZone } from '../../pkg/zone.js';
 import type { Next, Plugin, Query, Reply, SharedServices } from '../../server/types.js';
 import { logger } from '../../pkg/log.js';
 import { Zone, type Answer } from './zone.js';
@@ -79,11 +79,8 @@ export class FilePlugin implements Plugin {
   }
 
   private zoneFor(lname: string): Zone | undefined {
-    let best: Zone | undefined;
-    for (const [origin, z] of this.zones) {
-      if (isSubdomain(lname, origin) && (!best || origin.length > best.origin.length)) best = z;
-    }
-    return best;
+    const origin = matchZone(lname, this.opts.origins);
+    return origin === undefined ? undefined : this.zones.get(origin);
   }
 
   serve(q: Query, next: Next): Reply | Promise<Reply> {

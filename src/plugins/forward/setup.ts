@@ -9,7 +9,7 @@ import type { PluginDefinition, SetupContext } from '../../server/types.js';
 import { RCODE, rcodeNumber } from '../../server/wire/constants.js';
 import { nameToWire } from '../../server/wire/name.js';
 import { fqdn } from '../../pkg/zone.js';
-import { tryParseDuration as parseDuration } from '../../pkg/duration.js';
+import { SetupArgs } from '../../pkg/args.js';
 import { DEFAULT_MAX_CONCURRENT, Forward, type ForwardConfig, type Policy } from './forward.js';
 import { forwardMetrics } from './metrics.js';
 import { Upstream, type UpstreamOptions } from './upstream.js';
@@ -80,18 +80,6 @@ function parseRcodes(args: string[], opt: string, line: number, d: Directive): n
   });
 }
 
-function uint(text: string | undefined, opt: string, line: number, d: Directive): number {
-  if (text === undefined || !/^\d+$/.test(text)) throw new SetupError(d.file, line, 'forward', `${opt} needs a non-negative integer, got '${text ?? ''}'`);
-  return Number(text);
-}
-
-function duration(args: string[], opt: string, line: number, d: Directive): number {
-  if (args.length !== 1) throw new SetupError(d.file, line, 'forward', `${opt} needs exactly one duration`);
-  const ms = parseDuration(args[0]!);
-  if (ms === undefined) throw new SetupError(d.file, line, 'forward', `${opt}: invalid duration '${args[0]}' (want e.g. 500ms, 10s)`);
-  return ms;
-}
-
 /** Parses one `forward FROM TO... { ... }` directive. */
 export function parseForward(d: Directive, ctx: Pick<SetupContext, 'corefile' | 'block'>): ForwardConfig {
   const err = (line: number, msg: string) => new SetupError(d.file, line, 'forward', msg);
@@ -123,41 +111,30 @@ export function parseForward(d: Directive, ctx: Pick<SetupContext, 'corefile' | 
     from, except: [], policy: 'random', maxFails: 2, forceTcp: false, preferUdp: false, maxConcurrent: DEFAULT_MAX_CONCURRENT,
     next: [], failover: [], hasNextForward: false,
   };
-  const once = new Set<string>();
+  const a = new SetupArgs('forward');
   for (const c of d.children) {
-    const e = (msg: string) => err(c.line, msg);
-    if (c.children.length) throw e(`'${c.name}' takes no block`);
-    if (once.has(c.name) && c.name !== 'except') throw e(`'${c.name}' given more than once`);
-    once.add(c.name);
-    const noArgs = () => { if (c.args.length) throw e(`${c.name} takes no arguments, got '${c.args.join(' ')}'`); };
+    const e = (msg: string) => a.error(c, msg);
+    a.noBlock(c);
+    if (c.name !== 'except') a.once(c);
     switch (c.name) {
       case 'except':
-        if (!c.args.length) throw e('except needs at least one domain name');
-        cfg.except.push(...c.args.map(fqdn));
+        cfg.except.push(...a.zones(c, a.count(c, 1, Infinity, 'one or more domain names')));
         break;
-      case 'force_tcp': noArgs(); cfg.forceTcp = true; break;
-      case 'prefer_udp': noArgs(); cfg.preferUdp = true; break;
+      case 'force_tcp': a.count(c, 0); cfg.forceTcp = true; break;
+      case 'prefer_udp': a.count(c, 0); cfg.preferUdp = true; break;
       case 'max_fails':
-        if (c.args.length !== 1) throw e('max_fails needs exactly one integer');
-        cfg.maxFails = uint(c.args[0], 'max_fails', c.line, d);
+        cfg.maxFails = a.uint(c, a.count(c, 1, 1, 'INTEGER')[0]);
         break;
       case 'max_concurrent':
-        if (c.args.length !== 1) throw e('max_concurrent needs exactly one integer');
-        cfg.maxConcurrent = uint(c.args[0], 'max_concurrent', c.line, d);
+        cfg.maxConcurrent = a.uint(c, a.count(c, 1, 1, 'INTEGER')[0]);
         if (cfg.maxConcurrent === 0) throw e('max_concurrent can\'t be zero');
         break;
-      case 'expire': {
-        const ms = duration(c.args, 'expire', c.line, d);
-        if (ms < 0) throw e(`expire can't be negative: ${c.args[0]}`);
-        up.expireMs = ms;
+      case 'expire':
+        up.expireMs = a.duration(c, a.count(c, 1, 1, 'DURATION')[0]!);
         break;
-      }
-      case 'read_timeout': {
-        const ms = duration(c.args, 'read_timeout', c.line, d);
-        if (ms <= 0) throw e(`read_timeout must be positive: ${c.args[0]}`);
-        up.readTimeoutMs = ms;
+      case 'read_timeout':
+        up.readTimeoutMs = a.duration(c, a.count(c, 1, 1, 'DURATION')[0]!, 1);
         break;
-      }
       case 'policy':
         if (c.args.length !== 1 || !['random', 'round_robin', 'sequential'].includes(c.args[0]!)) {
           throw e(`unknown policy '${c.args.join(' ')}' (want random, round_robin or sequential)`);
@@ -165,10 +142,8 @@ export function parseForward(d: Directive, ctx: Pick<SetupContext, 'corefile' | 
         cfg.policy = c.args[0] as Policy;
         break;
       case 'health_check': {
-        const [dur, ...rest] = c.args;
-        if (dur === undefined) throw e('health_check needs a duration');
-        const ms = parseDuration(dur);
-        if (ms === undefined) throw e(`health_check: invalid duration '${dur}'`);
+        const [dur, ...rest] = a.count(c, 1, Infinity, 'DURATION [no_rec] [domain NAME]');
+        const ms = a.duration(c, dur!);
         // A zero interval would probe a dead upstream in a tight loop; CoreDNS's 0 has the same effect.
         up.hcIntervalMs = Math.max(ms, 100);
         for (let i = 0; i < rest.length; i++) {

@@ -1,7 +1,7 @@
 import { SetupError } from '../../corefile/types.js';
 import type { PluginDefinition } from '../../server/types.js';
 import { listenAddress } from '../../server/http.js';
-import { parseDuration } from '../../pkg/duration.js';
+import { SetupArgs } from '../../pkg/args.js';
 import { Health, healthMetrics, serveHealth } from './handler.js';
 
 /** `health [ADDRESS] { lameduck DURATION }` */
@@ -12,15 +12,10 @@ export const definition: PluginDefinition = {
     const fail = (msg: string, line = d.line) => new SetupError(d.file, line, 'health', msg);
     const address = listenAddress(d, ':8080', fail);
     let lameduckMs = 0;
+    const a = new SetupArgs('health');
     for (const c of d.children) {
-      if (c.name !== 'lameduck') throw fail(`unknown property '${c.name}'`, c.line);
-      if (c.args.length !== 1) throw fail(`lameduck: wrong argument count: want one DURATION, got ${c.args.length}`, c.line);
-      try {
-        lameduckMs = parseDuration(c.args[0]!);
-      } catch (e) {
-        throw fail(`unable to parse lameduck duration value: '${c.args[0]}' : ${(e as Error).message}`, c.line);
-      }
-      if (lameduckMs < 0) throw fail(`lameduck duration must not be negative, got '${c.args[0]}'`, c.line);
+      if (c.name !== 'lameduck') throw a.error(c, `unknown property '${c.name}'`);
+      lameduckMs = a.duration(c, a.count(c, 1, 1, 'DURATION')[0]!);
     }
     ctx.shared.http.route(address, '/health', serveHealth, 'health');
     if (lameduckMs > 0) ctx.shared.setLameduck(lameduckMs);

@@ -3,7 +3,7 @@ import { ipFromReverseName } from '../../pkg/reverse.js';
 import { RCODE, TYPE } from '../../server/wire/constants.js';
 import type { Message, RR } from '../../server/wire/message.js';
 import { Fall } from '../../pkg/fall.js';
-import { isSubdomain } from '../../pkg/zone.js';
+import { isSubdomain, matchZone } from '../../pkg/zone.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import { join, matchPort, type KubernetesPlugin } from '../kubernetes/handler.js';
 import { trimZone } from '../kubernetes/names.js';
@@ -29,15 +29,12 @@ interface Entry { ip: string; port: number; target: string }
  */
 export class ExternalPlugin implements Plugin {
   readonly name = 'k8s_external';
-  private readonly zonesByLength: string[];
 
-  constructor(readonly opts: ExternalOptions, private readonly backend: () => KubernetesPlugin) {
-    this.zonesByLength = [...opts.zones].sort((a, b) => b.length - a.length);
-  }
+  constructor(readonly opts: ExternalOptions, private readonly backend: () => KubernetesPlugin) {}
 
   serve(q: Query, next: Next): Reply | Promise<Reply> {
     const lname = q.lname;
-    const zone = this.zonesByLength.find((z) => isSubdomain(lname, z));
+    const zone = matchZone(lname, this.opts.zones);
     if (zone === undefined) return next(q);
     const k = this.backend();
     if (lname === zone) return this.apex(q, zone, k);

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isSubdomain } from '../../pkg/zone.js';
+import { matchZone } from '../../pkg/zone.js';
 import type { KubernetesPlugin } from './handler.js';
 
 /** Search domains of the server's own resolv.conf: CoreDNS appends them after the cluster ones. */
@@ -25,7 +25,7 @@ export function hostSearchDomains(file = '/etc/resolv.conf'): string[] {
  */
 export function kubernetesSearchPath(k: KubernetesPlugin, remoteAddress: string, lname: string, hostSearch: string[]): string[] | undefined {
   if (k.opts.pods !== 'verified') return undefined;
-  const zone = k.opts.zones.find((z) => isSubdomain(lname, z));
+  const zone = matchZone(lname, k.opts.zones);
   if (!zone) return undefined;
   const pod = k.store.podsByAddress(remoteAddress)[0];
   if (!pod) return undefined;

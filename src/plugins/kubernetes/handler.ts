@@ -6,7 +6,7 @@ import type { Endpoint, EndpointSlice, Service } from '../../cluster/types.js';
 import { RCODE, TYPE } from '../../server/wire/constants.js';
 import type { Message, RR } from '../../server/wire/message.js';
 import { Fall } from '../../pkg/fall.js';
-import { isSubdomain } from '../../pkg/zone.js';
+import { isSubdomain, matchZone } from '../../pkg/zone.js';
 import type { Next, Plugin, Query, Reply, SharedServices } from '../../server/types.js';
 import { ipFromReverseName } from '../../pkg/reverse.js';
 import { endpointLabel, isReverse, parseRequest, podLabelToIP, trimZone, type RecordRequest } from './names.js';
@@ -62,7 +62,6 @@ const isPending = (i: Item): i is Pending => 'pending' in i;
  */
 export class KubernetesPlugin implements Plugin {
   readonly name = 'kubernetes';
-  private readonly zonesByLength: string[];
   private cache = new Map<string, Reply | 'next'>();
   private cacheGeneration = -1;
 
@@ -71,9 +70,7 @@ export class KubernetesPlugin implements Plugin {
     readonly store: ClusterStore,
     private readonly source: ClusterSource,
     private readonly shared: Pick<SharedServices, 'resolve'>,
-  ) {
-    this.zonesByLength = [...opts.zones].sort((a, b) => b.length - a.length);
-  }
+  ) {}
 
   ready(): boolean {
     return this.store.synced;
@@ -85,7 +82,7 @@ export class KubernetesPlugin implements Plugin {
 
   serve(q: Query, next: Next): Reply | Promise<Reply> {
     const lname = q.lname;
-    const zone = this.zonesByLength.find((z) => isSubdomain(lname, z));
+    const zone = matchZone(lname, this.opts.zones);
     if (zone === undefined) return next(q);
     if (q.type === TYPE.AXFR || q.type === TYPE.IXFR) return { rcode: RCODE.REFUSED };
 

@@ -1,6 +1,5 @@
-import { SetupError } from '../../corefile/types.js';
 import type { PluginDefinition } from '../../server/types.js';
-import { fqdn } from '../../pkg/zone.js';
+import { SetupArgs } from '../../pkg/args.js';
 import { blockRecurses } from '../../server/config.js';
 import { COMBINED_FORMAT, COMMON_FORMAT, parseFormat, type ResponseClass } from './format.js';
 import { Log, LogRules, type Rule } from './handler.js';
@@ -11,7 +10,7 @@ const CLASSES = new Set(['all', 'success', 'denial', 'error']);
 export const definition: PluginDefinition = {
   name: 'log',
   setup(d, ctx) {
-    const fail = (msg: string, line = d.line) => new SetupError(d.file, line, 'log', msg);
+    const a = new SetupArgs('log');
     let names = d.args;
     let format = COMMON_FORMAT;
     // As in CoreDNS: one argument is always a name; with more, a last argument holding `{` is the format.
@@ -22,17 +21,16 @@ export const definition: PluginDefinition = {
     const classes = new Set<ResponseClass>();
     let all = false;
     for (const c of d.children) {
-      if (c.name !== 'class') throw fail(`unknown property '${c.name}'`, c.line);
-      if (!c.args.length) throw fail('class needs at least one of all, success, denial, error', c.line);
-      for (const a of c.args) {
-        if (!CLASSES.has(a)) throw fail(`invalid Class: ${a} (want all, success, denial or error)`, c.line);
-        if (a === 'all') all = true;
-        else classes.add(a as ResponseClass);
+      if (c.name !== 'class') throw a.error(c, `unknown property '${c.name}'`);
+      for (const cls of a.count(c, 1, Infinity, 'one or more of all, success, denial, error')) {
+        if (!CLASSES.has(cls)) throw a.error(c, `invalid Class: ${cls} (want all, success, denial or error)`);
+        if (cls === 'all') all = true;
+        else classes.add(cls as ResponseClass);
       }
     }
     if (all) classes.clear();
     const nodes = parseFormat(format);
-    const rules: Rule[] = (names.length ? names : ['.']).map((n) => ({ zone: fqdn(n), format: nodes, classes }));
+    const rules: Rule[] = a.zones(d, names.length ? names : ['.']).map((zone) => ({ zone, format: nodes, classes }));
     const first = ctx.peers.get('log');
     if (first instanceof Log) {
       first.rules.push(...rules);

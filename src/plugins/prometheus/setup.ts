@@ -1,6 +1,7 @@
 import { SetupError } from '../../corefile/types.js';
 import { listenAddress } from '../../server/http.js';
 import type { PluginDefinition } from '../../server/types.js';
+import { SetupArgs } from '../../pkg/args.js';
 import { metricsHandler, Prometheus } from './handler.js';
 import { recorderFor } from './recorder.js';
 import { blockRecurses } from '../../server/config.js';
@@ -14,16 +15,17 @@ export const definition: PluginDefinition = {
   setup(d, ctx) {
     const fail = (msg: string, line = d.line) => new SetupError(d.file, line, 'prometheus', msg);
     const address = listenAddress(d, DEFAULT_ADDRESS, fail);
+    const a = new SetupArgs('prometheus');
     for (const c of d.children) {
       switch (c.name) {
         case 'runtime_metrics':
           // Node's process and GC metrics are always exported; accepted so CoreDNS Corefiles load.
-          if (c.args.length) throw fail(`runtime_metrics takes no arguments, got '${c.args.join(' ')}'`, c.line);
+          a.count(c, 0);
           break;
         case 'tls':
-          throw fail('tls is not supported: serve /metrics over plain HTTP (or terminate TLS in front)', c.line);
+          throw a.error(c, 'tls is not supported: serve /metrics over plain HTTP (or terminate TLS in front)');
         default:
-          throw fail(`unknown option: ${c.name}`, c.line);
+          throw a.error(c, `unknown option: ${c.name}`);
       }
     }
     ctx.shared.http.route(address, '/metrics', metricsHandler(ctx.shared.registry), 'prometheus');

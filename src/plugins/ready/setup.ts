@@ -1,6 +1,7 @@
 import { SetupError } from '../../corefile/types.js';
 import type { PluginDefinition } from '../../server/types.js';
 import { listenAddress } from '../../server/http.js';
+import { SetupArgs } from '../../pkg/args.js';
 import { Ready } from './handler.js';
 
 /** `ready [ADDRESS] { monitor until-ready|continuously }` */
@@ -11,11 +12,12 @@ export const definition: PluginDefinition = {
     const fail = (msg: string, line = d.line) => new SetupError(d.file, line, 'ready', msg);
     const address = listenAddress(d, ':8181', fail);
     let continuously = false;
+    const a = new SetupArgs('ready');
     for (const c of d.children) {
-      if (c.name !== 'monitor') throw fail(`unknown property '${c.name}'`, c.line);
-      if (c.args.length !== 1) throw fail(`monitor: wrong argument count: want until-ready or continuously, got ${c.args.length}`, c.line);
-      if (c.args[0] !== 'until-ready' && c.args[0] !== 'continuously') throw fail(`monitor type '${c.args[0]}' not supported`, c.line);
-      continuously = c.args[0] === 'continuously';
+      if (c.name !== 'monitor') throw a.error(c, `unknown property '${c.name}'`);
+      const [mode] = a.count(c, 1, 1, 'until-ready or continuously');
+      if (mode !== 'until-ready' && mode !== 'continuously') throw a.error(c, `monitor type '${mode}' not supported`);
+      continuously = mode === 'continuously';
     }
     const ready = new Ready(address, continuously, ctx.shared);
     ctx.shared.http.route(address, '/ready', ready.handle, 'ready');

@@ -1,12 +1,14 @@
 import type { PluginDefinition } from '../../server/types.js';
-import { SetupError } from '../../corefile/types.js';
+import { SetupArgs } from '../../pkg/args.js';
 import { Whoami } from './handler.js';
 
 export const definition: PluginDefinition = {
   name: 'whoami',
   once: true,
   setup(d) {
-    if (d.args.length || d.children.length) throw new SetupError(d.file, d.line, 'whoami', 'takes no arguments');
+    const a = new SetupArgs('whoami');
+    a.count(d, 0);
+    a.noBlock(d);
     return new Whoami();
   },
 };

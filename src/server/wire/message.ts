@@ -1,5 +1,5 @@
 import { CLASS, FLAG, HEADER_SIZE, TYPE } from './constants.js';
-import { formatIpv6, writeIpv6 } from '../../pkg/ip.js';
+import { formatIpv6, writeIpv4, writeIpv6 } from '../../pkg/ip.js';
 import { nameLabels, readName, WireError } from './name.js';
 
 export interface SoaData {
@@ -73,6 +73,11 @@ class Writer {
   u16(v: number): void { this.ensure(2); this.buf.writeUInt16BE(v & 0xffff, this.off); this.off += 2; }
   u32(v: number): void { this.ensure(4); this.buf.writeUInt32BE(v >>> 0, this.off); this.off += 4; }
   bytes(b: Buffer): void { this.ensure(b.length); b.copy(this.buf, this.off); this.off += b.length; }
+  ipv4(addr: string): void {
+    this.ensure(4);
+    if (!writeIpv4(addr, this.buf, this.off)) throw new WireError(`bad IPv4 address ${addr}`);
+    this.off += 4;
+  }
   ipv6(addr: string): void {
     this.ensure(16);
     if (!writeIpv6(addr, this.buf, this.off)) throw new WireError(`bad IPv6 address ${addr}`);
@@ -100,7 +105,7 @@ function writeRdata(w: Writer, rr: RR): void {
   const d = rr.data;
   switch (rr.type) {
     case TYPE.A:
-      for (const p of (d as string).split('.')) w.u8(Number(p));
+      w.ipv4(d as string);
       return;
     case TYPE.AAAA:
       w.ipv6(d as string);
