@@ -2,7 +2,7 @@ import t from 'tap';
 import { SetupArgs, type ArgLine } from '../src/pkg/args.js';
 import { SetupError } from '../src/pkg/config-errors.js';
 import { Fall } from '../src/pkg/fall.js';
-import { canonicalCidr, canonicalIP, cidrContains, cidrFamily, formatIpv6, ipv6Bytes, isCidr, writeIpv6 } from '../src/pkg/ip.js';
+import { canonicalCidr, canonicalIP, cidrContains, cidrFamily, formatIpv6, ipv6Bytes, isCidr, writeIpv4, writeIpv6 } from '../src/pkg/ip.js';
 import { cidrToReverseZones, ipFromReverseName, reverseName } from '../src/pkg/reverse.js';
 import { fqdn, isSubdomain, zonesFromArgs } from '../src/pkg/zone.js';
 
@@ -82,6 +82,13 @@ t.test('IPv6: more forms, in place, agrees with the WHATWG URL parser', async (t
     const text = groups.map((g) => g.toString(16)).join(':');
     t.equal(canonicalIP(text), new URL(`http://[${text}]/`).hostname.slice(1, -1), text);
   }
+});
+
+t.test('IPv4 written in place', async (t) => {
+  const out = Buffer.alloc(6, 0xee);
+  t.ok(writeIpv4('10.96.0.255', out, 1));
+  t.same([...out], [0xee, 10, 96, 0, 255, 0xee]);
+  for (const bad of ['', '1.2.3', '1.2.3.4.5', '256.1.1.1', '1..2.3', '1.2.3.4 ', 'a.b.c.d', '1234.1.1.1']) t.notOk(writeIpv4(bad, out, 0), `'${bad}' refused`);
 });
 
 t.test('IP text and CIDRs', async (t) => {
