@@ -1,5 +1,5 @@
-import { isIP } from 'node:net';
 import { SetupError } from '../../corefile/types.js';
+import { ipFamily } from '../../pkg/ip.js';
 import type { Plugin, PluginDefinition } from '../../server/types.js';
 
 /** `bind ADDRESS...`: listen on these addresses instead of all interfaces. The server reads `addresses`. */
@@ -15,7 +15,7 @@ export const definition: PluginDefinition = {
     const addrs = [...d.args, ...d.children.flatMap((c) => (c.name === 'except' ? [] : [c.name, ...c.args]))];
     if (!addrs.length) throw new SetupError(d.file, d.line, 'bind', 'at least one address is required');
     for (const a of addrs) {
-      if (!isIP(a)) throw new SetupError(d.file, d.line, 'bind', `not a valid IP address: '${a}' (interface names are not supported)`);
+      if (!ipFamily(a)) throw new SetupError(d.file, d.line, 'bind', `not a valid IP address: '${a}' (interface names are not supported)`);
     }
     return new Bind(addrs);
   },

@@ -1,5 +1,6 @@
 import { TYPE, typeNumber } from '../../server/wire/constants.js';
 import type { MxData, RR, SoaData, SrvData } from '../../server/wire/message.js';
+import { fqdn } from '../../pkg/zone.js';
 
 /** The question as the rules see it; `name` is lower-case FQDN (CoreDNS's state.Name()). */
 export interface Question { name: string; type: number; class: number }
@@ -16,12 +17,6 @@ export interface Rule {
 type Rewriter = (s: string) => string;
 
 const MAX_REGEXP_LEN = 10_000;
-
-/** CoreDNS's plugin.Name(x).Normalize(): lower case with a trailing dot. */
-function normalize(s: string): string {
-  const l = s.toLowerCase();
-  return l.endsWith('.') ? l : l + '.';
-}
 
 function compile(pattern: string, what: string): RegExp {
   if (pattern.length > MAX_REGEXP_LEN) throw new Error(`regex pattern too long: ${pattern.length} > ${MAX_REGEXP_LEN}`);
@@ -119,7 +114,7 @@ function parseAnswers(match: string, args: string[]): { auto: boolean; rules: Re
     if (kind !== 'name' && kind !== 'value') throw new Error(`invalid type "${kind}" for answer rule for ${match} rule`);
     if (args.length - i < 2) throw new Error(`${kind} answer rule for ${match} rule: 2 arguments required`);
     const re = compile(args[i]!, '');
-    const to = normalize(args[i + 1]!);
+    const to = fqdn(args[i + 1]!);
     checkGroups(re, to);
     rules.push(kind === 'name' ? nameRule(regexRewriter(re, to)) : valueRule(regexRewriter(re, to)));
     if (kind === 'name') nameRules++;
@@ -134,14 +129,14 @@ function newNameRule(mode: Rule['mode'], args: string[]): Rule {
   let match: Match = 'exact';
   let from: string, to: string, rest: string[];
   if (args.length === 2) {
-    [from, to] = [normalize(args[0]!), normalize(args[1]!)];
+    [from, to] = [fqdn(args[0]!), fqdn(args[1]!)];
     rest = [];
   } else {
     const m = args[0]!.toLowerCase();
     if (!MATCHES.has(m)) throw new Error(`name rule supports only exact, prefix, suffix, substring, and regex name matching, received: ${args[0]}`);
     match = m as Match;
-    from = match === 'regex' ? args[1]! : normalize(args[1]!);
-    to = normalize(args[2]!);
+    from = match === 'regex' ? args[1]! : fqdn(args[1]!);
+    to = fqdn(args[2]!);
     rest = args.slice(3);
   }
   const { auto, rules: statics } = rest.length ? parseAnswers(match, rest) : { auto: false, rules: [] };
@@ -242,7 +237,7 @@ function newTTLRule(mode: Rule['mode'], args: string[]): Rule {
     const re = compile(pattern, 'matching ');
     test = (n) => re.test(n);
   } else {
-    const s = normalize(pattern);
+    const s = fqdn(pattern);
     test = m === 'exact' ? (n) => n === s : m === 'prefix' ? (n) => n.startsWith(s) : m === 'suffix' ? (n) => n.endsWith(s) : (n) => n.includes(s);
   }
   const clamp: ResponseRule = (rr) => {
