@@ -1,5 +1,5 @@
 /** File access for `import PATTERN`: Go filepath.Glob semantics restricted to what CoreDNS allows. */
-import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { join, parse, resolve, sep } from 'node:path';
 
 /** CoreDNS refuses patterns with several wildcards or a character class: they could take too long (coredns#2096). */
@@ -35,9 +35,26 @@ export function globFiles(pattern: string): string[] {
   return paths.filter(exists);
 }
 
-export function readImportFile(path: string): string {
-  if (statSync(path).isDirectory()) throw new Error('is a directory');
-  return readFileSync(path, 'utf8');
+/** Largest Corefile or imported file; the kubeadm Corefile is under 1 KB. */
+export const MAX_FILE_BYTES = 1 << 20;
+
+/**
+ * Reads a Corefile or an imported file: a regular file of at most MAX_FILE_BYTES. `import /dev/zero` (or a
+ * FIFO, or a glob that catches a log file) fails at once instead of reading forever.
+ */
+export function readConfigFile(path: string): string {
+  const fd = openSync(path, 'r');
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw new Error('is a directory');
+    if (!st.isFile()) throw new Error('not a regular file');
+    if (st.size > MAX_FILE_BYTES) throw new Error(`${st.size} bytes, more than the ${MAX_FILE_BYTES} a Corefile may hold`);
+    const text = readFileSync(fd, 'utf8');
+    if (text.length > MAX_FILE_BYTES) throw new Error(`grew past the ${MAX_FILE_BYTES} bytes a Corefile may hold while read`);
+    return text;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function segmentRegExp(segment: string): RegExp {

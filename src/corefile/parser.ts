@@ -4,10 +4,9 @@
  * file or snippet may hold keys, whole blocks or just a few directive lines — but keeps directive order and nesting
  * as a tree instead of grouping tokens by directive name.
  */
-import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { expandEnv } from './env.js';
-import { globFiles, globProblem, hasWildcard, readImportFile } from './imports.js';
+import { globFiles, globProblem, hasWildcard, readConfigFile } from './imports.js';
 import { tokenize } from './lexer.js';
 import { CorefileError, type Corefile, type Directive, type ServerBlock } from './types.js';
 
@@ -25,6 +24,11 @@ export interface ParseOptions {
 // CoreDNS caps: enough for any real Corefile, small enough to stop exponential snippet fan-out.
 const MAX_SNIPPET_EXPANSIONS = 10000;
 const MAX_FILE_EXPANSIONS = 100000;
+/**
+ * Ours: tokens after every import is spliced in. CoreDNS's caps alone let 3 KB of nested snippets grow to
+ * millions of tokens (seconds of CPU and a gigabyte on a reload); the kubeadm Corefile has about 60.
+ */
+export const MAX_TOKENS = 100_000;
 
 interface Tok {
   text: string;
@@ -40,7 +44,7 @@ interface Tok {
 export function parseCorefile(text: string, file: string, opts: ParseOptions = {}): Corefile {
   const parser = new Parser(text, file, {
     env: opts.env ?? process.env,
-    readFile: opts.readFile ?? readImportFile,
+    readFile: opts.readFile ?? readConfigFile,
     glob: opts.glob ?? globFiles,
     warn: opts.warn ?? ((m) => process.stderr.write(`[WARNING] ${m}\n`)),
   });
@@ -49,11 +53,47 @@ export function parseCorefile(text: string, file: string, opts: ParseOptions = {
 
 /** Reads and parses a Corefile; imports resolve against its directory. */
 export function loadCorefile(path: string, opts: ParseOptions = {}): Corefile {
-  return parseCorefile(readFileSync(path, 'utf8'), path, opts);
+  return parseCorefile(readConfigFile(path), path, opts);
+}
+
+/**
+ * The token stream as a gap buffer: tokens before the gap in `head`, after it in `tail` (reversed). An
+ * import splices its tokens in at the cursor, where the gap already is, so it costs what it inserts rather
+ * than a copy of the whole stream (which made nested snippet imports quadratic).
+ */
+class TokenBuffer {
+  private readonly head: Tok[];
+  private readonly tail: Tok[] = [];
+
+  constructor(toks: Tok[]) {
+    this.head = toks;
+  }
+
+  get length(): number {
+    return this.head.length + this.tail.length;
+  }
+
+  /** Like indexing an array: undefined past either end, typed as present (callers check the length). */
+  get(i: number): Tok {
+    const h = this.head.length;
+    return (i < h ? this.head[i] : this.tail[this.tail.length - 1 - (i - h)]) as Tok;
+  }
+
+  last(): Tok | undefined {
+    return this.tail.length ? this.tail[0] : this.head.at(-1);
+  }
+
+  /** Replaces `count` tokens at `at` by `items`. */
+  splice(at: number, count: number, items: Tok[]): void {
+    while (this.head.length > at) this.tail.push(this.head.pop()!);
+    while (this.head.length < at && this.tail.length) this.head.push(this.tail.pop()!);
+    for (let i = 0; i < count && this.tail.length; i++) this.tail.pop();
+    for (let i = items.length - 1; i >= 0; i--) this.tail.push(items[i]!);
+  }
 }
 
 class Parser {
-  private toks: Tok[];
+  private toks: TokenBuffer;
   private cursor = -1;
   private readonly snippets = new Map<string, Tok[]>();
   private snippetExpansions = 0;
@@ -65,7 +105,8 @@ class Parser {
     private readonly opts: Required<ParseOptions>,
   ) {
     const via = [resolve(file)];
-    this.toks = tokenize(text).map((t) => ({ ...t, file, via }));
+    this.toks = new TokenBuffer(tokenize(text).map((t) => ({ ...t, file, via })));
+    if (this.toks.length > MAX_TOKENS) throw new CorefileError(file, 1, `more than ${MAX_TOKENS} tokens`);
   }
 
   parseAll(): ServerBlock[] {
@@ -78,7 +119,7 @@ class Parser {
   }
 
   private get val(): string {
-    return this.toks[this.cursor]?.text ?? '';
+    return this.toks.get(this.cursor)?.text ?? '';
   }
 
   private next(): boolean {
@@ -91,8 +132,8 @@ class Parser {
   private isNewLine(at = this.cursor): boolean {
     if (at < 1) return true;
     if (at > this.toks.length - 1) return false;
-    const prev = this.toks[at - 1];
-    const cur = this.toks[at];
+    const prev = this.toks.get(at - 1);
+    const cur = this.toks.get(at);
     return prev.file !== cur.file || prev.via !== cur.via || prev.line + lineBreaks(prev.text) < cur.line;
   }
 
@@ -103,7 +144,7 @@ class Parser {
     return true;
   }
 
-  private err(message: string, tok: Tok | undefined = this.toks[this.cursor] ?? this.toks.at(-1)): CorefileError {
+  private err(message: string, tok: Tok | undefined = this.toks.get(this.cursor) ?? this.toks.last()): CorefileError {
     return new CorefileError(tok?.file ?? this.file, tok?.line ?? 1, message);
   }
 
@@ -112,7 +153,7 @@ class Parser {
   }
 
   private serverBlock(): ServerBlock | undefined {
-    const start = this.toks[this.cursor];
+    const start = this.toks.get(this.cursor);
     const { keys, first, eof } = this.addresses();
     if (eof) {
       // A file that is only a line of keys: CoreDNS serves those zones with no plugins.
@@ -148,7 +189,7 @@ class Parser {
       expectingAnother = key.endsWith(',');
       if (expectingAnother) key = key.slice(0, -1);
       if (key !== '') {
-        first ??= this.toks[this.cursor];
+        first ??= this.toks.get(this.cursor);
         keys.push(key);
       }
       if (!this.next()) {
@@ -163,11 +204,11 @@ class Parser {
   private defineSnippet(name: string, keyTok: Tok): void {
     if (this.snippets.has(name)) throw this.err(`redeclaration of previously declared snippet ${name}`, keyTok);
     if (this.val !== '{') throw this.err(`Unexpected token '${this.val}', expecting '{'`);
-    const open = this.toks[this.cursor];
+    const open = this.toks.get(this.cursor);
     const body: Tok[] = [];
     let depth = 1;
     while (this.next()) {
-      const tok = this.toks[this.cursor];
+      const tok = this.toks.get(this.cursor);
       if (tok.text === '}' && --depth === 0) {
         this.snippets.set(name, body);
         return;
@@ -175,12 +216,12 @@ class Parser {
       if (tok.text === '{') depth++;
       body.push(tok);
     }
-    throw this.err(`Unexpected EOF, expecting '}' to close snippet (${name}) opened at ${where(open, this.toks.at(-1))}`);
+    throw this.err(`Unexpected EOF, expecting '}' to close snippet (${name}) opened at ${where(open, this.toks.last())}`);
   }
 
   /** The directives of a server block; a file with a single block may leave out its braces. */
   private blockContents(): Directive[] {
-    const open = this.val === '{' ? this.toks[this.cursor] : undefined;
+    const open = this.val === '{' ? this.toks.get(this.cursor) : undefined;
     if (!open) this.cursor--;
     const directives: Directive[] = [];
     while (this.next()) {
@@ -195,13 +236,13 @@ class Parser {
       }
       directives.push(this.directive());
     }
-    if (open) throw this.err(`Unexpected EOF, expecting '}' to close the server block opened at ${where(open, this.toks.at(-1))}`);
+    if (open) throw this.err(`Unexpected EOF, expecting '}' to close the server block opened at ${where(open, this.toks.last())}`);
     return directives;
   }
 
   /** One directive line at server-block level; its scope ends at the end of the line or of its `{ }` block. */
   private directive(): Directive {
-    const tok = this.toks[this.cursor];
+    const tok = this.toks.get(this.cursor);
     const d: Directive = { name: this.env(tok.text), args: [], children: [], file: tok.file, line: tok.line };
     while (this.next()) {
       if (this.isNewLine()) {
@@ -221,10 +262,10 @@ class Parser {
 
   /** The lines of a `{ ... }` opened by a directive, up to the matching `}`; deeper blocks nest in `children`. */
   private nestedBlock(): Directive[] {
-    const open = this.toks[this.cursor];
+    const open = this.toks.get(this.cursor);
     const children: Directive[] = [];
     while (this.next()) {
-      const tok = this.toks[this.cursor];
+      const tok = this.toks.get(this.cursor);
       if (tok.text === '}') return children;
       if (tok.text === 'import' && this.isNewLine()) {
         this.doImport();
@@ -246,7 +287,7 @@ class Parser {
       }
       children.push(child);
     }
-    throw this.err(`Unexpected EOF, expecting '}' to close the block opened at ${where(open, this.toks.at(-1))}`);
+    throw this.err(`Unexpected EOF, expecting '}' to close the block opened at ${where(open, this.toks.last())}`);
   }
 
   /**
@@ -254,7 +295,7 @@ class Parser {
    * what followed the import when nothing was imported).
    */
   private doImport(): void {
-    const importTok = this.toks[this.cursor];
+    const importTok = this.toks.get(this.cursor);
     if (!this.nextArg()) throw this.err("Wrong argument count or unexpected line ending after 'import'");
     const pattern = this.env(this.val);
     if (pattern === '') throw this.err('Import requires a non-empty filepath');
@@ -294,8 +335,11 @@ class Parser {
         for (const t of tokenize(text)) imported.push({ ...t, file: path, via });
       }
     }
-    this.toks = this.toks.slice(0, at).concat(imported, this.toks.slice(at + 2));
+    this.toks.splice(at, 2, imported);
     this.cursor = at;
+    if (this.toks.length > MAX_TOKENS) {
+      throw this.err(`the Corefile grows past ${MAX_TOKENS} tokens with this import (${pattern}): nested snippets or imports expand too far`, importTok);
+    }
   }
 
   /** The import chain for tokens expanded from `source`; CoreDNS only caps cycles, we name them. */

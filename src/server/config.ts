@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { loadCorefile, parseCorefile, parseServerKey, validateCorefile } from '../corefile/index.js';
+import { parseCorefile, parseServerKey, readConfigFile, validateCorefile } from '../corefile/index.js';
 import { CorefileError, SetupError, type Corefile, type ServerAddress, type ServerBlock } from '../corefile/types.js';
 import { DEFAULT_TCP_LIMITS, type TcpLimits } from './listeners.js';
 import { RCODE } from './wire/constants.js';
@@ -83,8 +82,8 @@ export interface LoadOptions {
 }
 
 export function readCorefile(opts: Pick<LoadOptions, 'file' | 'text'>): { cf: Corefile; text: string } {
-  const text = opts.text ?? readFileSync(opts.file, 'utf8');
-  const cf = opts.text !== undefined ? parseCorefile(text, opts.file) : loadCorefile(opts.file);
+  const text = opts.text ?? readConfigFile(opts.file);
+  const cf = parseCorefile(text, opts.file);
   return { cf, text };
 }
 
