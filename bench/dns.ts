@@ -24,6 +24,8 @@ export interface DnsBenchOptions {
   changes: number;
   /** Node binaries to compare (`--node 20=/usr/bin/node,26=/opt/...`); the last one also runs the `-workers` comparison. */
   nodes: { label: string; path: string }[];
+  /** Another build's dist/src/cli.js, measured in the same alternation (a change's before/after). */
+  baseline?: string;
 }
 
 /** The manifests source polls once a second, then re-parses the whole file (seconds at 10k services); later counts as missed. */
@@ -78,9 +80,12 @@ export async function benchDns(o: DnsBenchOptions): Promise<string> {
     await sleep(1000);
     const rssIdle = rssMB(ours.proc.pid);
 
+    // Pinned to the server core like the others, and idle while they are measured.
+    const base = o.baseline ? await startClusterdns(scope, dir, productionCorefile(data.manifestFile, await freePort()), probe, { name: 'baseline', cli: o.baseline }) : undefined;
     const keys = ['knot plain', 'clusterdns plain', 'knot mix', 'clusterdns mix'] as const;
-    const res = await alternate(o.rounds, [...keys], (k) =>
-      dnsperf(k.startsWith('knot') ? knot.port : ours.port, k.endsWith('plain') ? plainFile : mixFile, o.seconds));
+    const baseKeys = base ? ['baseline plain', 'baseline mix'] as const : [];
+    const portOf = (k: string) => (k.startsWith('knot') ? knot.port : k.startsWith('baseline') ? base!.port : ours.port);
+    const res = await alternate(o.rounds, [...keys, ...baseKeys], (k) => dnsperf(portOf(k), k.endsWith('plain') ? plainFile : mixFile, o.seconds));
     const rssLoaded = rssMB(ours.proc.pid);
     const med = (k: (typeof keys)[number]) => medianQps(res[k]);
     const rows: (string | number)[][] = [['server', 'workload', 'median QPS', 'runs', 'avg latency ms', 'rcode % (last run)', 'lost', 'ratio to knot']];
@@ -102,6 +107,8 @@ export async function benchDns(o: DnsBenchOptions): Promise<string> {
       `ratio to knot, plain A: ${(med('clusterdns plain') / med('knot plain')).toFixed(3)} (target ≥ 0.20, stretch 0.28); ` +
         `cluster mix: ${(med('clusterdns mix') / med('knot mix')).toFixed(3)}; mix vs plain (clusterdns): ${(med('clusterdns mix') / med('clusterdns plain')).toFixed(3)} (must be ≥ 0.90)`,
       `rcode gate: ${gate.length ? gate.join('; ') : 'clusterdns and knotd answered the same rcode split'}`,
+      ...(base ? [`this build / baseline (${o.baseline}): plain ${(med('clusterdns plain') / medianQps(res['baseline plain'])).toFixed(3)}, ` +
+        `mix ${(med('clusterdns mix') / medianQps(res['baseline mix'])).toFixed(3)} (runs: ${['plain', 'mix'].map((w) => res[`baseline ${w}` as 'baseline plain'].map((r) => Math.round(r.qps / 1000) + 'k').join(' ')).join(' / ')})`] : []),
       table([
         ['measure', 'value', 'target'],
         ['spawn to first answer', `${readyMs.toFixed(0)} ms`, ''],
@@ -113,6 +120,7 @@ export async function benchDns(o: DnsBenchOptions): Promise<string> {
         ['changes seen / missed', `${change.ms.length} / ${change.missed}`, `dig cross-check ${change.digOk ? 'ok' : 'FAILED'}`],
       ])];
     await ours.proc.stop();
+    await base?.proc.stop();
     await knot.proc.stop();
     if (o.nodes.length) out.push(await runtimes(scope, dir, data.manifestFile, plainFile, mixFile, probe, o));
     if (o.workers) out.push(await workers(scope, dir, data.manifestFile, plainFile, probe, o));

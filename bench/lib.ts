@@ -252,16 +252,16 @@ export async function startKnot(scope: Scope, zones: Record<string, string>, pro
 }
 
 /**
- * `clusterdns serve` with the Corefile `corefile(port)`, pinned to the server core (or to `cores`),
- * returned once `probe` resolves.
+ * `clusterdns serve` (this build, or the `cli` of another) with the Corefile `corefile(port)`, pinned to
+ * the server core (or to `cores`), returned once `probe` resolves.
  */
 export async function startClusterdns(scope: Scope, dir: string, corefile: (port: number) => string, probe: string,
-  opts: { name?: string; args?: string[]; cores?: string; readyMs?: number; node?: string; nodeFlags?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<Server> {
+  opts: { name?: string; args?: string[]; cores?: string; readyMs?: number; node?: string; nodeFlags?: string[]; env?: NodeJS.ProcessEnv; cli?: string } = {}): Promise<Server> {
   const port = await freePort();
   const conf = join(dir, `Corefile.${port}`);
   writeFileSync(conf, corefile(port));
   const name = opts.name ?? 'clusterdns';
-  const proc = startPinned(scope, name, opts.node ?? process.execPath, [...(opts.nodeFlags ?? NODE_FLAGS), CLI, 'serve', '-conf', conf, ...(opts.args ?? [])],
+  const proc = startPinned(scope, name, opts.node ?? process.execPath, [...(opts.nodeFlags ?? NODE_FLAGS), opts.cli ?? CLI, 'serve', '-conf', conf, ...(opts.args ?? [])],
     opts.cores ?? SERVER_CORE, opts.env);
   await waitForDns(port, probe, proc, opts.readyMs ?? 120_000);
   return { name, port, proc };

@@ -1,7 +1,8 @@
 /**
  * `npm run bench [dns|cache|ndots|informers|nodecache|vip ...] [--services N] [--endpoints N] [--seconds S] [--rounds R]
  *   [--changes N] [--informer-changes N] [--names N] [--misses N] [--no-workers] [--sizes 1000,5000,10000] [--vip-budget S] [--queries N]
- *   [--node LABEL=NODE_BINARY,...]`
+ *   [--node LABEL=NODE_BINARY,...]
+ *   [--baseline OTHER/dist/src/cli.js]`  (dns: another build measured in the same alternation, for a change's before/after)
  * No suite named = all, about 22 minutes with the defaults, half of it the vip suite's iptables restores at
  * 10k services (`--seconds 10` is the reference protocol of perf-anchors.md; 6 keeps the DNS suites short). Every number is reported next to a reference
  * measured in the same run (this VM is noisy). Each suite stops what it started, also on error and on
@@ -39,6 +40,11 @@ function nodes(): { label: string; path: string }[] {
   });
 }
 
+function text(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? undefined : process.argv[i + 1];
+}
+
 const seconds = () => opt('seconds', 6);
 const rounds = () => opt('rounds', 3);
 
@@ -46,7 +52,7 @@ const rounds = () => opt('rounds', 3);
 const suites: Record<string, () => Promise<string>> = {
   dns: () => benchDns({
     services: opt('services', 1000), endpoints: opt('endpoints', 10), seconds: seconds(), rounds: rounds(),
-    workers: !process.argv.includes('--no-workers'), changes: opt('changes', 5), nodes: nodes(),
+    workers: !process.argv.includes('--no-workers'), changes: opt('changes', 5), nodes: nodes(), baseline: text('baseline'),
   }),
   cache: () => benchCache({ names: opt('names', 1000), seconds: seconds(), rounds: rounds(), misses: opt('misses', 300) }),
   ndots: () => benchNdots({ services: opt('services', 1000), names: opt('names', 1000), seconds: seconds(), rounds: rounds() }),

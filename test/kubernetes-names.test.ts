@@ -2,7 +2,7 @@ import t from 'tap';
 import { ClusterStore } from '../src/cluster/store.js';
 import { toService } from '../src/cluster/convert.js';
 import { KubernetesPlugin } from '../src/plugins/kubernetes/handler.js';
-import { endpointLabel, isReverse, parseRequest, podLabelToIP, trimZone } from '../src/plugins/kubernetes/names.js';
+import { endpointLabel, isReverse, parseExternalRequest, parseRequest, podLabelToIP, trimZone } from '../src/plugins/kubernetes/names.js';
 import { tryParseDuration as parseDuration } from '../src/pkg/duration.js';
 import { Fall } from '../src/pkg/fall.js';
 import { RCODE, TYPE } from '../src/server/wire/constants.js';
@@ -37,6 +37,23 @@ t.test('parseRequest', async (t) => {
     t.equal(r && [r.port, r.protocol, r.endpoint, r.service, r.namespace, r.podOrSvc].join('.'), want, name);
   }
   t.equal(parseRequest('web.ns.svc.', '.')?.service, 'web', 'root zone');
+
+  const E = 'example.com.';
+  const external: [string, string | null][] = [
+    // k8s_external's names: no svc label; the endpoint label loses a leading `_` too (external.go)
+    [`ns.${E}`, '....ns.svc'],
+    [`web.ns.${E}`, '...web.ns.svc'],
+    [`web-0.web.ns.${E}`, '..web-0.web.ns.svc'],
+    [`_web-0.web.ns.${E}`, '..web-0.web.ns.svc'],
+    [`_http._tcp.web.ns.${E}`, 'http.tcp..web.ns.svc'],
+    [`a.b.c.web.ns.${E}`, null],
+    [E, null],
+    ['example.org.', null],
+  ];
+  for (const [name, want] of external) {
+    const r = parseExternalRequest(name, E);
+    t.equal(r && [r.port, r.protocol, r.endpoint, r.service, r.namespace, r.podOrSvc].join('.'), want, `external ${name}`);
+  }
   t.equal(trimZone('a.b.', '.'), 'a.b');
   t.equal(trimZone('xcluster.local.', Z), null);
 });
@@ -77,7 +94,7 @@ t.test('handler: unsynced, AXFR, cache', async (t) => {
   const store = new ClusterStore();
   const plugin = new KubernetesPlugin({
     zones: [Z, 'in-addr.arpa.'], primaryZone: Z, ttl: 5, namespaces: new Set(), namespaceLabels: null, labels: null,
-    pods: 'disabled', endpointPodNames: false, noEndpoints: false, fallthrough: Fall.never, ignoreEmptyService: false, localIPs: [],
+    pods: 'disabled', endpointPodNames: false, noEndpoints: false, fallthrough: Fall.never, ignoreEmptyService: false, localIPs: [], hostSearch: [],
   }, store, { description: 'test', start: async () => {}, stop: async () => {} }, { resolve: async () => { throw new Error('no upstream'); } });
   const next = () => ({ rcode: RCODE.REFUSED, plugin: 'next' });
   const serve = (name: string, type: number) => plugin.serve(query(name, type), next) as Reply;

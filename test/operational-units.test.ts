@@ -7,6 +7,7 @@ import type { Next, Query, Reply, SharedServices } from '../src/server/types.js'
 import { CLASS, RCODE, TYPE } from '../src/server/wire/constants.js';
 import { encodeMessage, type Message } from '../src/server/wire/message.js';
 import { isParseFailure, parseQuery } from '../src/server/wire/query.js';
+import { renderReply, responseLimit } from '../src/server/respond.js';
 import { Errors } from '../src/plugins/errors/handler.js';
 import { definition as errorsDef } from '../src/plugins/errors/setup.js';
 import { Log } from '../src/plugins/log/handler.js';
@@ -132,14 +133,14 @@ t.test('errors consolidate: counts per period, show_first, level; flushed on clo
   });
   const p = cfg.blocks[0]!.plugins.find((x) => x.name === 'errors')!;
   const fail = (msg: string): Next => () => { throw new Error(msg); };
-  for (let i = 0; i < 3; i++) p.serve(query(`t${i}.example.`), fail('read: timeout'));
-  p.serve(query('r.example.'), fail('refused by upstream'));
-  p.serve(query('r2.example.'), fail('refused again'));
-  p.serve(query('x.example.'), fail('something else'));
+  for (let i = 0; i < 3; i++) p.serve!(query(`t${i}.example.`), fail('read: timeout'));
+  p.serve!(query('r.example.'), fail('refused by upstream'));
+  p.serve!(query('r2.example.'), fail('refused again'));
+  p.serve!(query('x.example.'), fail('something else'));
   t.same(logs, ['[WARNING] plugin/errors: 2 t0.example. A: read: timeout', '[ERROR] plugin/errors: 2 x.example. A: something else'], 'first shown, rest counted');
   await new Promise((r) => setTimeout(r, 350));
   t.equal(logs[2], "[WARNING] plugin/errors: 3 errors like 'timeout$' occurred in last 200ms");
-  p.serve(query('t.example.'), fail('one more timeout'));
+  p.serve!(query('t.example.'), fail('one more timeout'));
   await new Promise((r) => setTimeout(r, 350));
   t.equal(logs.length, 4, 'a single error with show_first prints no summary');
   await closePlugins(cfg.blocks);
@@ -167,9 +168,19 @@ t.test('log: CoreDNS format, classes, first matching rule, a throwing chain is l
     if (!a) throw new Error('boom');
     return { ...a, msg: a.msg && { ...a.msg, question: { name: q.name, type: q.type, class: q.class } } };
   };
-  const all = new Log([{ zone: '.', format: nodes, classes: new Set() }], false);
-  for (const n of Object.keys(answers)) all.serve(query(n, TYPE.A, { edns: true }), next);
-  t.throws(() => all.serve(query('throw.example.org.', TYPE.A, { proto: 'tcp', remote: '::1' }), next), /boom/, 'the error goes on to errors');
+  // What the server does with a block's answer: render it for the asker, show the bytes to observers.
+  const serve = (p: Log, q: Query, chain: Next) => {
+    let reply: Reply;
+    try {
+      reply = chain(q) as Reply;
+    } catch {
+      reply = { rcode: RCODE.SERVFAIL };
+    }
+    p.sent(q, renderReply(q, reply, responseLimit(q, q.proto), false), reply);
+  };
+  const all = new Log([{ zone: '.', format: nodes, classes: new Set() }]);
+  for (const n of Object.keys(answers)) serve(all, query(n, TYPE.A, { edns: true }), next);
+  serve(all, query('throw.example.org.', TYPE.A, { proto: 'tcp', remote: '::1' }), next);
   t.equal(out.length, 6);
   const line = /^\[INFO\] (\S+):5353 - 4242 "A IN (\S+) (udp|tcp) (\d+) (false|true) (\d+)" ([A-Z]+) ([a-z,]+) (\d+) (\d+(?:\.\d+)?s)$/;
   const parsed = out.map((l) => line.exec(l));
@@ -184,8 +195,8 @@ t.test('log: CoreDNS format, classes, first matching rule, a throwing chain is l
   t.equal(parsed[0]![9], String(12 + 20 + 16 + 11), 'rsize is the size of what is sent');
 
   out.length = 0;
-  const byClass = (classes: string[]) => new Log([{ zone: 'example.org.', format: parseFormat('{name} {/log/class} {/log/type} {rcode}'), classes: new Set(classes as never[]) }], false);
-  const run = (p: Log) => { for (const n of Object.keys(answers)) p.serve(query(n), next); };
+  const byClass = (classes: string[]) => new Log([{ zone: 'example.org.', format: parseFormat('{name} {/log/class} {/log/type} {rcode}'), classes: new Set(classes as never[]) }]);
+  const run = (p: Log) => { for (const n of Object.keys(answers)) serve(p, query(n), next); };
   run(byClass(['denial']));
   t.same(out, ['[INFO] nx.example.org. denial NXDOMAIN NXDOMAIN', '[INFO] nodata.example.org. denial NODATA NOERROR']);
   out.length = 0;
@@ -198,10 +209,10 @@ t.test('log: CoreDNS format, classes, first matching rule, a throwing chain is l
   const scoped = new Log([
     { zone: 'nx.example.org.', format: parseFormat('first {name}'), classes: new Set() },
     { zone: 'example.org.', format: parseFormat('{ {type} } A } {name} {>opcode} {local} {/nope}'), classes: new Set() },
-  ], false);
-  scoped.serve(query('NX.example.org.'), next);
-  scoped.serve(query('ok.example.org.'), next);
-  scoped.serve(query('ok.example.com.'), () => ({ rcode: 0 }));
+  ]);
+  serve(scoped, query('NX.example.org.'), next);
+  serve(scoped, query('ok.example.org.'), next);
+  serve(scoped, query('ok.example.com.'), () => ({ rcode: 0 }));
   t.same(out, ['[INFO] first nx.example.org.', '[INFO] { A } A } ok.example.org. 0 - -'], 'first matching rule wins; other names are not logged');
 });
 

@@ -3,7 +3,7 @@ import { parseCorefile, parseServerKey, readConfigFile, validateCorefile } from 
 import { CorefileError, SetupError, type Corefile, type ServerAddress, type ServerBlock } from '../corefile/types.js';
 import { DEFAULT_TCP_LIMITS, type TcpLimits } from './listeners.js';
 import { RCODE } from './wire/constants.js';
-import type { Next, Plugin, PluginDefinitions, SetupContext, SharedServices } from './types.js';
+import type { Next, Plugin, PluginDefinitions, Query, Reply, SetupContext, SharedServices } from './types.js';
 
 export const DEFAULT_COREFILE = '.:53 {\n    whoami\n    log\n}\n';
 
@@ -15,6 +15,8 @@ export interface Block {
   zones: string[];
   plugins: Plugin[];
   handler: Next;
+  /** The plugins that see every answer sent (`sent`), in execution order. */
+  observers: Plugin[];
   /** RA is set when this block can recurse (it has `forward`). */
   ra: boolean;
 }
@@ -58,13 +60,24 @@ export function blockRecurses(block: { name: string }[]): boolean {
   return block.some((d) => d.name === 'forward');
 }
 
-function compose(plugins: Plugin[]): Next {
+/**
+ * The block's chain as one function: each plugin's `serve` gets the rest of the chain as `next`, with its
+ * `answered` applied to what that rest returns. The only place a reply's promise is looked through.
+ */
+export function composeChain(plugins: Plugin[]): Next {
   // End of the chain: nobody wrote an answer (CoreDNS: "no next plugin found") -> SERVFAIL.
   let next: Next = () => ({ rcode: RCODE.SERVFAIL });
   for (let i = plugins.length - 1; i >= 0; i--) {
     const p = plugins[i]!;
-    const n = next;
-    next = (q) => p.serve(q, n);
+    const below = next;
+    const answered = p.answered && ((q: Query, r: Reply) => p.answered!(q, r));
+    const after: Next = answered
+      ? (q) => {
+        const r = below(q);
+        return r instanceof Promise ? r.then((x) => answered(q, x)) : answered(q, r);
+      }
+      : below;
+    next = p.serve ? (q) => p.serve!(q, after) : after;
   }
   return next;
 }
@@ -131,9 +144,10 @@ async function setupBlock(sb: ServerBlock, opts: LoadOptions, rank: Map<string, 
   });
   const zones = [...new Set(addresses.flatMap((a) => a.zones))];
   const ordered = [...sb.directives].sort((a, b) => rank.get(a.name)! - rank.get(b.name)!);
+  const checks: (() => void)[] = [];
   const ctx: SetupContext = {
     corefile: opts.file, addresses, zones, servers: [...new Set(addresses.map((a) => `dns://:${a.port}`))],
-    block: sb.directives, peers: new Map(), shared: opts.shared,
+    block: sb.directives, peers: new Map(), shared: opts.shared, afterBlock: (check) => void checks.push(check),
   };
   const plugins: Plugin[] = [];
   try {
@@ -149,12 +163,13 @@ async function setupBlock(sb: ServerBlock, opts: LoadOptions, rank: Map<string, 
       plugins.push(p);
       if (!ctx.peers.has(p.name)) ctx.peers.set(p.name, p);
     }
+    for (const check of checks) check();
   } catch (e) {
     await closePlugins([{ plugins } as Block]);
     throw e;
   }
   return {
-    file: sb.file, line: sb.line, addresses, zones, plugins, handler: compose(plugins),
+    file: sb.file, line: sb.line, addresses, zones, plugins, handler: composeChain(plugins), observers: plugins.filter((p) => p.sent),
     ra: blockRecurses(plugins),
   };
 }

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { closePlugins, DEFAULT_COREFILE, loadConfig, routeZone, type Config, type PortRoutes } from './config.js';
+import { closePlugins, DEFAULT_COREFILE, loadConfig, routeZone, type Block, type Config, type PortRoutes } from './config.js';
 import { SharedHttp } from './http.js';
 import { DEFAULT_TCP_LIMITS, DnsListener, type Peer } from './listeners.js';
 import { logger } from '../pkg/log.js';
 import { createRegistry, type Registry } from '../pkg/metrics.js';
 import { dnsMetrics, type DnsMetrics } from './metrics.js';
-import { errorResponse, headerOnlyResponse, renderFor } from './respond.js';
+import { errorResponse, headerOnlyResponse, renderReply, responseLimit } from './respond.js';
 import { PluginError, type PluginDefinitions, type Query, type Reply, type SharedServices } from './types.js';
 import { CLASS, RCODE, SERVER_UDP_SIZE, TYPE } from './wire/constants.js';
 import { decodeMessage, encodeMessage, type Message } from './wire/message.js';
@@ -224,21 +224,32 @@ export class DnsServer {
     try {
       r = block.handler(q);
     } catch (e) {
-      return this.panic(q, e as Error, block.ra);
+      return this.panic(q, e as Error, block);
     }
     if (r instanceof Promise) {
-      return r.then((reply) => renderFor(q, reply, block.ra), (e: Error) => this.panic(q, e, block.ra));
+      return r.then((reply) => this.send(q, reply, block), (e: Error) => this.panic(q, e, block));
     }
-    return renderFor(q, r, block.ra);
+    return this.send(q, r, block);
   }
 
-  private panic(q: Query, e: Error, ra: boolean): Buffer {
+  /** The bytes for this asker, rendered once and shown to the block's observers (log, prometheus). */
+  private send(q: Query, reply: Reply, block: Block): Buffer {
+    const out = renderReply(q, reply, responseLimit(q, q.proto), block.ra);
+    const observers = block.observers;
+    for (let i = 0; i < observers.length; i++) observers[i]!.sent!(q, out, reply);
+    return out;
+  }
+
+  private panic(q: Query, e: Error, block: Block): Buffer {
     // Expected failures reach the log through the `errors` plugin, like CoreDNS; only bugs are panics.
     if (!(e instanceof PluginError)) {
       this.metrics.panics.inc();
       log.error(`Recovered from panic in server: "${q.server}" ${q.name} ${e.stack ?? e.message}`);
     }
-    return errorResponse(q, RCODE.SERVFAIL, ra);
+    const reply: Reply = { rcode: RCODE.SERVFAIL };
+    const out = errorResponse(q, reply.rcode, block.ra);
+    for (const o of block.observers) o.sent!(q, out, reply);
+    return out;
   }
 
   /** A query from inside the server (CNAME chasing, loop detection), run through the current config. */

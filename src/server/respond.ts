@@ -11,25 +11,6 @@ export function responseLimit(q: ParsedQuery, proto: 'udp' | 'tcp'): number {
   return Math.min(Math.max(q.edns.udpSize, DEFAULT_UDP_SIZE), SERVER_UDP_SIZE);
 }
 
-/*
- * The last render, so plugins that must see the final bytes (prometheus and log: size, flags, rcode after
- * truncation) and the server share one render per query. One entry, not a WeakMap keyed by query: they
- * ask for the same query back to back, and a WeakMap entry per short-lived query costs more (~7 µs).
- */
-let lastQuery: ParsedQuery | undefined;
-let lastReply: Reply | undefined;
-let lastOut: Buffer | undefined;
-
-/** The bytes the server sends for `reply` to this asker (memoised for the current query). */
-export function renderFor(q: ParsedQuery & { proto: 'udp' | 'tcp' }, reply: Reply, ra: boolean): Buffer {
-  if (q === lastQuery && reply === lastReply) return lastOut!;
-  const out = renderReply(q, reply, responseLimit(q, q.proto), ra);
-  lastQuery = q;
-  lastReply = reply;
-  lastOut = out;
-  return out;
-}
-
 /** Canonical encodings of returned Messages (ID 0, no OPT), memoised per object: see Reply. */
 const encoded = new WeakMap<Message, Buffer>();
 

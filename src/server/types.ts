@@ -37,11 +37,26 @@ export interface Reply {
 
 export type Next = (q: Query) => Reply | Promise<Reply>;
 
-/** One plugin instance inside one server block. */
+/**
+ * One plugin instance inside one server block. The server runs the block's chain (CoreDNS's
+ * ServeDNS/NextOrFailure): `serve` answers or passes on; `answered` and `sent` are how a plugin sees
+ * answers without wrapping the chain itself (CoreDNS plugins wrap the ResponseWriter for the same).
+ */
 export interface Plugin {
   readonly name: string;
-  /** Either answer (return a Reply) or pass on with `return next(q)`; may post-process next's reply. */
-  serve(q: Query, next: Next): Reply | Promise<Reply>;
+  /** Either answer (return a Reply) or pass on with `return next(q)`; absent: always passes on. */
+  serve?(q: Query, next: Next): Reply | Promise<Reply>;
+  /**
+   * The reply the rest of the chain (the plugins after this one) gave for `q`, to keep or replace: the
+   * server calls it once that reply exists, whether the chain answered at once or later (cache stores
+   * it, loadbalance shuffles it). Not called for replies this plugin's own `serve` returns.
+   */
+  answered?(q: Query, reply: Reply): Reply;
+  /**
+   * The bytes the server sent for a query this block answered, and the reply they were rendered from
+   * (a chain that threw shows as a bare SERVFAIL): what log and prometheus record. Must not throw.
+   */
+  sent?(q: Query, wire: Buffer, reply: Reply): void;
   /** For the `ready` plugin: true once the plugin can answer correctly (e.g. informers synced). */
   ready?(): boolean;
   /** Called once the instance is no longer used (reload, shutdown). */
@@ -60,10 +75,15 @@ export interface SetupContext {
   zones: string[];
   /** Listener names of the block, e.g. `dns://:53`. */
   servers: string[];
-  /** Directives of the whole block, for plugins that depend on each other (autopath -> kubernetes). */
+  /** Directives of the whole block (which plugins the block names). */
   block: Directive[];
   /** Plugin instances of the same block created so far, in execution order (filled as setup runs). */
   peers: Map<string, Plugin>;
+  /**
+   * Runs `check` once every plugin of the block is set up, so a plugin can take a peer that comes later
+   * in the execution order (k8s_external and autopath use kubernetes); a throw rejects the Corefile.
+   */
+  afterBlock(check: () => void): void;
   /** Process-wide services shared by all blocks. */
   shared: SharedServices;
 }

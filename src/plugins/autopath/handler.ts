@@ -4,8 +4,6 @@ import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import { RCODE, TYPE } from '../../server/wire/constants.js';
 import { decodeMessage, type Message } from '../../server/wire/message.js';
 import { isSubdomain } from '../../pkg/zone.js';
-import { kubernetesSearchPath } from '../kubernetes/autopath.js';
-import type { KubernetesPlugin } from '../kubernetes/handler.js';
 
 export const autopathMetrics = metricSet((registry) => ({
   success: new client.Counter({
@@ -14,9 +12,8 @@ export const autopathMetrics = metricSet((registry) => ({
   }),
 }));
 
-export type SearchSource =
-  | { kind: 'static'; search: string[] }
-  | { kind: 'kubernetes'; peers: Map<string, Plugin>; hostSearch: string[] };
+/** The asking client's search path ('' last for the name as is), or undefined to pass the query on. */
+export type SearchPath = (q: Query) => string[] | undefined;
 
 /** CoreDNS ClientWrite: these rcodes mean the chain wrote nothing usable for the client. */
 const written = (r: Reply) => (r.msg !== undefined || r.wire !== undefined) &&
@@ -30,14 +27,8 @@ const written = (r: Reply) => (r.msg !== undefined || r.wire !== undefined) &&
 export class Autopath implements Plugin {
   readonly name = 'autopath';
 
-  constructor(private readonly zones: string[], private readonly source: SearchSource,
+  constructor(private readonly zones: string[], private readonly searchPath: SearchPath,
     private readonly metrics: ReturnType<typeof autopathMetrics>) {}
-
-  private searchPath(q: Query): string[] | undefined {
-    if (this.source.kind === 'static') return this.source.search;
-    const kube = this.source.peers.get('kubernetes') as KubernetesPlugin | undefined;
-    return kube && kubernetesSearchPath(kube, q.remoteAddress, q.lname, this.source.hostSearch);
-  }
 
   async serve(q: Query, next: Next): Promise<Reply> {
     if (!this.zones.some((z) => isSubdomain(q.lname, z))) return next(q);

@@ -2,8 +2,9 @@ import { resolve, dirname } from 'node:path';
 import { SetupError } from '../../corefile/types.js';
 import type { PluginDefinition } from '../../server/types.js';
 import { SetupArgs } from '../../pkg/args.js';
-import { hostSearchDomains } from '../kubernetes/autopath.js';
-import { Autopath, autopathMetrics, type SearchSource } from './handler.js';
+import { searchDomains } from '../../pkg/resolv-conf.js';
+import { isAutoPather, type AutoPather } from '../interfaces.js';
+import { Autopath, autopathMetrics } from './handler.js';
 
 export const definition: PluginDefinition = {
   name: 'autopath',
@@ -14,21 +15,24 @@ export const definition: PluginDefinition = {
     if (d.args.length < 1) throw fail('wrong argument count: need RESOLV-CONF or @kubernetes');
     const last = d.args[d.args.length - 1]!;
     const zones = d.args.length > 1 ? new SetupArgs('autopath').zones(d, d.args.slice(0, -1)) : ctx.zones;
-    let source: SearchSource;
     if (last.startsWith('@')) {
-      const plugin = last.slice(1);
-      if (plugin !== 'kubernetes') throw fail(`unknown plugin '${plugin}': only @kubernetes provides a search path`);
-      if (!ctx.block.some((x) => x.name === 'kubernetes')) throw fail('@kubernetes needs a kubernetes plugin in the same server block');
-      const kube = ctx.block.find((x) => x.name === 'kubernetes')!;
-      const pods = kube.children.find((c) => c.name === 'pods')?.args[0];
-      if (pods !== 'verified') throw fail('@kubernetes needs "pods verified" in the kubernetes block (the client pod is found by its IP)');
-      source = { kind: 'kubernetes', peers: ctx.peers, hostSearch: hostSearchDomains() };
-    } else {
-      const file = resolve(dirname(ctx.corefile), last);
-      const search = hostSearchDomains(file);
-      if (!search.length) throw fail(`no search domains in ${file}`);
-      source = { kind: 'static', search: [...search, ''] };
+      const name = last.slice(1);
+      if (name !== 'kubernetes') throw fail(`unknown plugin '${name}': only @kubernetes provides a search path`);
+      let pather: AutoPather | undefined;
+      // The plugin comes later in the execution order: it exists once the whole block is set up.
+      ctx.afterBlock(() => {
+        const p = ctx.peers.get(name);
+        if (!isAutoPather(p)) throw fail(`@${name} needs a ${name} plugin in the same server block`);
+        const problem = p.autoPathProblem();
+        if (problem) throw fail(`@${name} ${problem}`);
+        pather = p;
+      });
+      return new Autopath(zones, (q) => pather!.autoPath(q), autopathMetrics(ctx.shared.registry));
     }
-    return new Autopath(zones, source, autopathMetrics(ctx.shared.registry));
+    const file = resolve(dirname(ctx.corefile), last);
+    const search = searchDomains(file);
+    if (!search.length) throw fail(`no search domains in ${file}`);
+    const path = [...search, ''];
+    return new Autopath(zones, () => path, autopathMetrics(ctx.shared.registry));
   },
 };

@@ -47,6 +47,11 @@ interface Entry {
   refreshing: boolean;
 }
 
+/** CoreDNS's cache key: qname lower-case, type, class, DO, CD. */
+function cacheKey(q: Query): string {
+  return `${q.lname}|${q.type}|${q.class}|${q.edns?.do ? '1' : '0'}${q.cd ? '1' : '0'}`;
+}
+
 /**
  * Front cache of encoded answers, keyed like CoreDNS by (qname lower-case, type, class, DO, CD). A hit copies
  * the stored bytes and rewrites the TTL fields in place: no decode, no encode, no allocation besides the copy.
@@ -57,6 +62,8 @@ export class Cache implements Plugin {
   private readonly denial: LRUCache<string, Entry>;
   private readonly zonesLabel: string;
   private readonly cells = new Map<string, ServerCells>();
+  /** Queries of a prefetch or stale refresh in flight, and what their answer stored (null: nothing). */
+  private readonly refreshes = new WeakMap<Query, { prev?: Entry; stored: Reply | null }>();
 
   constructor(readonly config: CacheConfig, private readonly metrics: CacheMetrics) {
     this.zonesLabel = config.zones.join(',');
@@ -78,14 +85,14 @@ export class Cache implements Plugin {
     if (!this.config.zones.some((z) => isSubdomain(q.lname, z))) return next(q);
     const cells = this.cellsFor(q.server);
     cells.requests.inc();
-    const dnssecOk = q.edns?.do ? '1' : '0';
-    const key = `${q.lname}|${q.type}|${q.class}|${dnssecOk}${q.cd ? '1' : '0'}`;
+    const key = cacheKey(q);
     let e = this.denial.get(key);
     // A cached SERVFAIL must not hide a still valid positive answer (CoreDNS does the same).
     if (!e || e.kind === 'servfail') e = this.success.get(key) ?? e;
     if (!e) {
       cells.misses.inc();
-      return this.fetch(q, next, key, cells, false);
+      // Stored by answered() on the way back.
+      return next(q);
     }
     cells.hits[e.kind === 'success' ? 'success' : 'denial'].inc();
     const now = performance.now();
@@ -102,7 +109,7 @@ export class Cache implements Plugin {
       cells.stale.inc();
       return this.answer(q, stale, 0);
     };
-    if (this.config.verifyStale) return this.fetch(q, next, key, cells, true).then((r) => r ?? serveStale(), serveStale);
+    if (this.config.verifyStale) return this.refresh(q, next).then((r) => r ?? serveStale(), serveStale);
     this.refreshInBackground(q, next, key, e);
     return serveStale();
   }
@@ -130,32 +137,43 @@ export class Cache implements Plugin {
     e.refreshing = true;
     e.cells.prefetch.inc();
     // Like CoreDNS's prefetch writer, refresh as TCP so the upstream answer is never truncated.
-    this.fetch({ ...q, proto: 'tcp' }, next, key, e.cells, true, e).then(
+    this.refresh({ ...q, proto: 'tcp' }, next, e).then(
       () => { e.refreshing = false; },
       () => { e.refreshing = false; },
     );
   }
 
-  /**
-   * Runs the rest of the chain and caches what it answered. With `onlyGood` (stale refresh), only NOERROR and
-   * NXDOMAIN replace an entry (RFC 8767 §4) and anything else resolves to null.
-   */
-  private fetch(q: Query, next: Next, key: string, cells: ServerCells, onlyGood: true, prev?: Entry): Promise<Reply | null>;
-  private fetch(q: Query, next: Next, key: string, cells: ServerCells, onlyGood: false, prev?: Entry): Reply | Promise<Reply>;
-  private fetch(q: Query, next: Next, key: string, cells: ServerCells, onlyGood: boolean, prev?: Entry): Reply | null | Promise<Reply | null> {
-    let r: Reply | Promise<Reply>;
-    try {
-      r = next(q);
-    } catch (e) {
-      if (onlyGood) return Promise.reject(e as Error);
-      throw e;
+  /** Stores what the rest of the chain answered for a miss, or for a refresh under the refresh's rules. */
+  answered(q: Query, reply: Reply): Reply {
+    const job = this.refreshes.get(q);
+    if (job) {
+      this.refreshes.delete(q);
+      job.stored = this.store(q, reply, true, job.prev);
+      return job.stored ?? reply;
     }
-    if (r instanceof Promise) return r.then((reply) => this.store(q, reply, key, cells, onlyGood, prev));
-    const stored = this.store(q, r, key, cells, onlyGood, prev);
-    return onlyGood ? Promise.resolve(stored) : stored;
+    if (!this.config.zones.some((z) => isSubdomain(q.lname, z))) return reply;
+    return this.store(q, reply, false)!;
   }
 
-  private store(q: Query, reply: Reply, key: string, cells: ServerCells, onlyGood: boolean, prev?: Entry): Reply | null {
+  /**
+   * Asks the rest of the chain again (prefetch, stale refresh): only NOERROR and NXDOMAIN replace an entry
+   * (RFC 8767 §4); anything else resolves to null.
+   */
+  private refresh(q: Query, next: Next, prev?: Entry): Promise<Reply | null> {
+    const job: { prev?: Entry; stored: Reply | null } = { prev, stored: null };
+    this.refreshes.set(q, job);
+    try {
+      return Promise.resolve(next(q)).then(() => job.stored, (e: unknown) => {
+        this.refreshes.delete(q);
+        throw e;
+      });
+    } catch (e) {
+      this.refreshes.delete(q);
+      return Promise.reject(e as Error);
+    }
+  }
+
+  private store(q: Query, reply: Reply, onlyGood: boolean, prev?: Entry): Reply | null {
     if (onlyGood && reply.rcode !== RCODE.NOERROR && reply.rcode !== RCODE.NXDOMAIN) return null;
     // No message means nobody answered (the server writes a bare error): CoreDNS never caches that either.
     if (!reply.wire && !reply.msg) return onlyGood ? null : reply;
@@ -167,6 +185,8 @@ export class Cache implements Plugin {
     }
     if (!info.kind) return onlyGood ? null : reply;
     const c = this.config;
+    const key = cacheKey(q);
+    const cells = this.cellsFor(q.server);
     const ttl = this.duration(info.kind, info.minTtl);
     for (const off of info.ttlOffsets) info.wire.writeUInt32BE(ttl, off);
     const rcode = info.wire[3]! & 0xf;

@@ -5,8 +5,8 @@ import type { Message, RR } from '../../server/wire/message.js';
 import { Fall } from '../../pkg/fall.js';
 import { isSubdomain, matchZone } from '../../pkg/zone.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
-import { join, matchPort, type KubernetesPlugin } from '../kubernetes/handler.js';
-import { trimZone } from '../kubernetes/names.js';
+import type { ExternalEntry, Externaler } from '../interfaces.js';
+import { join, trimZone } from '../kubernetes/names.js';
 
 export interface ExternalOptions {
   /** Lower-case FQDNs. */
@@ -20,17 +20,15 @@ export interface ExternalOptions {
   fallthrough: Fall;
 }
 
-interface Entry { ip: string; port: number; target: string }
-
 /**
  * `k8s_external`: Service externalIPs and LoadBalancer ingress IPs as `<svc>.<ns>.<zone>` (CoreDNS
- * plugin/k8s_external over plugin/kubernetes/external.go), read from the kubernetes plugin's store of
- * the same server block. That plugin runs after this one, so it is looked up when the first query comes.
+ * plugin/k8s_external over plugin/kubernetes/external.go), asked of the block's kubernetes plugin
+ * through its Externaler interface.
  */
 export class ExternalPlugin implements Plugin {
   readonly name = 'k8s_external';
 
-  constructor(readonly opts: ExternalOptions, private readonly backend: () => KubernetesPlugin) {}
+  constructor(readonly opts: ExternalOptions, private readonly backend: () => Externaler) {}
 
   serve(q: Query, next: Next): Reply | Promise<Reply> {
     const lname = q.lname;
@@ -84,74 +82,47 @@ export class ExternalPlugin implements Plugin {
     return this.reply(q, RCODE.NOERROR, answer, [], additional);
   }
 
-  /** external.go External(): the entries for a name, and the rcode to use when there are none. */
-  private lookup(k: KubernetesPlugin, q: Query, lname: string, zone: string): [Entry[], number] {
+  /** The entries for a name, and the rcode to use when there are none. */
+  private lookup(k: Externaler, q: Query, lname: string, zone: string): [ExternalEntry[], number] {
     if (q.type === TYPE.PTR) {
       const ip = ipFromReverseName(lname);
       if (ip !== undefined) {
-        const names = k.store.servicesByExternalIP(ip)
-          .filter((s) => k.visible(s) && (k.opts.namespaces.size === 0 || k.namespaceExposed(s.namespace)))
-          .map((s) => ({ ip, port: 0, target: `${s.name}.${s.namespace}.${this.opts.zones[0]}` }));
+        const names = k.externalReverse(ip, this.opts.zones[0]!).map((target) => ({ ip, port: 0, target }));
         return [names, names.length > 0 ? RCODE.NOERROR : RCODE.NXDOMAIN];
       }
     }
-    const segs = trimZone(lname, zone)!.split('.');
-    let last = segs.length - 1;
-    const namespace = segs[last]!;
-    if (!k.namespaceExposed(namespace)) return [[], RCODE.NXDOMAIN];
-    if (--last < 0) return [[], RCODE.NOERROR];
-    const service = segs[last--]!;
-    let endpoint = '', port = '', protocol = '';
-    const strip = (l: string) => (l.startsWith('_') ? l.slice(1) : l);
-    if (last === 0) endpoint = strip(segs[0]!);
-    else if (last === 1) [port, protocol] = [strip(segs[0]!), strip(segs[1]!)];
-    else if (last > 1) return [[], RCODE.NXDOMAIN];
-
-    const svc = k.store.service(namespace, service);
-    const out: Entry[] = [];
-    if (svc && k.visible(svc)) {
-      const external = [...svc.externalIPs, ...svc.loadBalancerIPs];
-      const base = `${svc.name}.${svc.namespace}.${zone}`;
-      if (this.opts.headless && external.length === 0 && (svc.headless || endpoint)) {
-        for (const e of k.endpointTargets(svc, { endpoint, port, protocol })) out.push({ ip: e.ip, port: e.port, target: `${e.label}.${base}` });
-      } else {
-        // Like CoreDNS, an endpoint label on a non-headless name is ignored and the service answers.
-        for (const ip of external) {
-          for (const p of svc.ports) if (matchPort({ port, protocol }, p.name, p.protocol)) out.push({ ip, port: p.port, target: base });
-        }
-      }
-    }
-    if (q.type === TYPE.PTR) return [[], out.length > 0 ? RCODE.NOERROR : RCODE.NXDOMAIN];
-    return [out, out.length > 0 ? RCODE.NOERROR : RCODE.NXDOMAIN];
+    const { entries, rcode } = k.external(lname, zone, this.opts.headless);
+    // A forward name asked as PTR: it exists or not, but has no PTR data.
+    return q.type === TYPE.PTR ? [[], rcode] : [entries, rcode];
   }
 
-  private apex(q: Query, zone: string, k: KubernetesPlugin): Reply {
+  private apex(q: Query, zone: string, k: Externaler): Reply {
     if (q.type === TYPE.SOA) return this.reply(q, RCODE.NOERROR, [this.soa(zone, k)], []);
     if (q.type !== TYPE.NS) return this.reply(q, RCODE.NOERROR, [], [this.soa(zone, k)]);
     const ns = join(`ns1.${this.opts.apex}`, zone);
-    const glue: RR[] = k.nameServers(zone, { headless: this.opts.headless })
+    const glue: RR[] = k.externalAddress(zone, this.opts.headless)
       .map((a) => ({ name: ns, type: ipFamily(a.ip) === 4 ? TYPE.A : TYPE.AAAA, ttl: this.opts.ttl, data: a.ip }));
     return this.reply(q, RCODE.NOERROR, [{ name: q.name, type: TYPE.NS, ttl: this.opts.ttl, data: ns }], [], glue);
   }
 
   /** `dns.<zone>` is an empty non-terminal; `ns1.dns.<zone>` carries the server's addresses; the rest does not exist. */
-  private subApex(q: Query, zone: string, k: KubernetesPlugin): Reply {
+  private subApex(q: Query, zone: string, k: Externaler): Reply {
     const base = trimZone(q.lname, zone)!;
     if (base === this.opts.apex) return this.reply(q, RCODE.NOERROR, [], [this.soa(zone, k)]);
     if (base !== `ns1.${this.opts.apex}`) return this.reply(q, RCODE.NXDOMAIN, [], [this.soa(zone, k)]);
     const family = q.type === TYPE.A ? 4 : q.type === TYPE.AAAA ? 6 : 0;
-    const answer: RR[] = k.nameServers(zone, { headless: this.opts.headless })
+    const answer: RR[] = k.externalAddress(zone, this.opts.headless)
       .filter((a) => ipFamily(a.ip) === family)
       .map((a) => ({ name: q.name, type: q.type, ttl: this.opts.ttl, data: a.ip }));
     return this.reply(q, RCODE.NOERROR, answer, answer.length > 0 ? [] : [this.soa(zone, k)]);
   }
 
-  private soa(zone: string, k: KubernetesPlugin): RR {
+  private soa(zone: string, k: Externaler): RR {
     const apex = join(this.opts.apex, zone);
     return {
       name: zone, type: TYPE.SOA, ttl: this.opts.ttl,
       data: {
-        mname: join('ns1', apex), rname: join('hostmaster', apex), serial: k.store.serial >>> 0,
+        mname: join('ns1', apex), rname: join('hostmaster', apex), serial: k.externalSerial() >>> 0,
         refresh: 7200, retry: 1800, expire: 86400, minimum: this.opts.ttl,
       },
     };

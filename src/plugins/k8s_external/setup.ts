@@ -2,7 +2,7 @@ import { SetupError, type Directive } from '../../corefile/types.js';
 import { SetupArgs } from '../../pkg/args.js';
 import { Fall } from '../../pkg/fall.js';
 import type { PluginDefinition, SetupContext } from '../../server/types.js';
-import { KubernetesPlugin } from '../kubernetes/handler.js';
+import { isExternaler, type Externaler } from '../interfaces.js';
 import { ExternalPlugin, type ExternalOptions } from './handler.js';
 
 /** Parses `k8s_external [ZONES...] { apex LABEL; ttl N; headless; fallthrough [ZONES...] }`. */
@@ -38,15 +38,13 @@ export const definition: PluginDefinition = {
   once: true,
   setup(d, ctx) {
     const opts = parseExternal(d, ctx);
-    if (!ctx.block.some((b) => b.name === 'kubernetes')) {
-      throw new SetupError(d.file, d.line, 'k8s_external', 'kubernetes plugin not loaded: add a kubernetes block to this server block');
-    }
-    // kubernetes comes later in the plugin order; its instance exists once the whole block is set up.
-    const peers = ctx.peers;
-    return new ExternalPlugin(opts, () => {
-      const k = peers.get('kubernetes');
-      if (!(k instanceof KubernetesPlugin)) throw new Error('plugin/k8s_external: kubernetes plugin not loaded');
-      return k;
+    let backend: Externaler | undefined;
+    // kubernetes comes later in the plugin order: its instance exists once the whole block is set up.
+    ctx.afterBlock(() => {
+      const k = ctx.peers.get('kubernetes');
+      if (!isExternaler(k)) throw new SetupError(d.file, d.line, 'k8s_external', 'kubernetes plugin not loaded: add a kubernetes block to this server block');
+      backend = k;
     });
+    return new ExternalPlugin(opts, () => backend!);
   },
 };

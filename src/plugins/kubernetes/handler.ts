@@ -9,7 +9,9 @@ import { Fall } from '../../pkg/fall.js';
 import { isSubdomain, matchZone } from '../../pkg/zone.js';
 import type { Next, Plugin, Query, Reply, SharedServices } from '../../server/types.js';
 import { ipFromReverseName } from '../../pkg/reverse.js';
-import { endpointLabel, isReverse, parseRequest, podLabelToIP, trimZone, type RecordRequest } from './names.js';
+import type { AutoPather, ExternalEntry, Externaler } from '../interfaces.js';
+import { podSearchPath } from './autopath.js';
+import { endpointLabel, isReverse, join, parseExternalRequest, parseRequest, podLabelToIP, trimZone, type RecordRequest } from './names.js';
 
 export type PodMode = 'disabled' | 'insecure' | 'verified';
 
@@ -32,6 +34,8 @@ export interface KubernetesOptions {
   ignoreEmptyService: boolean;
   /** The server's own non-loopback addresses (NS answers). */
   localIPs: string[];
+  /** Search domains of the server's own resolv.conf: autopath appends them to a pod's path. */
+  hostSearch: string[];
 }
 
 /** What a name lookup yields before it becomes records (CoreDNS's msg.Service). */
@@ -60,7 +64,7 @@ const isPending = (i: Item): i is Pending => 'pending' in i;
  * plugin/backend_lookup.go. Finished replies are cached per (name, type) until the store changes, and
  * the same Message object is returned for identical questions (the server memoises its encoding).
  */
-export class KubernetesPlugin implements Plugin {
+export class KubernetesPlugin implements Plugin, Externaler, AutoPather {
   readonly name = 'kubernetes';
   private cache = new Map<string, Reply | 'next'>();
   private cacheGeneration = -1;
@@ -208,7 +212,7 @@ export class KubernetesPlugin implements Plugin {
     return { rcode: RCODE.NOERROR, answer, authority: [], additional };
   }
 
-  soa(zoneTyped: string): RR {
+  private soa(zoneTyped: string): RR {
     const ttl = this.opts.ttl;
     return {
       name: zoneTyped, type: TYPE.SOA, ttl: Math.min(ttl, 300),
@@ -320,7 +324,7 @@ export class KubernetesPlugin implements Plugin {
    * The names and addresses of this server: the Services whose ready endpoints hold one of our own
    * addresses (kube-dns when running in the cluster), else `ns.dns.<zone>` with our addresses.
    */
-  nameServers(zoneTyped: string, external?: { headless: boolean }): { name: string; ip: string }[] {
+  private nameServers(zoneTyped: string, external?: { headless: boolean }): { name: string; ip: string }[] {
     const out: { name: string; ip: string }[] = [];
     let found = false;
     for (const local of this.opts.localIPs) {
@@ -352,7 +356,7 @@ export class KubernetesPlugin implements Plugin {
   /* ------------------------------------------------------------------ the store, as DNS sees it */
 
   /** Listed in `namespaces` (if given), present in the store, matching `namespace_labels` (if given). */
-  namespaceExposed(ns: string): boolean {
+  private namespaceExposed(ns: string): boolean {
     if (this.opts.namespaces.size > 0 && !this.opts.namespaces.has(ns)) return false;
     const n = this.store.namespace(ns);
     if (!n) return false;
@@ -360,27 +364,27 @@ export class KubernetesPlugin implements Plugin {
   }
 
   /** Objects outside the `labels` selector do not exist for DNS. */
-  visible(o: { labels: Record<string, string> }): boolean {
+  private visible(o: { labels: Record<string, string> }): boolean {
     return !this.opts.labels || this.opts.labels.matches(o.labels);
   }
 
   /** The slices DNS reads for a service: none with `noendpoints`, never FQDN slices. */
-  slices(namespace: string, service: string): EndpointSlice[] {
+  private slices(namespace: string, service: string): EndpointSlice[] {
     if (this.opts.noEndpoints) return [];
     return this.store.slicesFor(namespace, service).filter((sl) => sl.addressType !== 'FQDN' && this.visible(sl));
   }
 
   /** The label of address `i` of an endpoint (hostname, pod name, dashed IP). */
-  label(ep: Endpoint, i: number): string {
+  private label(ep: Endpoint, i: number): string {
     return endpointLabel(ep.rawAddresses[i]!, ep.hostname, ep.targetRef?.name, this.opts.endpointPodNames);
   }
 
   /**
    * Ready endpoint addresses of a service with their label and every slice port matching `_port._proto`
    * (a portless slice gives port -1), filtered to one endpoint label when `filter.endpoint` is set.
-   * CoreDNS's endpoint walk; k8s_external reuses it for headless services.
+   * CoreDNS's endpoint walk; external() reuses it for headless services.
    */
-  endpointTargets(svc: Service, filter: Pick<RecordRequest, 'endpoint' | 'port' | 'protocol'>): { ip: string; label: string; port: number }[] {
+  private endpointTargets(svc: Service, filter: Pick<RecordRequest, 'endpoint' | 'port' | 'protocol'>): { ip: string; label: string; port: number }[] {
     const out: { ip: string; label: string; port: number }[] = [];
     for (const sl of this.slices(svc.namespace, svc.name)) {
       const ports = sl.ports.length > 0 ? sl.ports : [{ name: '', port: null, protocol: '' }];
@@ -460,6 +464,54 @@ export class KubernetesPlugin implements Plugin {
     return matched ? out : null;
   }
 
+  /* ------------------------------------------------------------------ for other plugins (interfaces.ts) */
+
+  external(lname: string, zone: string, headless: boolean): { entries: ExternalEntry[]; rcode: number } {
+    const req = parseExternalRequest(lname, zone);
+    if (req === null || !this.namespaceExposed(req.namespace)) return { entries: [], rcode: RCODE.NXDOMAIN };
+    if (req.service === '') return { entries: [], rcode: RCODE.NOERROR };
+    const svc = this.store.service(req.namespace, req.service);
+    const out: ExternalEntry[] = [];
+    if (svc && this.visible(svc)) {
+      const external = [...svc.externalIPs, ...svc.loadBalancerIPs];
+      const base = `${svc.name}.${svc.namespace}.${zone}`;
+      if (headless && external.length === 0 && (svc.headless || req.endpoint)) {
+        for (const e of this.endpointTargets(svc, req)) out.push({ ip: e.ip, port: e.port, target: `${e.label}.${base}` });
+      } else {
+        // Like CoreDNS, an endpoint label on a non-headless name is ignored and the service answers.
+        for (const ip of external) for (const p of svc.ports) if (matchPort(req, p.name, p.protocol)) out.push({ ip, port: p.port, target: base });
+      }
+    }
+    return { entries: out, rcode: out.length > 0 ? RCODE.NOERROR : RCODE.NXDOMAIN };
+  }
+
+  externalReverse(ip: string, zone: string): string[] {
+    return this.store.servicesByExternalIP(ip)
+      .filter((s) => this.visible(s) && (this.opts.namespaces.size === 0 || this.namespaceExposed(s.namespace)))
+      .map((s) => `${s.name}.${s.namespace}.${zone}`);
+  }
+
+  externalAddress(zone: string, headless: boolean): { name: string; ip: string }[] {
+    return this.nameServers(zone, { headless });
+  }
+
+  externalSerial(): number {
+    return this.store.serial;
+  }
+
+  /** Needs `pods verified`: the asking pod is found by its address. */
+  autoPath(q: Query): string[] | undefined {
+    if (this.opts.pods !== 'verified') return undefined;
+    const zone = this.opts.zones.find((z) => isSubdomain(q.lname, z));
+    if (!zone) return undefined;
+    const pod = this.store.podsByAddress(q.remoteAddress)[0];
+    return pod && podSearchPath(pod.namespace, zone, this.opts.hostSearch);
+  }
+
+  autoPathProblem(): string | undefined {
+    return this.opts.pods === 'verified' ? undefined : 'needs "pods verified" in the kubernetes block (the client pod is found by its IP)';
+  }
+
   private readyCount(svc: Service): number {
     let n = 0;
     for (const sl of this.slices(svc.namespace, svc.name)) for (const ep of sl.endpoints) if (ep.ready) n += ep.addresses.length;
@@ -468,11 +520,6 @@ export class KubernetesPlugin implements Plugin {
 }
 
 /** `_port._proto` filters; '' matches anything, comparison ignores case. */
-export function matchPort(req: Pick<RecordRequest, 'port' | 'protocol'>, name: string, protocol: string): boolean {
+function matchPort(req: Pick<RecordRequest, 'port' | 'protocol'>, name: string, protocol: string): boolean {
   return (req.port === '' || req.port === name.toLowerCase()) && (req.protocol === '' || req.protocol === protocol.toLowerCase());
-}
-
-/** `join('ns.dns', 'cluster.local.')` → `ns.dns.cluster.local.`; the root zone adds nothing. */
-export function join(label: string, zone: string): string {
-  return zone === '.' ? `${label}.` : `${label}.${zone}`;
 }

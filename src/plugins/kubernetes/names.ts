@@ -43,11 +43,30 @@ export function parseRequest(name: string, zone: string): RecordRequest | null {
   r.podOrSvc = kind;
   if (--last < 0) return r;
   r.namespace = segs[last]!;
-  if (--last < 0) return r;
+  return serviceLabels(segs, last - 1, r, false);
+}
+
+/**
+ * k8s_external's names: `[endpoint | _port._proto].service.namespace.<zone>`, without the `svc` label,
+ * read with the same right-to-left walk (CoreDNS external.go, which also strips a leading `_` from an
+ * endpoint label). An empty `service` means the namespace alone was asked; null: too many labels, or
+ * not below `zone`.
+ */
+export function parseExternalRequest(name: string, zone: string): RecordRequest | null {
+  const base = trimZone(name, zone);
+  if (!base) return null;
+  const segs = base.split('.');
+  const r: RecordRequest = { podOrSvc: 'svc', namespace: segs.at(-1)!, service: '', endpoint: '', port: '', protocol: '' };
+  return serviceLabels(segs, segs.length - 2, r, true);
+}
+
+/** From `segs[last]` leftwards: the service, then one endpoint label or `_port._proto`; null when more remain. */
+function serviceLabels(segs: string[], last: number, r: RecordRequest, stripEndpoint: boolean): RecordRequest | null {
+  if (last < 0) return r;
   r.service = segs[last]!;
   if (--last < 0) return r;
   if (last === 0) {
-    r.endpoint = segs[0]!;
+    r.endpoint = stripEndpoint ? strip(segs[0]!) : segs[0]!;
   } else if (last === 1) {
     r.protocol = strip(segs[1]!);
     r.port = strip(segs[0]!);
@@ -55,6 +74,11 @@ export function parseRequest(name: string, zone: string): RecordRequest | null {
     return null;
   }
   return r;
+}
+
+/** `join('ns.dns', 'cluster.local.')` → `ns.dns.cluster.local.`; the root zone adds nothing. */
+export function join(label: string, zone: string): string {
+  return zone === '.' ? `${label}.` : `${label}.${zone}`;
 }
 
 /**

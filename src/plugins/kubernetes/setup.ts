@@ -11,6 +11,7 @@ import { SetupError, type Directive } from '../../corefile/types.js';
 import { SetupArgs } from '../../pkg/args.js';
 import { Fall } from '../../pkg/fall.js';
 import { logger } from '../../pkg/log.js';
+import { searchDomains } from '../../pkg/resolv-conf.js';
 import type { PluginDefinition, SetupContext } from '../../server/types.js';
 import type { ReflectorOptions } from '../../cluster/reflector.js';
 import type { Registry } from '../../pkg/metrics.js';
@@ -25,7 +26,7 @@ export type SourceConfig =
   | { kind: 'manifests'; path: string; intervalMs: number }
   | { kind: 'api'; api: ApiSourceConfig };
 
-export interface KubernetesConfig extends Omit<KubernetesOptions, 'localIPs'> {
+export interface KubernetesConfig extends Omit<KubernetesOptions, 'localIPs' | 'hostSearch'> {
   source: SourceConfig;
   startupTimeoutMs: number;
 }
@@ -230,7 +231,7 @@ export function kubernetesDefinition(tuning: Partial<ReflectorOptions> = {}): Pl
         ? podAccountUnchecked
         : await startSource(cfg, store, ctx.shared.registry, tuning, (msg) => { throw new SetupError(d.file, d.line, 'kubernetes', msg); });
       const { source: _s, startupTimeoutMs: _t, ...answering } = cfg;
-      return new KubernetesPlugin({ ...answering, localIPs: localAddresses(ctx) }, store, source, ctx.shared);
+      return new KubernetesPlugin({ ...answering, localIPs: localAddresses(ctx), hostSearch: searchDomains() }, store, source, ctx.shared);
     },
   };
 }

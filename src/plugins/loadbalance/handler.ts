@@ -1,5 +1,5 @@
 import { canonicalWire } from '../../server/respond.js';
-import type { Next, Plugin, Query, Reply } from '../../server/types.js';
+import type { Plugin, Query, Reply } from '../../server/types.js';
 import { shuffleWire, wouldReorder } from './shuffle.js';
 
 /**
@@ -9,9 +9,8 @@ import { shuffleWire, wouldReorder } from './shuffle.js';
 export class LoadBalance implements Plugin {
   readonly name = 'loadbalance';
 
-  serve(q: Query, next: Next): Reply | Promise<Reply> {
-    const r = next(q);
-    return r instanceof Promise ? r.then(balance) : balance(r);
+  answered(_q: Query, r: Reply): Reply {
+    return balance(r);
   }
 }
 

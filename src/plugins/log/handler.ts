@@ -1,8 +1,6 @@
 import { writeQueryLog } from '../../pkg/log.js';
-import type { Next, Plugin, Query, Reply } from '../../server/types.js';
-import { RCODE } from '../../server/wire/constants.js';
+import type { Plugin, Query, Reply } from '../../server/types.js';
 import { isSubdomain } from '../../pkg/zone.js';
-import { renderFor } from '../../server/respond.js';
 import { classify, formatLine, parseFormat, typify, type ResponseClass } from './format.js';
 
 export interface Rule {
@@ -15,35 +13,16 @@ export interface Rule {
 
 /**
  * Query log to stdout. The first rule whose name matches decides (CoreDNS semantics); the line is built
- * after the rest of the chain answered, from the bytes the server will send (rcode, flags, size).
+ * from the bytes the server sent (rcode, flags, size), which the server shows every observer.
  */
 export class Log implements Plugin {
   readonly name = 'log';
 
-  constructor(readonly rules: Rule[], private readonly ra: boolean) {}
+  constructor(readonly rules: Rule[]) {}
 
-  serve(q: Query, next: Next): Reply | Promise<Reply> {
+  sent(q: Query, wire: Buffer, _reply: Reply): void {
     const rule = this.rules.find((r) => isSubdomain(q.lname, r.zone));
-    if (!rule) return next(q);
-    let r: Reply | Promise<Reply>;
-    try {
-      r = next(q);
-    } catch (e) {
-      this.write(rule, q, { rcode: RCODE.SERVFAIL });
-      throw e;
-    }
-    if (r instanceof Promise) {
-      return r.then(
-        (reply) => { this.write(rule, q, reply); return reply; },
-        (e: unknown) => { this.write(rule, q, { rcode: RCODE.SERVFAIL }); throw e; },
-      );
-    }
-    this.write(rule, q, r);
-    return r;
-  }
-
-  private write(rule: Rule, q: Query, reply: Reply): void {
-    const wire = renderFor(q, reply, this.ra);
+    if (!rule) return;
     const type = typify(q, wire);
     if (rule.classes.size && !rule.classes.has(classify(type))) return;
     writeQueryLog('[INFO] ' + formatLine(rule.format, q, { wire, type }));
@@ -53,7 +32,4 @@ export class Log implements Plugin {
 /** A second `log` line in the same block adds its rules to the first, like CoreDNS: one log per query. */
 export class LogRules implements Plugin {
   readonly name = 'log';
-  serve(q: Query, next: Next): Reply | Promise<Reply> {
-    return next(q);
-  }
 }

@@ -1,6 +1,5 @@
 import type { PluginDefinition } from '../../server/types.js';
 import { SetupArgs } from '../../pkg/args.js';
-import { blockRecurses } from '../../server/config.js';
 import { COMBINED_FORMAT, COMMON_FORMAT, parseFormat, type ResponseClass } from './format.js';
 import { Log, LogRules, type Rule } from './handler.js';
 
@@ -36,6 +35,6 @@ export const definition: PluginDefinition = {
       first.rules.push(...rules);
       return new LogRules();
     }
-    return new Log(rules, blockRecurses(ctx.block));
+    return new Log(rules);
   },
 };

@@ -1,34 +1,26 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Registry } from '../../pkg/metrics.js';
-import type { Next, Plugin, Query, Reply } from '../../server/types.js';
+import type { Plugin, Query, Reply } from '../../server/types.js';
 import { metricType } from './qtype.js';
 import { rcodeName } from '../../server/wire/constants.js';
 import type { Recorder } from './recorder.js';
-import { renderFor } from '../../server/respond.js';
 
-/** Records CoreDNS's per-query metrics for its block; `/metrics` serves the server's registry. */
+/** Records CoreDNS's per-query metrics for its block from what the server sent; `/metrics` serves the server's registry. */
 export class Prometheus implements Plugin {
   readonly name = 'prometheus';
 
-  constructor(readonly address: string, private readonly ra: boolean, private readonly recorder: Recorder) {}
+  constructor(readonly address: string, private readonly recorder: Recorder) {}
 
-  serve(q: Query, next: Next): Reply | Promise<Reply> {
-    const r = next(q);
-    if (r instanceof Promise) return r.then((reply) => this.record(q, reply));
-    return this.record(q, r);
-  }
-
-  private record(q: Query, reply: Reply): Reply {
+  sent(q: Query, wire: Buffer, reply: Reply): void {
     const s = this.recorder.seriesFor(q.server, q.zone);
     const type = metricType(q.type);
     const tcp = q.proto === 'tcp';
     if (q.edns?.do) s.dnssecOk();
     s.request(type, tcp, q.family);
     s.duration(type, (performance.now() - q.start) / 1000);
-    s.sizes(tcp, q.raw.length, renderFor(q, reply, this.ra).length);
+    s.sizes(tcp, q.raw.length, wire.length);
     s.response(reply.plugin ?? '', rcodeName(reply.rcode));
-    return reply;
   }
 }
 

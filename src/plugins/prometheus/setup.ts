@@ -4,7 +4,6 @@ import type { PluginDefinition } from '../../server/types.js';
 import { SetupArgs } from '../../pkg/args.js';
 import { metricsHandler, Prometheus } from './handler.js';
 import { recorderFor } from './recorder.js';
-import { blockRecurses } from '../../server/config.js';
 
 const DEFAULT_ADDRESS = 'localhost:9153';
 
@@ -29,6 +28,6 @@ export const definition: PluginDefinition = {
       }
     }
     ctx.shared.http.route(address, '/metrics', metricsHandler(ctx.shared.registry), 'prometheus');
-    return new Prometheus(address, blockRecurses(ctx.block), recorderFor(ctx.shared.registry));
+    return new Prometheus(address, recorderFor(ctx.shared.registry));
   },
 };

@@ -1,0 +1,47 @@
+import type { Plugin, Query } from '../server/types.js';
+
+/*
+ * What plugins ask of each other, as CoreDNS's small interfaces (k8s_external.Externaler,
+ * autopath.AutoPather): a plugin finds a peer of its block by name and uses it only through these, so
+ * no plugin depends on another's concrete class.
+ */
+
+/** One address k8s_external answers for a name, with the port and owner name its SRV record would carry. */
+export interface ExternalEntry {
+  ip: string;
+  /** -1: no port (a portless endpoint slice), so no SRV record. */
+  port: number;
+  /** Absolute owner name of the SRV target / PTR, below the k8s_external zone. */
+  target: string;
+}
+
+/** Offered by the plugin holding the cluster data (kubernetes) to k8s_external. */
+export interface Externaler {
+  /**
+   * The entries for `lname` (lower-case, below `zone`, neither the apex nor `<apex>.<zone>`) and the rcode
+   * when there are none: CoreDNS's External(). `headless`: endpoint addresses of headless services too.
+   */
+  external(lname: string, zone: string, headless: boolean): { entries: ExternalEntry[]; rcode: number };
+  /** Names `<svc>.<ns>.<zone>` of the services holding external IP `ip` (PTR). */
+  externalReverse(ip: string, zone: string): string[];
+  /** This server's own names and external addresses below `zone` (NS glue): CoreDNS's ExternalAddress(). */
+  externalAddress(zone: string, headless: boolean): { name: string; ip: string }[];
+  /** Serial for the zone's SOA: changes whenever the cluster data does. */
+  externalSerial(): number;
+}
+
+/** Offered by a plugin that knows a client's DNS search path (kubernetes, with `pods verified`). */
+export interface AutoPather {
+  /** The asking client's search path, then '' for the name as is; undefined when unknown (autopath passes the query on). */
+  autoPath(q: Query): string[] | undefined;
+  /** Why this instance cannot give search paths as configured, checked when the Corefile is set up. */
+  autoPathProblem(): string | undefined;
+}
+
+export function isExternaler(p: Plugin | undefined): p is Plugin & Externaler {
+  return typeof (p as Partial<Externaler> | undefined)?.external === 'function';
+}
+
+export function isAutoPather(p: Plugin | undefined): p is Plugin & AutoPather {
+  return typeof (p as Partial<AutoPather> | undefined)?.autoPath === 'function';
+}
