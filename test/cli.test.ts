@@ -69,27 +69,27 @@ function run(args: string[], input?: string): Promise<Run> {
 }
 
 t.test('unknown flags and stray arguments: usage on stderr, exit 2, nothing started', { skip }, async (t) => {
-  for (const args of [['-bogus'], ['serve', '-bogus'], ['serve', '--conf', 'x', 'extra'], ['check', '-pidfile', 'x'],
-    ['resolve', 'example.org', '-bogus'], ['vip', '-bogus'], ['-dns.port'], ['-workers', '0']]) {
-    const r = await run(args);
+  const cases = [['-bogus'], ['serve', '-bogus'], ['serve', '--conf', 'x', 'extra'], ['check', '-pidfile', 'x'],
+    ['resolve', 'example.org', '-bogus'], ['vip', '-bogus'], ['-dns.port'], ['-workers', '0'], ['check', 'x']];
+  const runs = await Promise.all(cases.map((args) => run(args)));
+  cases.forEach((args, i) => {
+    const r = runs[i]!;
     t.equal(r.code, 2, `${args.join(' ')}: exit 2`);
     t.equal(r.stdout, '', `${args.join(' ')}: nothing on stdout`);
     t.match(r.stderr, /^clusterdns[^\n]*: .+\n[\s\S]*Usage/, `${args.join(' ')}: message then usage`);
-  }
-  t.match((await run(['-bogus'])).stderr, /^clusterdns: flag provided but not defined: -bogus\n/);
-  t.match((await run(['check', 'x'])).stderr, /^clusterdns check: extra command line arguments: x\n/);
+  });
+  t.match(runs[0]!.stderr, /^clusterdns: flag provided but not defined: -bogus\n/);
+  t.match(runs.at(-1)!.stderr, /^clusterdns check: extra command line arguments: x\n/);
 });
 
 t.test('-version, -help, -plugins', { skip }, async (t) => {
-  const v = await run(['-version']);
+  const [v, h, p] = await Promise.all([run(['-version']), run(['--help']), run(['-plugins'])]);
   t.equal(v.code, 0);
   t.match(v.stdout, new RegExp(`^clusterdns-${VERSION.replaceAll('.', '\\.')}\\n${process.platform}/${process.arch}, node-v`));
   t.equal(VERSION, JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version);
-  const h = await run(['--help']);
   t.equal(h.code, 0);
   for (const f of ['-conf', '-dns.port, -p', '-pidfile', '-quiet', '-version', '-plugins']) t.match(h.stdout, `\n  ${f} `.trimEnd());
   // caddy.DescribePlugins: server types, loaders, then the plugins as `<server type>.<name>`, sorted.
-  const p = await run(['-plugins']);
   t.equal(p.code, 0);
   t.match(p.stdout, /^Server types:\n {2}dns\n\nCaddyfile loaders:\n {2}flag\n {2}default\n\nOther plugins:\n( {2}dns\.[a-z0-9_]+\n)+\n$/);
   const names = p.stdout.split('Other plugins:\n')[1]!.trim().split('\n').map((l) => l.trim());
@@ -101,9 +101,11 @@ t.test('check: -conf FILE, -conf stdin, -p', { skip }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'clusterdns-cli-'));
   const conf = join(dir, 'Corefile');
   writeFileSync(conf, '. {\n  whoami\n}\n');
-  t.match(await run(['check', '-conf', conf, '-p', '1053']), { code: 0, stdout: `${conf}: OK (1 server block)\n` });
-  t.match(await run(['check', '--conf=stdin'], '. {\n  whoami\n}\n'), { code: 0, stdout: 'stdin: OK (1 server block)\n' });
-  t.match(await run(['check', '-conf', 'stdin'], '. {\n  nope\n}\n'), { code: 1, stderr: /stdin:2/ });
+  const [file, stdin, bad] = await Promise.all([run(['check', '-conf', conf, '-p', '1053']), run(['check', '--conf=stdin'], '. {\n  whoami\n}\n'),
+    run(['check', '-conf', 'stdin'], '. {\n  nope\n}\n')]);
+  t.match(file, { code: 0, stdout: `${conf}: OK (1 server block)\n` });
+  t.match(stdin, { code: 0, stdout: 'stdin: OK (1 server block)\n' });
+  t.match(bad, { code: 1, stderr: /stdin:2/ });
 });
 
 t.test('serve: -p, -pidfile written and removed on exit, -quiet', { skip, timeout: 60_000 }, async (t) => {
@@ -135,9 +137,10 @@ t.test('serve: -p, -pidfile written and removed on exit, -quiet', { skip, timeou
 });
 
 t.test('resolve and vip parse through the same flags', { skip }, async (t) => {
-  const r = await run(['resolve', 'example.org', '-type', 'BOGUS']);
-  t.match(r, { code: 2, stderr: /^clusterdns resolve: -type: unknown type 'BOGUS'\n/ });
-  t.match(await run(['resolve', '-stub=uclibc', 'x']), { code: 2, stderr: /-stub must be glibc or musl/ });
-  t.match(await run(['vip', '-mode', 'ipvs']), { code: 2, stderr: /^clusterdns vip: -mode: 'ipvs' is not supported/ });
-  t.match(await run(['vip', '-help']), { code: 0, stdout: /--cluster-cidr CIDR/ });
+  const [type, stub, mode, help] = await Promise.all([run(['resolve', 'example.org', '-type', 'BOGUS']), run(['resolve', '-stub=uclibc', 'x']),
+    run(['vip', '-mode', 'ipvs']), run(['vip', '-help'])]);
+  t.match(type, { code: 2, stderr: /^clusterdns resolve: -type: unknown type 'BOGUS'\n/ });
+  t.match(stub, { code: 2, stderr: /-stub must be glibc or musl/ });
+  t.match(mode, { code: 2, stderr: /^clusterdns vip: -mode: 'ipvs' is not supported/ });
+  t.match(help, { code: 0, stdout: /--cluster-cidr CIDR/ });
 });
