@@ -502,7 +502,7 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather {
   /** Needs `pods verified`: the asking pod is found by its address. */
   autoPath(q: Query): string[] | undefined {
     if (this.opts.pods !== 'verified') return undefined;
-    const zone = this.opts.zones.find((z) => isSubdomain(q.lname, z));
+    const zone = matchZone(q.lname, this.opts.zones);
     if (!zone) return undefined;
     const pod = this.store.podsByAddress(q.remoteAddress)[0];
     return pod && podSearchPath(pod.namespace, zone, this.opts.hostSearch);
