@@ -153,7 +153,8 @@ async function scenarios(t: Test, mode: 'iptables' | 'nftables'): Promise<void> 
   };
   const ready = async (c: { log: string[] }) => waitFor('cache serving', async () => c.log.some((l) => /nodecache: serving/.test(l)), 20_000);
   const stop = async (c: { child: ChildProcess; log: string[] }) => {
-    await lab.kill(c.child);
+    // Teardown runs a few iptables/nft/ip commands: seconds when the machine is loaded.
+    await lab.kill(c.child, 'SIGTERM', 20_000);
     return c.child.exitCode;
   };
   /** One query from the pod with glibc's resolver and the pod's resolv.conf (private mount namespace). */

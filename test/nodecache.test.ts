@@ -2,7 +2,6 @@ import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import client from 'prom-client';
 import type { CommandResult } from '../src/pkg/command.js';
 import { NodecacheAgent } from '../src/nodecache/agent.js';
 import { IptablesRules, NftablesRules, type RuleBackend } from '../src/nodecache/apply.js';
@@ -136,7 +135,7 @@ t.test('interface: dummy link when the kernel has the type, lo with a warning wh
 });
 
 t.test('agent: failures are logged and counted, and the next pass repairs', async (t) => {
-  const registry = new client.Registry();
+  const registry = createRegistry();
   const metrics = new NodecacheMetrics(registry);
   const errors: string[] = [];
   let fail = true;

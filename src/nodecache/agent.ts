@@ -1,13 +1,8 @@
+import type { Logger } from '../pkg/log.js';
 import { XtablesLockError, type RuleBackend } from './apply.js';
 import type { LocalInterface } from './link.js';
 import type { NodecacheMetrics } from './metrics.js';
 import type { Rule } from './rules.js';
-
-export interface AgentLog {
-  info(msg: string): void;
-  warn(msg: string): void;
-  error(msg: string): void;
-}
 
 export interface AgentOptions {
   /** Null with -setupinterface=false. */
@@ -16,7 +11,7 @@ export interface AgentOptions {
   backend: RuleBackend | null;
   rules: readonly Rule[];
   syncIntervalMs: number;
-  log: AgentLog;
+  log: Logger;
   metrics?: NodecacheMetrics;
 }
 

@@ -1,8 +1,5 @@
 import { firstLine, type Run } from '../pkg/command.js';
-
-export interface LinkLog {
-  warn(msg: string): void;
-}
+import type { Logger } from '../pkg/log.js';
 
 /**
  * The interface holding the local IPs: a dummy link like node-cache's, or `lo` where the kernel has no
@@ -15,7 +12,7 @@ export class LocalInterface {
   /** Teardown deletes the link only when this process created it. */
   created = false;
 
-  constructor(readonly name: string, readonly ips: readonly string[], private readonly run: Run, private readonly log: LinkLog) {
+  constructor(readonly name: string, readonly ips: readonly string[], private readonly run: Run, private readonly log: Pick<Logger, 'warn'>) {
     this.device = name;
   }
 

@@ -1,4 +1,4 @@
-import client from 'prom-client';
+import { client, type Registry } from '../pkg/metrics.js';
 
 /**
  * The agent's own metrics, registered into the registry the DNS server's `prometheus` plugin serves, so
@@ -11,7 +11,7 @@ export class NodecacheMetrics {
   readonly repaired: client.Counter<'mode'>;
   readonly lastError: client.Gauge;
 
-  constructor(registry: client.Registry) {
+  constructor(registry: Registry) {
     this.setupErrors = new client.Counter({
       name: 'coredns_nodecache_setup_errors_total', help: 'The number of errors during periodic network setup for node-cache',
       labelNames: ['errortype'], registers: [registry],
