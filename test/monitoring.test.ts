@@ -92,6 +92,35 @@ t.test('the PromQL extraction finds what the files reference', async (t) => {
   t.same([...labelValuesUses('label_values(coredns_build_info{job=~"$job"}, instance)').selectors.get('coredns_build_info')!], ['job', 'instance']);
 });
 
+t.test('the dashboard is well-formed and every expression balanced', async (t) => {
+  for (const u of uses) {
+    const stack: string[] = [];
+    const pairs: Record<string, string> = { ')': '(', '}': '{', ']': '[' };
+    for (const c of u.expr.replace(/"(?:[^"\\]|\\.)*"/g, '""')) {
+      if ('({['.includes(c)) stack.push(c);
+      else if (c in pairs && stack.pop() !== pairs[c]) { stack.push('!'); break; }
+    }
+    t.same(stack, [], `${u.where}: brackets balance`);
+  }
+  const dash = JSON.parse(readFileSync(join(MONITORING, 'dashboard.json'), 'utf8'));
+  const ids = dash.panels.map((p: { id: number }) => p.id);
+  t.equal(new Set(ids).size, ids.length, 'panel ids are unique');
+  const cells = new Set<string>();
+  for (const p of dash.panels) {
+    const { x, y, w, h } = p.gridPos;
+    t.ok(x >= 0 && w > 0 && x + w <= 24, `"${p.title}" fits the 24-column grid`);
+    let overlaps = false;
+    for (let i = x; i < x + w; i++) {
+      for (let j = y; j < y + h; j++) {
+        overlaps ||= cells.has(`${i},${j}`);
+        cells.add(`${i},${j}`);
+      }
+    }
+    t.notOk(overlaps, `"${p.title}" overlaps no other panel`);
+    if (p.type !== 'row') t.equal(p.datasource?.uid, '${datasource}', `"${p.title}" uses the data source variable`);
+  }
+});
+
 t.test('every metric and label of the DNS rules and dashboard is exported by clusterdns serve', { skip: !existsSync(CLI) && 'dist/src/cli.js missing (run tsc -p . first)' }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'clusterdns-monitoring-'));
   const api = await new FakeApiServer().start();
