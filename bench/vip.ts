@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { ClusterStore } from '../src/cluster/store.js';
 import type { EndpointSlice, Service } from '../src/cluster/types.js';
-import { runCommand, type Run } from '../src/vip/apply.js';
+import { runCommand, type Run } from '../src/pkg/command.js';
 import { buildModel } from '../src/vip/model.js';
 import { renderIptables } from '../src/vip/render-iptables.js';
 import { familyRenderBase, VipSyncer, type BackendMode } from '../src/vip/syncer.js';

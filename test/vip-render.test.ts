@@ -4,7 +4,8 @@ import { chainHash, endpointChain, serviceChain } from '../src/vip/hash.js';
 import { buildModel, type Family } from '../src/vip/model.js';
 import { JUMPS, renderIptables, type RenderOptions, type RenderResult } from '../src/vip/render-iptables.js';
 import { conntrackCleanup } from '../src/vip/conntrack.js';
-import { IptablesApplier, RestoreError, type CommandResult } from '../src/vip/apply.js';
+import type { CommandResult } from '../src/pkg/command.js';
+import { IptablesApplier, RestoreError } from '../src/vip/apply.js';
 import { durationFlag, parseVipArgs } from '../src/vip/cli.js';
 import { ep, slice, svc } from './helpers/vip-objects.js';
 

@@ -1,4 +1,5 @@
-import { conntrackDelete, firstLine, runCommand, type Run } from './apply.js';
+import { firstLine, runCommand, type Run } from '../pkg/command.js';
+import { conntrackDelete } from './apply.js';
 import type { BackendSync, FamilyRenderOptions, VipBackend } from './backend.js';
 import type { Family, FamilyModel } from './model.js';
 import { NFT_TABLE, nftTable, renderNftables, type NftState } from './render-nftables.js';

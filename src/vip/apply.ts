@@ -2,9 +2,6 @@ import { firstLine, runCommand, type Run } from '../pkg/command.js';
 import type { Family } from './model.js';
 import { CANARY, FILTER_CHAINS, JUMPS, NAT_CHAINS, isServiceChain, jumpArgs, type Jump } from './render-iptables.js';
 
-// Moved to pkg (nodecache runs commands too); re-exported so vip's importers are unchanged.
-export { firstLine, runCommand, type CommandResult, type Run } from '../pkg/command.js';
-
 export class RestoreError extends Error {
   constructor(readonly family: Family, readonly line: number | undefined, readonly lineText: string | undefined, readonly stderr: string) {
     super(`ip${family === 6 ? '6' : ''}tables-restore failed${line ? ` at line ${line}: ${lineText ?? '?'}` : ''}: ${firstLine(stderr)}`);

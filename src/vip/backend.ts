@@ -1,4 +1,5 @@
-import { IptablesApplier, runCommand, type Run } from './apply.js';
+import { runCommand, type Run } from '../pkg/command.js';
+import { IptablesApplier } from './apply.js';
 import type { Family, FamilyModel } from './model.js';
 import { CANARY, JUMPS, LARGE_CLUSTER_ENDPOINTS, renderIptables, type RenderOptions, type SyncState } from './render-iptables.js';
 

@@ -7,7 +7,7 @@ import { canonicalCidr, canonicalIP, cidrFamily } from '../pkg/ip.js';
 import { tryParseDuration } from '../pkg/duration.js';
 import { bool, describeFlags, list, parseFlags, text, UsageError, value } from '../pkg/flags.js';
 import { logger } from '../pkg/log.js';
-import { runCommand } from './apply.js';
+import { runCommand } from '../pkg/command.js';
 import { nftablesUsable } from './apply-nftables.js';
 import { VipMetrics } from './metrics.js';
 import { buildModel, type Family } from './model.js';

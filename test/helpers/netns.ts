@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { runCommand, type CommandResult } from '../../src/vip/apply.js';
+import { runCommand, type CommandResult } from '../../src/pkg/command.js';
 
 /**
  * Network namespaces for data-path tests: everything a test creates lives in namespaces it owns
