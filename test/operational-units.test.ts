@@ -10,7 +10,7 @@ import { isParseFailure, parseQuery } from '../src/server/wire/query.js';
 import { renderReply, responseLimit } from '../src/server/respond.js';
 import { Errors } from '../src/plugins/errors/handler.js';
 import { definition as errorsDef } from '../src/plugins/errors/setup.js';
-import { Log } from '../src/plugins/log/handler.js';
+import { Log, logMetrics } from '../src/plugins/log/handler.js';
 import { COMMON_FORMAT, parseFormat } from '../src/plugins/log/format.js';
 import { formatDuration, parseDuration } from '../src/pkg/duration.js';
 import { Reload } from '../src/plugins/reload/handler.js';
@@ -178,7 +178,7 @@ t.test('log: CoreDNS format, classes, first matching rule, a throwing chain is l
     }
     p.sent(q, renderReply(q, reply, responseLimit(q, q.proto), false), reply);
   };
-  const all = new Log([{ zone: '.', format: nodes, classes: new Set() }]);
+  const all = new Log([{ zone: '.', format: nodes, classes: new Set() }], logMetrics(createRegistry()));
   for (const n of Object.keys(answers)) serve(all, query(n, TYPE.A, { edns: true }), next);
   serve(all, query('throw.example.org.', TYPE.A, { proto: 'tcp', remote: '::1' }), next);
   t.equal(out.length, 6);
@@ -195,7 +195,7 @@ t.test('log: CoreDNS format, classes, first matching rule, a throwing chain is l
   t.equal(parsed[0]![9], String(12 + 20 + 16 + 11), 'rsize is the size of what is sent');
 
   out.length = 0;
-  const byClass = (classes: string[]) => new Log([{ zone: 'example.org.', format: parseFormat('{name} {/log/class} {/log/type} {rcode}'), classes: new Set(classes as never[]) }]);
+  const byClass = (classes: string[]) => new Log([{ zone: 'example.org.', format: parseFormat('{name} {/log/class} {/log/type} {rcode}'), classes: new Set(classes as never[]) }], logMetrics(createRegistry()));
   const run = (p: Log) => { for (const n of Object.keys(answers)) serve(p, query(n), next); };
   run(byClass(['denial']));
   t.same(out, ['[INFO] nx.example.org. denial NXDOMAIN NXDOMAIN', '[INFO] nodata.example.org. denial NODATA NOERROR']);
@@ -209,7 +209,7 @@ t.test('log: CoreDNS format, classes, first matching rule, a throwing chain is l
   const scoped = new Log([
     { zone: 'nx.example.org.', format: parseFormat('first {name}'), classes: new Set() },
     { zone: 'example.org.', format: parseFormat('{ {type} } A } {name} {>opcode} {local} {/nope}'), classes: new Set() },
-  ]);
+  ], logMetrics(createRegistry()));
   serve(scoped, query('NX.example.org.'), next);
   serve(scoped, query('ok.example.org.'), next);
   serve(scoped, query('ok.example.com.'), () => ({ rcode: 0 }));

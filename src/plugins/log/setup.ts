@@ -1,7 +1,7 @@
 import type { PluginDefinition } from '../../server/types.js';
 import { SetupArgs } from '../../pkg/args.js';
 import { COMBINED_FORMAT, COMMON_FORMAT, parseFormat, type ResponseClass } from './format.js';
-import { Log, LogRules, type Rule } from './handler.js';
+import { Log, LogRules, logMetrics, type Rule } from './handler.js';
 
 const CLASSES = new Set(['all', 'success', 'denial', 'error']);
 
@@ -35,6 +35,6 @@ export const definition: PluginDefinition = {
       first.rules.push(...rules);
       return new LogRules();
     }
-    return new Log(rules);
+    return new Log(rules, logMetrics(ctx.shared.registry));
   },
 };
