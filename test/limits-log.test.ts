@@ -36,7 +36,9 @@ t.test('log with a stalled stdout reader: memory bounded, queries answered, drop
     sock.send(encodeMessage({ id: i & 0xffff, qr: false, rd: true, rcode: 0, question: { name: `${label}.${label}.q${i}.example.`, type: TYPE.A, class: CLASS.IN }, answer: [], authority: [], additional: [] }), port, '127.0.0.1');
     if (i % 200 === 199) await new Promise((r) => setTimeout(r, 5));
   }
-  t.equal((await dig(port, ['example.org'])).status, 'NOERROR', 'a query from another client is answered');
+  // Retried: on a loaded test machine one 2 s dig may time out while the flood is still being worked off.
+  await waitFor('an answer to another client', async () => (await dig(port, ['example.org']).catch(() => undefined))?.status === 'NOERROR', 8000);
+  t.pass('a query from another client is answered');
   const grew = rssKb(child.pid!) - before;
   t.ok(grew < 60_000, `server RSS grew ${Math.round(grew / 1024)} MB (< 60 MB) while its stdout was stalled`);
   const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
