@@ -98,7 +98,9 @@ class UdpChannel {
       const p: Pending = { query: q, questionEnd, resolve, reject, timer };
       this.pending.set(id, p);
     });
-    await this.ready;
+    // The connect may never complete (ENETUNREACH in a namespace without routes): the try's timer or
+    // fail() still ends it, and its rejection is observed here instead of crashing the process.
+    await Promise.race([this.ready, reply]);
     if (!this.closed) this.socket.send(q);
     return reply;
   }
