@@ -1,5 +1,4 @@
 import { resolve, dirname } from 'node:path';
-import { SetupError } from '../../corefile/types.js';
 import type { PluginDefinition } from '../../server/types.js';
 import { SetupArgs } from '../../pkg/args.js';
 import { searchDomains } from '../../pkg/resolv-conf.js';
@@ -10,11 +9,12 @@ export const definition: PluginDefinition = {
   name: 'autopath',
   once: true,
   setup(d, ctx) {
-    const fail = (msg: string) => new SetupError(d.file, d.line, 'autopath', msg);
-    if (d.children.length) throw fail(`unknown property '${d.children[0]!.name}'`);
-    if (d.args.length < 1) throw fail('wrong argument count: need RESOLV-CONF or @kubernetes');
-    const last = d.args[d.args.length - 1]!;
-    const zones = d.args.length > 1 ? new SetupArgs('autopath').zones(d, d.args.slice(0, -1)) : ctx.zones;
+    const a = new SetupArgs('autopath');
+    const fail = (msg: string) => a.error(d, msg);
+    for (const c of d.children) throw a.error(c, `unknown property '${c.name}'`);
+    const args = a.count(d, 1, Infinity, '[ZONES...] RESOLV-CONF|@kubernetes');
+    const last = args[args.length - 1]!;
+    const zones = args.length > 1 ? a.zones(d, args.slice(0, -1)) : ctx.zones;
     if (last.startsWith('@')) {
       const name = last.slice(1);
       if (name !== 'kubernetes') throw fail(`unknown plugin '${name}': only @kubernetes provides a search path`);
