@@ -1,6 +1,6 @@
 /**
- * `npm run bench [dns|cache|ndots|informers|nodecache|vip ...] [--services N] [--endpoints N] [--seconds S] [--rounds R]
- *   [--changes N] [--informer-changes N] [--names N] [--misses N] [--no-workers] [--sizes 1000,5000,10000] [--vip-budget S] [--queries N]
+ * `npm run bench [dns|metrics|cache|ndots|informers|nodecache|vip ...] [--services N] [--endpoints N] [--seconds S] [--rounds R]
+ *   [--changes N] [--informer-changes N] [--names N] [--misses N] [--no-workers] [--sizes 1000,5000,10000] [--vip-budget S] [--queries N] [--metric-queries N]
  *   [--node LABEL=NODE_BINARY,...]
  *   [--baseline OTHER/dist/src/cli.js]`  (dns: another build measured in the same alternation, for a change's before/after)
  * No suite named = all, about 22 minutes with the defaults, half of it the vip suite's iptables restores at
@@ -11,6 +11,7 @@
 import { benchCache } from './cache.js';
 import { benchDns } from './dns.js';
 import { benchInformers } from './informers.js';
+import { benchMetrics } from './metrics.js';
 import { Scope } from './lib.js';
 import { benchNdots } from './ndots.js';
 import { benchNodecache } from './nodecache.js';
@@ -54,6 +55,7 @@ const suites: Record<string, () => Promise<string>> = {
     services: opt('services', 1000), endpoints: opt('endpoints', 10), seconds: seconds(), rounds: rounds(),
     workers: !process.argv.includes('--no-workers'), changes: opt('changes', 5), nodes: nodes(), baseline: text('baseline'),
   }),
+  metrics: () => benchMetrics({ queries: opt('metric-queries', 1_000_000), rounds: rounds() }),
   cache: () => benchCache({ names: opt('names', 1000), seconds: seconds(), rounds: rounds(), misses: opt('misses', 300) }),
   ndots: () => benchNdots({ services: opt('services', 1000), names: opt('names', 1000), seconds: seconds(), rounds: rounds() }),
   // The watcher's targets are defined for 10k Services / 100k endpoints and 1000 changes, whatever the dns suite uses.
