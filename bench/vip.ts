@@ -6,7 +6,7 @@
  *   plain `iptables-restore --noflush` of the very bytes the syncer restored, in an equally fresh namespace.
  * Runs only in scratch network namespaces it creates.
  *
- *   node dist/bench/vip.js [--sizes 1000,5000,10000] [--endpoints 10] [--budget 720]
+ *   node dist/bench/vip.js [--sizes 1000,5000,10000] [--endpoints 10] [--budget 720] [--render-only]
  *
  * iptables sizes whose predicted run time would exceed the remaining budget (seconds) are skipped.
  */
@@ -23,6 +23,8 @@ export interface VipBenchOptions {
   endpoints: number;
   /** Seconds for the whole run; iptables sizes predicted to overrun it are skipped. */
   budget: number;
+  /** Only build the model and render the iptables input (no namespace, no root): seconds per size. */
+  renderOnly?: boolean;
 }
 
 let perService = 10;
@@ -241,6 +243,16 @@ async function measureNft(n: number, latency: boolean): Promise<NftRow> {
 
 export async function benchVip(o: VipBenchOptions): Promise<string> {
   perService = o.endpoints;
+  if (o.renderOnly) {
+    const out = [`iptables render only, ${perService} endpoints per service (min of five, model built afresh each time)`,
+      '| services | rules | input MB | model ms | render ms |', '|---|---|---|---|---|'];
+    for (const n of o.sizes) {
+      const { services, slices } = cluster(n);
+      const { modelMs, renderMs, input, rules } = renderTimes(services, slices);
+      out.push(`| ${n} | ${rules} | ${(input.reduce((a, b) => a + b.length, 0) / 1e6).toFixed(1)} | ${modelMs.toFixed(0)} | ${renderMs.toFixed(0)} |`);
+    }
+    return out.join('\n');
+  }
   const started = Date.now();
   const budgetMs = o.budget * 1000;
   const nftRows: NftRow[] = [];
@@ -300,7 +312,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const i = args.indexOf(`--${name}`);
     return i >= 0 && args[i + 1] ? args[i + 1]! : def;
   };
-  benchVip({ sizes: flag('sizes', '1000,5000,10000').split(',').map(Number), endpoints: Number(flag('endpoints', '10')), budget: Number(flag('budget', '720')) })
+  benchVip({
+    sizes: flag('sizes', '1000,5000,10000').split(',').map(Number), endpoints: Number(flag('endpoints', '10')),
+    budget: Number(flag('budget', '720')), renderOnly: args.includes('--render-only'),
+  })
     .then((table) => console.log(table), (e: Error) => {
       console.error(e.stack ?? e.message);
       process.exit(1);

@@ -2,11 +2,10 @@ import t from 'tap';
 import type { EndpointSlice, Service } from '../src/cluster/types.js';
 import { nftEndpointBase, nftServiceBase } from '../src/vip/hash.js';
 import { buildModel, type FamilyModel } from '../src/vip/model.js';
+import { NftablesBackend } from '../src/vip/apply-nftables.js';
+import type { Run } from '../src/vip/apply.js';
 import { renderNftables, type NftRenderOptions } from '../src/vip/render-nftables.js';
 import { ep, slice, svc } from './helpers/vip-objects.js';
-
-
-
 
 const opts: NftRenderOptions = { clusterCIDRs: ['10.244.0.0/16'], masqueradeAll: false, nodeIPs: [] };
 const model = (services: Service[], slices: EndpointSlice[], prev?: FamilyModel, changed?: Set<string>): FamilyModel =>
@@ -90,7 +89,7 @@ t.test('one endpoint change: a transaction touching only that service', async (t
   const r1 = renderNftables(first, opts, null);
   const moved = slice('web', [ep('10.244.2.2'), ep('10.244.3.2')]);
   const second = model(services, [moved, stickySlice, lbSlice], first, new Set(['default/web']));
-  const r2 = renderNftables(second, opts, r1.state);
+  const r2 = renderNftables(second, opts, r1.commit());
   t.equal(r2.kind, 'partial');
   t.equal(r2.text, `add table ip clusterdns { comment "clusterdns vip: Service virtual IPs" ; }
 add chain ip clusterdns service-SUSTUHLJ-default/web/tcp/http
@@ -104,7 +103,7 @@ add element ip clusterdns hairpin-endpoints { 10.244.3.2 . 10.244.3.2 }
   t.notMatch(r2.text, /flush table|delete table|add map|add rule ip clusterdns services /, 'no table rebuild');
   t.equal(r2.writtenChains, 1);
   t.equal(r2.rules, r1.rules);
-  const again = renderNftables(second, opts, r2.state);
+  const again = renderNftables(second, opts, r2.commit());
   t.equal(again.text, 'add table ip clusterdns { comment "clusterdns vip: Service virtual IPs" ; }\n', 'nothing changed: an empty transaction');
 });
 
@@ -112,23 +111,23 @@ t.test('deleted service: elements deleted and chains flushed now, chains and set
   const first = model([web, sticky], [webSlice, stickySlice]);
   const r1 = renderNftables(first, opts, null);
   const second = model([web], [webSlice], first, new Set(['default/sticky']));
-  const r2 = renderNftables(second, opts, r1.state);
+  const r2 = renderNftables(second, opts, r1.commit());
   t.match(r2.text, 'delete element ip clusterdns cluster-ips { 10.96.0.11 }');
   t.match(r2.text, 'delete element ip clusterdns service-ips { 10.96.0.11 . tcp . 80 }');
   t.match(r2.text, 'flush chain ip clusterdns service-H6U4RGLG-default/sticky/tcp/http');
   t.notMatch(r2.text, /delete (chain|set)/);
   t.equal(r2.deleted, 0);
-  const r3 = renderNftables(second, opts, r2.state);
+  const r3 = renderNftables(second, opts, r2.commit());
   t.match(r3.text, 'delete chain ip clusterdns service-H6U4RGLG-default/sticky/tcp/http');
   t.match(r3.text, 'delete set ip clusterdns affinity-ZIATHYQC-default/sticky/tcp/http__10.244.1.2/8080');
   t.equal(r3.deleted, 2);
-  t.equal(renderNftables(second, opts, r3.state).deleted, 0, 'deleted once');
+  t.equal(renderNftables(second, opts, r3.commit()).deleted, 0, 'deleted once');
 });
 
 t.test('service losing its endpoints moves from service-ips to the reject map', async (t) => {
   const first = model([web], [webSlice]);
   const r1 = renderNftables(first, opts, null);
-  const r2 = renderNftables(model([web], [slice('web', [])], first, new Set(['default/web'])), opts, r1.state);
+  const r2 = renderNftables(model([web], [slice('web', [])], first, new Set(['default/web'])), opts, r1.commit());
   t.match(r2.text, 'delete element ip clusterdns service-ips { 10.96.0.10 . tcp . 80, 192.0.2.10 . tcp . 80 }');
   t.match(r2.text, 'add element ip clusterdns no-endpoint-services { 10.96.0.10 . tcp . 80 : goto reject-chain, 192.0.2.10 . tcp . 80 : goto reject-chain }');
   t.match(r2.text, 'add element ip clusterdns no-endpoint-nodeports { tcp . 30080 : goto reject-chain }');
@@ -137,13 +136,58 @@ t.test('service losing its endpoints moves from service-ips to the reject map', 
 t.test('full resync keeps the table and affinity sets but rewrites every rule and element', async (t) => {
   const first = model([sticky], [stickySlice]);
   const r1 = renderNftables(first, opts, null);
-  const r2 = renderNftables(first, opts, r1.state, true);
+  const r2 = renderNftables(first, opts, r1.commit(), true);
   t.equal(r2.kind, 'full');
   t.notMatch(r2.text, 'delete table');
   t.match(r2.text, 'flush table ip clusterdns\n');
   t.match(r2.text, 'flush map ip clusterdns service-ips\n');
   t.notMatch(r2.text, /flush set ip clusterdns affinity-/, 'sticky clients keep their endpoint');
   t.match(r2.text, 'add element ip clusterdns service-ips { 10.96.0.11 . tcp . 80 : goto service-H6U4RGLG-default/sticky/tcp/http }');
+});
+
+t.test('a transaction that failed leaves the state it was rendered from as it was', async (t) => {
+  const services = [web, sticky, empty, lb];
+  const first = model(services, [webSlice, stickySlice, lbSlice]);
+  const s1 = renderNftables(first, opts, null).commit();
+  // Rendered, never committed: the kernel refused it.
+  const failed = renderNftables(model(services, [slice('web', [ep('10.244.3.2')]), stickySlice, lbSlice], first, new Set(['default/web'])), opts, s1);
+  t.match(failed.text, 'add element ip clusterdns hairpin-endpoints { 10.244.3.2 . 10.244.3.2 }');
+  const next = model(services, [slice('web', [ep('10.244.4.2')]), stickySlice, lbSlice], first, new Set(['default/web']));
+  const retry = renderNftables(next, opts, s1);
+  t.equal(retry.kind, 'partial');
+  const fromScratch = renderNftables(next, opts, renderNftables(first, opts, null).commit());
+  t.equal(retry.text, fromScratch.text, 'the same transaction as from a state that never saw the failed one');
+  t.notMatch(retry.text, 'delete element', 'the old endpoints stay endpoints of sticky and lb');
+  t.match(retry.text, 'add element ip clusterdns hairpin-endpoints { 10.244.4.2 . 10.244.4.2 }');
+  t.notMatch(retry.text, '10.244.3.2', 'nothing of the failed transaction');
+  const s2 = retry.commit();
+  t.throws(() => failed.commit(), /committed already/, 'a sibling of a committed result cannot be committed');
+  t.throws(() => renderNftables(next, opts, s1), /not the newest committed/, 'nor can a retired state be rendered from');
+  t.equal(renderNftables(next, opts, s2).text, 'add table ip clusterdns { comment "clusterdns vip: Service virtual IPs" ; }\n');
+});
+
+t.test('backend: after a failed transaction a partial sync is still right', async (t) => {
+  const sent: string[] = [];
+  let fail = false;
+  const run: Run = async (_cmd, _args, input) => {
+    sent.push(String(input));
+    return fail ? { code: 1, stdout: '', stderr: '/dev/stdin:2:1-10: Error: Could not process rule: No such file or directory\n' } : { code: 0, stdout: '', stderr: '' };
+  };
+  const backend = new NftablesBackend(4, opts, run);
+  const services = [web, sticky];
+  const first = model(services, [webSlice, stickySlice]);
+  t.equal((await backend.sync(first, null)).kind, 'full');
+  fail = true;
+  const moved = model(services, [slice('web', [ep('10.244.3.2')]), stickySlice], first, new Set(['default/web']));
+  await t.rejects(backend.sync(moved, new Set(['default/web'])), /nft -f \(ip clusterdns\) failed at line 2/);
+  t.ok(backend.synced, 'the state is still the kernel\'s: no full sync needed');
+  fail = false;
+  const again = model(services, [slice('web', [ep('10.244.4.2')]), stickySlice], first, new Set(['default/web']));
+  t.equal((await backend.sync(again, new Set(['default/web']))).kind, 'partial');
+  const text = sent.at(-1)!;
+  t.match(text, 'delete element ip clusterdns hairpin-endpoints { 10.244.2.2 . 10.244.2.2 }\n', '10.244.1.2 stays: sticky uses it');
+  t.notMatch(text, '10.244.3.2');
+  t.match(text, 'add rule ip clusterdns service-SUSTUHLJ-default/web/tcp/http meta l4proto tcp dnat to 10.244.4.2:8080');
 });
 
 t.test('IPv6: ip6 table, bracketed DNAT targets', async (t) => {

@@ -30,8 +30,10 @@ export async function nftApply(run: Run, family: Family, text: string, check = f
 
 /**
  * nftables mode: one private table per family, one `nft -f` transaction per sync. After the first sync of
- * the process, a transaction carries only changed map elements and chains; the render state is kept across
- * failures because a failed transaction changes nothing, so the retry (a full one) keeps affinity sets.
+ * the process, a transaction carries only changed map elements and chains. The render state is committed
+ * only when the kernel accepted the transaction; a failed one changes nothing on either side, so any next
+ * sync (partial or full) is rendered against what the kernel really holds. The syncer still asks for a full
+ * one after a failure, to repair whatever made it fail.
  */
 export class NftablesBackend implements VipBackend {
   private state: NftState | null = null;
@@ -49,13 +51,8 @@ export class NftablesBackend implements VipBackend {
 
   async sync(model: FamilyModel, changed: ReadonlySet<string> | null): Promise<BackendSync> {
     const r = renderNftables(model, this.opts, this.state, changed === null || this.full);
-    try {
-      await nftApply(this.run, this.family, r.text);
-    } catch (e) {
-      this.full = true;
-      throw e;
-    }
-    this.state = r.state;
+    await nftApply(this.run, this.family, r.text);
+    this.state = r.commit();
     this.full = false;
     return { kind: r.kind === 'partial' ? 'partial' : 'full', rules: r.rules, deleted: r.deleted };
   }

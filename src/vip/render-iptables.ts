@@ -83,7 +83,18 @@ export interface SyncState {
    */
   readonly filter: Buffer;
   readonly natTop: Buffer;
+  /**
+   * What each service port of the model rendered to, with the options it was rendered with. Partial
+   * syncs skip most services but still need their top-level lines (KUBE-SERVICES is compared with the last
+   * sync's), chain names (stale-chain collection) and rule counts (metrics); the syncer hands in the same
+   * model object for a service that did not change, so the next render takes all of that from here instead
+   * of rendering it again: a partial sync at 10k services then costs a pass over the ports, not a render.
+   */
+  readonly ports: ReadonlyMap<ServicePortModel, PortMemo>;
+  readonly signature: string;
 }
+
+interface PortMemo { readonly top: TopLevel; readonly rules: number; readonly chains: string[] }
 
 export interface RenderResult {
   /** iptables-restore input: *filter then *nat, for `--noflush`, in pieces (tens of MB at 10k services). */
@@ -107,14 +118,6 @@ function comment(text: string): string {
 
 /** A service port's lines in the top-level chains, and what its own chains need (null: it has none). */
 interface TopLevel { nat: string; natLines: number; filter: string; filterLines: number; derived: Derived | null }
-
-/**
- * Partial syncs skip most services, but still need their top-level lines (KUBE-SERVICES is compared with
- * the last sync's), chain names (stale-chain collection) and rule counts (metrics). The syncer hands in the
- * same model object for a service that did not change, so all of that is remembered per object instead of
- * rendered again: a partial sync at 10k services then costs a pass over the ports, not a render of them.
- */
-const portMemo = new WeakMap<ServicePortModel, { signature: string; top: TopLevel; rules: number; chains: string[] }>();
 
 /** Restore input with its text decoded only when someone reads it (tests, dry-run, errors). */
 class Rendered implements RenderResult {
@@ -223,15 +226,16 @@ export function renderIptables(model: FamilyModel, opts: RenderOptions): RenderR
   const skippedRules = new LineCounter();
 
   const signature = `${localCIDR}|${opts.masqueradeAll}|${opts.nodeIPs.join(',')}`;
+  const known = opts.previous?.signature === signature ? opts.previous.ports : undefined;
+  const ports = new Map<ServicePortModel, PortMemo>();
   for (const sp of model.ports) {
     const write = opts.changed === null || opts.changed.has(sp.service);
-    const known = portMemo.get(sp);
-    const memo = known?.signature === signature ? known : undefined;
+    const memo = known?.get(sp);
     const top = memo?.top ?? topLevel(sp, reject);
     natTop.raw(top.nat, top.natLines);
     filterRules.raw(top.filter, top.filterLines);
     if (!top.derived) {
-      portMemo.set(sp, { signature, top, rules: 0, chains: [] });
+      ports.set(sp, memo ?? { top, rules: 0, chains: [] });
       continue;
     }
     let { rules = 0, chains = [] } = memo ?? {};
@@ -244,9 +248,10 @@ export function renderIptables(model: FamilyModel, opts: RenderOptions): RenderR
       const before = cx.chainRules.lines;
       chains = renderServiceChains(sp, cx, top.derived);
       rules = cx.chainRules.lines - before;
-      portMemo.set(sp, { signature, top, rules, chains });
+      ports.set(sp, { top, rules, chains });
     } else {
       skippedRules.lines += rules;
+      ports.set(sp, memo);
     }
     const had = index.get(sp.service);
     index.set(sp.service, had ? had.concat(chains) : chains);
@@ -268,7 +273,7 @@ export function renderIptables(model: FamilyModel, opts: RenderOptions): RenderR
   const deletions = new ByteWriter();
   for (const c of deletedChains) deletions.put('-X ').end(c);
 
-  const state: SyncState = { chains: index, filter: Buffer.concat(filterRules.chunks()), natTop: Buffer.concat(natTop.chunks()) };
+  const state: SyncState = { chains: index, filter: Buffer.concat(filterRules.chunks()), natTop: Buffer.concat(natTop.chunks()), ports, signature };
   // Declaring a chain flushes it, so unchanged top-level chains are neither declared nor written.
   const writeFilter = opts.changed === null || !opts.previous!.filter.equals(state.filter);
   const writeNatTop = opts.changed === null || !opts.previous!.natTop.equals(state.natTop);

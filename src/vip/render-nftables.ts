@@ -21,38 +21,55 @@ export interface NftRenderOptions {
 /**
  * One service port's claim on a map or set element. Two ports may claim one key (two services with the same
  * VIP:port, invalid but possible): the claims of a key form a list in model order and the first one is in
- * the kernel, so removing the winner hands the key to the next claimant.
+ * the kernel, so removing the winner hands the key to the next claimant. Lists are never changed in place:
+ * a render builds new heads, so the state it read from stays valid.
  */
 interface Claim {
-  value: string;
+  readonly value: string;
   /** null: not from a service port (the node IPs). */
-  port: ServicePortModel | null;
-  next: Claim | undefined;
+  readonly port: ServicePortModel | null;
+  readonly next: Claim | undefined;
+}
+
+type Claims = Map<MapName, Map<string, Claim>>;
+
+/**
+ * Set or map name → element key → its claims, for every element in the kernel: the one structure too large
+ * to copy per sync (~120k elements at 10k services). Successive states share it: a partial render reads it
+ * and returns its changes, and `commit()` writes them in once the kernel holds them. Only the newest committed
+ * state reads it correctly; `generation` makes a render from an older one fail loudly instead of diffing
+ * against the wrong elements.
+ */
+class ElementIndex {
+  generation = 0;
+  constructor(readonly claims: Claims) {}
 }
 
 /**
- * What the kernel holds after a successful transaction, as far as the next diff needs to know. Rule
- * arrays are shared with the per-port render memo, so an unchanged chain compares by identity.
+ * What the kernel holds after a successful transaction, as far as the next diff needs to know. Everything
+ * but the element index belongs to this state alone (unchanged rule arrays are shared with the previous
+ * state by identity, never modified); a render never changes the state it reads.
  */
 export interface NftState {
   /** Options the base chains were written with; different options rewrite everything. */
-  base: string;
+  readonly base: string;
+  readonly elements: ElementIndex;
+  /** `elements.generation` while this state is the newest committed one. */
+  readonly generation: number;
   /**
-   * Set or map name → element key → its claims. A partial render updates these maps in place (copying
-   * ~120k elements at 10k services would cost more than the change), so a state rendered from once must
-   * only be rendered from again as a full sync, which rebuilds them: the backend does that after a failure.
+   * The model's service ports and what each rendered to. It is also the render memo: the syncer reuses the
+   * model objects of unchanged services, so the next render takes their output from here (a lookup per
+   * port) and a partial sync diffs the elements of the others only.
    */
-  elements: Map<MapName, Map<string, Claim>>;
-  /** The model's service ports and what each rendered to: a partial sync diffs the elements of the others only. */
-  ports: Map<ServicePortModel, PortOut>;
+  readonly ports: ReadonlyMap<ServicePortModel, PortOut>;
   /** Per-service chain → its rules. */
-  chains: Map<string, readonly string[]>;
+  readonly chains: ReadonlyMap<string, readonly string[]>;
   /** Affinity set → timeout (seconds). */
-  sets: Map<string, number>;
+  readonly sets: ReadonlyMap<string, number>;
   /** Flushed by an earlier transaction, deleted by the next one (an object still referenced cannot go). */
-  staleChains: string[];
+  readonly staleChains: readonly string[];
   /** Stale affinity set → its timeout (re-creatable for a robust delete). */
-  staleSets: Map<string, number>;
+  readonly staleSets: ReadonlyMap<string, number>;
 }
 
 export type NftSyncKind = 'fresh' | 'full' | 'partial';
@@ -60,7 +77,11 @@ export type NftSyncKind = 'fresh' | 'full' | 'partial';
 export interface NftRenderResult {
   /** One `nft -f` transaction. */
   text: string;
-  state: NftState;
+  /**
+   * The state after this transaction, to call once the kernel accepted it (at most once). Until then the
+   * state rendered from is untouched, so after a failed transaction the next render starts from it again.
+   */
+  commit(): NftState;
   kind: NftSyncKind;
   /** Rules in the table after this transaction (metrics). */
   rules: number;
@@ -145,21 +166,7 @@ interface PortOut {
   elements: [map: MapName, key: string, value: string][];
 }
 
-/**
- * Unchanged model objects (the syncer reuses them for unchanged services) render to the same output
- * objects, so a partial sync costs a lookup per unchanged port and the diff compares rule arrays by identity.
- */
-const memo = new WeakMap<ServicePortModel, { signature: string; out: PortOut }>();
-
-function renderPort(sp: ServicePortModel, family: Family, opts: NftRenderOptions, signature: string): PortOut {
-  const hit = memo.get(sp);
-  if (hit?.signature === signature) return hit.out;
-  const out = renderPortUncached(sp, family, opts);
-  memo.set(sp, { signature, out });
-  return out;
-}
-
-function renderPortUncached(sp: ServicePortModel, family: Family, opts: NftRenderOptions): PortOut {
+function renderPort(sp: ServicePortModel, family: Family, opts: NftRenderOptions): PortOut {
   const ipx = family === 6 ? 'ip6' : 'ip';
   const base = nftServiceBase(sp.spn, sp.proto);
   const names = { svc: `service-${base}`, svl: `local-${base}`, ext: `external-${base}`, fw: `firewall-${base}` };
@@ -248,31 +255,25 @@ function before(a: ServicePortModel | null, b: ServicePortModel | null): boolean
   return a.spn < b.spn || (a.spn === b.spn && a.proto < b.proto);
 }
 
-/** Adds a claim after every claim of ports ordered before (or equal to) its port. */
-function claim(m: Map<string, Claim>, key: string, value: string, port: ServicePortModel | null): void {
-  const c: Claim = { value, port, next: undefined };
-  let cur = m.get(key);
-  if (!cur || before(port, cur.port)) {
-    c.next = cur;
-    m.set(key, c);
-    return;
-  }
-  while (cur.next && !before(port, cur.next.port)) cur = cur.next;
-  c.next = cur.next;
-  cur.next = c;
+/** The list with a claim added after every claim of ports ordered before (or equal to) its port. */
+function withClaim(head: Claim | undefined, value: string, port: ServicePortModel | null): Claim {
+  if (!head || before(port, head.port)) return { value, port, next: head };
+  return { ...head, next: withClaim(head.next, value, port) };
 }
 
-/** Removes every claim of `port` on `key`. */
-function unclaim(m: Map<string, Claim>, key: string, port: ServicePortModel): void {
-  let head = m.get(key);
-  while (head?.port === port) head = head.next;
-  for (let cur = head; cur; cur = cur.next) while (cur.next?.port === port) cur.next = cur.next.next;
-  if (head) m.set(key, head);
-  else m.delete(key);
+/** The list without the claims of `port`; the unchanged tail is shared. */
+function withoutClaims(head: Claim | undefined, port: ServicePortModel): Claim | undefined {
+  if (!head) return undefined;
+  const rest = withoutClaims(head.next, port);
+  if (head.port === port) return rest;
+  return rest === head.next ? head : { ...head, next: rest };
 }
 
 interface ElementChanges {
-  elements: Map<MapName, Map<string, Claim>>;
+  /** A new index (fresh and full syncs), or the previous one with `updates` to write in on commit. */
+  elements: ElementIndex;
+  /** Key → its new claim list (undefined: gone), per map. */
+  updates: Map<MapName, Map<string, Claim | undefined>>;
   /** Per map: keys to delete and `key : value` (or key) to add. */
   diff: Map<MapName, { del: string[]; add: string[] }>;
 }
@@ -282,54 +283,53 @@ const element = (k: string, v: string) => (v ? `${k} : ${v}` : k);
 
 /** Every element from scratch, all of them to add (fresh and full syncs start from empty maps). */
 function freshElements(ports: Map<ServicePortModel, PortOut>, nodeIPs: string[]): ElementChanges {
-  const elements = new Map(MAP_NAMES.map((m) => [m, new Map<string, Claim>()]));
-  for (const ip of nodeIPs) claim(elements.get('nodeport-ips')!, ip, '', null);
-  for (const [sp, out] of ports) for (const [map, k, v] of out.elements) claim(elements.get(map)!, k, v, sp);
+  const claims: Claims = new Map(MAP_NAMES.map((m) => [m, new Map<string, Claim>()]));
+  const add = (map: MapName, k: string, v: string, port: ServicePortModel | null) => {
+    const m = claims.get(map)!;
+    m.set(k, withClaim(m.get(k), v, port));
+  };
+  for (const ip of nodeIPs) add('nodeport-ips', ip, '', null);
+  for (const [sp, out] of ports) for (const [map, k, v] of out.elements) add(map, k, v, sp);
   const diff = emptyDiff();
-  for (const [m, els] of elements) {
-    const { add } = diff.get(m)!;
-    for (const [k, c] of els) add.push(element(k, c.value));
+  for (const [m, els] of claims) {
+    const { add: adds } = diff.get(m)!;
+    for (const [k, c] of els) adds.push(element(k, c.value));
   }
-  return { elements, diff };
+  return { elements: new ElementIndex(claims), updates: new Map(), diff };
 }
 
 /**
- * The previous elements updated for ports that left or joined the model (a changed service's ports are
- * new objects), and the kernel changes that amounts to: cost proportional to the change, not the cluster.
+ * The claim lists of the keys that ports leaving or joining the model touch (a changed service's ports
+ * are new objects), and the kernel changes that amounts to: cost proportional to the change, not the
+ * cluster. The previous index is only read.
  */
 function elementChanges(prev: NftState, ports: Map<ServicePortModel, PortOut>): ElementChanges {
-  const { elements } = prev;
-  // Key → the value the kernel holds for it now, noted before the first update of the key.
-  const touched = new Map(MAP_NAMES.map((m) => [m, new Map<string, string | undefined>()]));
-  const note = (map: MapName, k: string) => {
-    const t = touched.get(map)!;
-    if (!t.has(k)) t.set(k, elements.get(map)!.get(k)?.value);
+  const { claims } = prev.elements;
+  const updates = new Map(MAP_NAMES.map((m) => [m, new Map<string, Claim | undefined>()]));
+  const update = (map: MapName, k: string, change: (head: Claim | undefined) => Claim | undefined) => {
+    const u = updates.get(map)!;
+    u.set(k, change(u.has(k) ? u.get(k) : claims.get(map)!.get(k)));
   };
   for (const [sp, out] of prev.ports) {
     if (ports.has(sp)) continue;
-    for (const [map, k] of out.elements) {
-      note(map, k);
-      unclaim(elements.get(map)!, k, sp);
-    }
+    for (const [map, k] of out.elements) update(map, k, (head) => withoutClaims(head, sp));
   }
   for (const [sp, out] of ports) {
     if (prev.ports.has(sp)) continue;
-    for (const [map, k, v] of out.elements) {
-      note(map, k);
-      claim(elements.get(map)!, k, v, sp);
-    }
+    for (const [map, k, v] of out.elements) update(map, k, (head) => withClaim(head, v, sp));
   }
   const diff = emptyDiff();
-  for (const [m, keys] of touched) {
+  for (const [m, keys] of updates) {
     const { del, add } = diff.get(m)!;
-    for (const [k, had] of keys) {
-      const want = elements.get(m)!.get(k)?.value;
+    for (const [k, now] of keys) {
+      const had = claims.get(m)!.get(k)?.value;
+      const want = now?.value;
       if (had === want) continue;
       if (had !== undefined) del.push(k);
       if (want !== undefined) add.push(element(k, want));
     }
   }
-  return { elements, diff };
+  return { elements: prev.elements, updates, diff };
 }
 
 const sameRules = (a: readonly string[] | undefined, b: readonly string[]) =>
@@ -348,24 +348,27 @@ export function renderNftables(model: FamilyModel, opts: NftRenderOptions, prev:
   const table = nftTable(family);
   const addr = family === 6 ? 'ipv6_addr' : 'ipv4_addr';
   const base = JSON.stringify([opts.clusterCIDRs[0] ?? '', opts.masqueradeAll, opts.nodeIPs]);
+  if (prev && prev.generation !== prev.elements.generation) {
+    throw new Error('renderNftables: the previous state is not the newest committed one (render from the state of the last successful transaction)');
+  }
   const kind: NftSyncKind = prev === null ? 'fresh' : full || prev.base !== base ? 'full' : 'partial';
   // A full or fresh transaction starts from empty chains and maps: everything is written.
   const oldChains = kind === 'partial' ? prev!.chains : new Map<string, readonly string[]>();
+  // Output of ports the previous state rendered with the same options, taken over as it is.
+  const known = prev?.base === base ? prev.ports : undefined;
 
-  // Desired state. Chains and sets are collected from every port (a memo lookup each); elements change
-  // only for ports that are not in the previous model, so a partial sync diffs just those.
+  // Desired state. Chains and sets are collected from every port (a lookup each for unchanged ones);
+  // elements change only for ports that are not in the previous model, so a partial sync diffs just those.
   const ports = new Map<ServicePortModel, PortOut>();
   const chains = new Map<string, readonly string[]>();
   const sets = new Map<string, number>();
-  const signature = `${family}|${base}`;
   for (const sp of model.ports) {
-    const out = renderPort(sp, family, opts, signature);
+    const out = known?.get(sp) ?? renderPort(sp, family, opts);
     ports.set(sp, out);
     for (const [name, rules] of out.chains) chains.set(name, rules);
     for (const [name, timeout] of out.sets) sets.set(name, timeout);
   }
   const changes = kind === 'partial' ? elementChanges(prev!, ports) : freshElements(ports, opts.nodeIPs);
-  const { elements } = changes;
 
   const lines: string[] = [];
   const push = (l: string) => lines.push(l);
@@ -446,6 +449,23 @@ export function renderNftables(model: FamilyModel, opts: NftRenderOptions, prev:
   for (const c of written) for (const r of chains.get(c)!) push(`add rule ${table} ${c} ${r}`);
   for (const [m, add] of adds) push(`add element ${table} ${m} { ${add.join(', ')} }`);
 
-  const state: NftState = { base, elements, ports, chains, sets, staleChains, staleSets };
-  return { text: `${lines.join('\n')}\n`, state, kind, rules, writtenChains: written.length, deleted };
+  let committed: NftState | undefined;
+  const commit = (): NftState => {
+    if (committed) return committed;
+    const { elements, updates } = changes;
+    if (elements.generation !== (prev?.elements === elements ? prev.generation : 0)) {
+      throw new Error('renderNftables: another result rendered from the same state was committed already');
+    }
+    for (const [m, keys] of updates) {
+      const claims = elements.claims.get(m)!;
+      for (const [k, head] of keys) {
+        if (head) claims.set(k, head);
+        else claims.delete(k);
+      }
+    }
+    const generation = ++elements.generation;
+    committed = { base, elements, generation, ports, chains, sets, staleChains, staleSets };
+    return committed;
+  };
+  return { text: `${lines.join('\n')}\n`, commit, kind, rules, writtenChains: written.length, deleted };
 }
