@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FakeApiServer, endpointSlice, namespace, seedSynthetic, service, writeKubeconfig } from '../test/helpers/fake-apiserver.js';
-import { freePort, NODE_FLAGS, scratch, table } from './lib.js';
+import { freePort, NODE_FLAGS, scratch, sleep, table } from './lib.js';
 
 const exec = promisify(execFile);
 const CLI = new URL('../src/cli.js', import.meta.url).pathname;
@@ -38,8 +38,6 @@ const IDLE_WATCH_MS = 40_000;
 
 const statusKB = (pid: number, field: string): number =>
   Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Serve {
   pid: number;

@@ -11,6 +11,7 @@ import { decodeMessage, type Message } from '../src/server/wire/message.js';
 import { dig } from './helpers/dig.js';
 import { startServer } from './helpers/server.js';
 import { makeQuery, startKnot } from './helpers/upstream.js';
+import { sleep } from './helpers/wait.js';
 
 const zone = `$ORIGIN example.com.
 $TTL 300
@@ -28,8 +29,6 @@ async function metric(registry: Registry, name: string, labels: Record<string, s
   return values.filter((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want))
     .reduce((n, v) => n + v.value, 0);
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test('setup: defaults and every wrong option', async (t) => {
   const d = (args: string[], children: [string, ...string[]][] = []): Directive => ({

@@ -1,11 +1,12 @@
 import t from 'tap';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConvertError, endpointsToSlices, toEndpointSlice, toNamespace, toPod, toService } from '../src/cluster/convert.js';
 import { ManifestSource } from '../src/cluster/manifests.js';
 import { parseSelector } from '../src/cluster/selector.js';
 import { ClusterStore } from '../src/cluster/store.js';
+import { waitFor } from './helpers/wait.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const svc = (spec: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
   ({ apiVersion: 'v1', kind: 'Service', metadata: { name: 's', namespace: 'ns' }, spec, ...extra });
@@ -171,17 +172,8 @@ kind: Deployment
 metadata: {name: ignored}
 `;
 
-async function waitFor(cond: () => boolean, ms: number): Promise<number> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > ms) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return Date.now() - start;
-}
-
 t.test('manifests source: file, implicit namespaces, bad documents, polling', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-manifests-'));
+  const dir = tempDir('manifests');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'cluster.yaml');
   writeFileSync(file, MANIFESTS);
@@ -198,25 +190,27 @@ t.test('manifests source: file, implicit namespaces, bad documents, polling', as
 
   // Document 1 turns bad: its last good objects stay, the error names file and document.
   writeFileSync(file, MANIFESTS.replace('ports: [{port: 80}]}', 'ports: [{port: eighty}]}') + '---\nkind: Service\nmetadata: {name: c}\nspec: {clusterIP: 10.0.0.3}\n');
-  const took = await waitFor(() => !!store.service('default', 'c'), 2000);
+  const t0 = Date.now();
+  await waitFor('service c from the new file', () => !!store.service('default', 'c'), 2000);
+  const took = Date.now() - t0;
   t.ok(took < 2000, `applied within 2 s (${took} ms)`);
   t.ok(store.service('team', 'a'), 'last good object of the bad document stays');
   t.match(warnings.join('\n'), new RegExp(`${file.replace(/[/.]/g, '\\$&')}: document 1 \\(line 2\\): Service team/a: spec\\.ports\\[0\\]\\.port`));
 
   // YAML syntax error in a new document: reported, rest applied.
   writeFileSync(file, MANIFESTS + '---\n# nothing\n---\nkind: [unclosed\n');
-  await waitFor(() => !store.service('default', 'c'), 2000);
+  await waitFor('service c gone', () => !store.service('default', 'c'), 2000);
   t.match(src.problems.join('\n'), /document 5 \(line \d+\): /);
   t.ok(store.service('team', 'a'));
 
   // Deleting an object removes it.
   writeFileSync(file, MANIFESTS.split('---')[0]!);
-  await waitFor(() => !store.service('default', 'b'), 2000);
+  await waitFor('service b gone', () => !store.service('default', 'b'), 2000);
   t.same([...store.namespaces()].map((n) => n.name), ['team']);
 });
 
 t.test('manifests source: directory with a ConfigMap-style symlink swap', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-cm-'));
+  const dir = tempDir('cm');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const v1 = join(dir, '..v1'), v2 = join(dir, '..v2');
   mkdirSync(v1);
@@ -236,7 +230,7 @@ t.test('manifests source: directory with a ConfigMap-style symlink swap', async 
   t.ok(store.namespace('json-ns'), 'json files are read');
   symlinkSync('..v2', join(dir, '..data_tmp'));
   renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
-  await waitFor(() => !!store.service('default', 'two'), 2000);
+  await waitFor('service two', () => !!store.service('default', 'two'), 2000);
   t.notOk(store.service('default', 'one'));
   t.ok(store.namespace('json-ns'), 'a file that vanished keeps its last good objects');
 });
@@ -256,7 +250,7 @@ t.test('embedded snapshot zones/cluster.yaml loads cleanly', async (t) => {
 });
 
 t.test('manifests: JSON files (a List, as kubectl get -o json writes) and a JSON syntax error with its line', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-json-'));
+  const dir = tempDir('json');
   const list = {
     apiVersion: 'v1', kind: 'List', items: [
       { apiVersion: 'v1', kind: 'Service', metadata: { name: 'j', namespace: 'json' }, spec: { clusterIP: '10.0.0.9', ports: [{ port: 80 }] } },

@@ -1,9 +1,9 @@
 import t from 'tap';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorefileError, SetupError, loadCorefile, parseCorefile, parseServerKey, validateCorefile, type Directive, type ParseOptions } from '../src/corefile/index.js';
 import { tokenize } from '../src/corefile/lexer.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /** Compact directive form for tables: `[name, args, line, children?]`. */
 type D = [string, string[], number, D[]?];
@@ -223,7 +223,7 @@ t.test('file import fan-out is capped at 100000 expansions', async (t) => {
 });
 
 t.test('imports from files: relative paths, globs, nesting, errors', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'corefile-'));
+  const dir = tempDir('corefile');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, 'conf.d'));
   mkdirSync(join(dir, 'sub'));

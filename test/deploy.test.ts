@@ -1,7 +1,6 @@
 import t from 'tap';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
@@ -11,6 +10,7 @@ import { createRegistry } from '../src/pkg/metrics.js';
 import type { SharedServices } from '../src/server/types.js';
 import { parseVipArgs } from '../src/vip/cli.js';
 import { FakeApiServer, namespace, writeKubeconfig } from './helpers/fake-apiserver.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /**
  * Every manifest under deploy/ parses, and what it promises matches the program: the ConfigMap's Corefile
@@ -64,7 +64,7 @@ t.test('the ConfigMap Corefile sets up with the real plugins; their ports match 
   const api = await new FakeApiServer().start();
   api.apply('namespaces', namespace('default'));
   t.teardown(() => api.stop());
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-deploy-'));
+  const dir = tempDir('deploy');
   const kc = writeKubeconfig(dir, api.url);
   const text = corefile.replace(/^(\s*kubernetes [^{\n]*\{)$/m, `$1\n       kubeconfig ${kc}`);
   t.not(text, corefile, 'kubernetes block found');

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { startServer } from './helpers/server.js';
 import { dig } from './helpers/dig.js';
 import { parseTTL, parseZoneFile } from '../src/plugins/file/zonefile.js';
+import { sleep } from './helpers/wait.js';
 
 const ZONE = readFileSync(new URL('../zones/example.org.zone', import.meta.url), 'utf8');
 const fmt = (rrs: { name: string; ttl: number; type: string; data: string }[]) => rrs.map((a) => `${a.name} ${a.ttl} ${a.type} ${a.data}`);
@@ -50,17 +51,17 @@ t.test('file: example.org zone through dig', async (t) => {
   // Same content with a new serial is reloaded; a changed file with the old serial is not (CoreDNS).
   const path = join(srv.dir, 'db.example.org');
   writeFileSync(path, ZONE.replace('192.0.2.80', '192.0.2.180'));
-  await new Promise((r) => setTimeout(r, 400));
+  await sleep(400);
   t.same((await dig(srv.port, ['www.example.org', 'A'])).answer.map((a) => a.data).sort(), ['192.0.2.80', '192.0.2.81'], 'same serial: not reloaded');
   writeFileSync(path, ZONE.replace('192.0.2.80', '192.0.2.180').replace('2024060101', '2024060102'));
   let data: string[] = [];
   for (let i = 0; i < 30 && !data.includes('192.0.2.180'); i++) {
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     data = (await dig(srv.port, ['www.example.org', 'A'])).answer.map((a) => a.data);
   }
   t.ok(data.includes('192.0.2.180'), 'new serial: reloaded');
   writeFileSync(path, 'garbage (\n');
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   t.equal((await dig(srv.port, ['www.example.org', 'A'])).status, 'NOERROR', 'a broken file keeps the last good zone');
 });
 

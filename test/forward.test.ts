@@ -1,5 +1,4 @@
-import { writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { SetupError, type Directive } from '../src/corefile/types.js';
@@ -8,7 +7,8 @@ import type { Registry } from '../src/pkg/metrics.js';
 import { dig } from './helpers/dig.js';
 import { startServer } from './helpers/server.js';
 import { freePort, startBlackhole, startDnsmasq, startKnot } from './helpers/upstream.js';
-
+import { sleep } from './helpers/wait.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 function zone(wwwAddr = '192.0.2.1'): string {
   return `$ORIGIN example.com.
@@ -34,10 +34,8 @@ async function metricValue(registry: Registry, name: string, labels: Record<stri
     .reduce((n, v) => n + v.value, 0);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 t.test('setup: every wrong option names plugin, line and option', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'fwd-setup-'));
+  const dir = tempDir('fwd-setup');
   writeFileSync(join(dir, 'resolv.conf'), '# comment\nsearch x.local\nnameserver 10.0.0.10\nnameserver fe80::1%eth0\noptions ndots:5\n');
   writeFileSync(join(dir, 'empty.conf'), 'search x\n');
   const d = (args: string[], children: [string, ...string[]][] = []): Directive => ({

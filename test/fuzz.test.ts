@@ -5,6 +5,7 @@ import { dig } from './helpers/dig.js';
 import { startServer } from './helpers/server.js';
 import { TYPE } from '../src/server/wire/constants.js';
 import { encodeMessage } from '../src/server/wire/message.js';
+import { sleep } from './helpers/wait.js';
 
 /** Deterministic PRNG so a failure can be replayed (seed printed). */
 function rng(seed: number): () => number {
@@ -74,9 +75,9 @@ t.test('100k mutated datagrams over UDP, then a normal query still works', async
     await Promise.all(Array.from({ length: 200 }, () => new Promise<void>((res) => sock.send(mutate(r), s.port, '127.0.0.1', () => res()))));
     sent += 200;
     // Let the server drain its socket so the packets are parsed rather than dropped by the kernel.
-    await new Promise((res) => setTimeout(res, 8));
+    await sleep(8);
   }
-  await new Promise((res) => setTimeout(res, 300));
+  await sleep(300);
   sock.close();
   t.ok(sent >= 100_000, `sent ${sent}`);
   t.ok(replies > 0, `server answered ${replies} of them (FORMERR etc.)`);

@@ -3,6 +3,7 @@ import { utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from './helpers/server.js';
 import { dig } from './helpers/dig.js';
+import { sleep } from './helpers/wait.js';
 
 const HOSTS = `# comment line
 10.0.0.1   alpha.example.org alpha2.example.org   # trailing comment
@@ -62,7 +63,7 @@ t.test('hosts: file, inline, PTR, NODATA, fallthrough, reload', async (t) => {
   utimesSync(join(srv.dir, 'hosts.txt'), later, later);
   let added = await dig(srv.port, ['added.example.org', 'A']);
   for (let i = 0; i < 30 && added.status !== 'NOERROR'; i++) {
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     added = await dig(srv.port, ['added.example.org', 'A']);
   }
   t.same(added.answer.map((a) => a.data), ['10.0.0.7'], 'reload picked up the new entry');

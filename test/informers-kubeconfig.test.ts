@@ -2,14 +2,14 @@ import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createApiSource } from '../src/cluster/api-source.js';
 import { logger } from '../src/pkg/log.js';
 import { createRegistry } from '../src/pkg/metrics.js';
 import { ClusterStore } from '../src/cluster/store.js';
 import { FakeApiServer, namespace, service, writeKubeconfig } from './helpers/fake-apiserver.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /**
  * Credentials and transport from kubeconfig: tokens, token files and certificates by our own code on the
@@ -59,7 +59,7 @@ async function cluster(t: Test): Promise<FakeApiServer> {
 /** Each case against its own API server: a stopped source's last request may still be in flight. */
 async function authorizations(t: Test, user: (dir: string) => string): Promise<string[]> {
   const api = await cluster(t);
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-kubeconfig-'));
+  const dir = tempDir('kubeconfig');
   await syncOnce(t, api, kubeconfig(dir, `server: ${api.url}\ninsecure-skip-tls-verify: true`, user(dir)));
   return [...new Set(api.requests.map((r) => r.authorization ?? ''))];
 }
@@ -109,7 +109,7 @@ t.test('proxy-url goes through the full client library', async (t) => {
     proxy.closeAllConnections();
     proxy.close();
   });
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-kubeconfig-'));
+  const dir = tempDir('kubeconfig');
   // The server address is a closed port: only the tunnel reaches the fake.
   const port = (proxy.address() as AddressInfo).port;
   await syncOnce(t, api, kubeconfig(dir, `server: http://127.0.0.1:1\ninsecure-skip-tls-verify: true\nproxy-url: http://127.0.0.1:${port}`, 'token: via-proxy'));
@@ -118,7 +118,7 @@ t.test('proxy-url goes through the full client library', async (t) => {
 });
 
 t.test('config errors name the kubeconfig', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-kubeconfig-'));
+  const dir = tempDir('kubeconfig');
   t.throws(() => createApiSource({ kubeconfig: kubeconfig(dir, 'server: http://127.0.0.1:1', 'token: x'), pods: 'disabled' }, context()),
     /kubeconfig .*: cluster "c": http:\/\/127\.0\.0\.1:1 is plain http, which needs insecure-skip-tls-verify: true/);
   t.throws(() => createApiSource({ kubeconfig: kubeconfig(dir, 'insecure-skip-tls-verify: true', 'token: x'), pods: 'disabled' }, context()),
@@ -131,7 +131,7 @@ t.test('the client library is never loaded for a token kubeconfig', { skip: !exi
   const api = await new FakeApiServer().start();
   t.teardown(() => api.stop());
   api.apply('namespaces', namespace('default'));
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-kubeconfig-'));
+  const dir = tempDir('kubeconfig');
   // A resolve hook that fails any import of client-node: its public entry loads the generated API client
   // (~75 MB of RSS, seconds of start-up), which a token kubeconfig never needs.
   writeFileSync(join(dir, 'hook.mjs'), `export async function resolve(spec, ctx, next) {

@@ -1,11 +1,12 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { FakeApiServer, namespace, seedSynthetic, writeKubeconfig } from './helpers/fake-apiserver.js';
 import { digShort } from './helpers/dig.js';
+import { sleep } from './helpers/wait.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /**
  * 5k Services / 50k endpoints through a real `clusterdns serve` process (so its RSS is its own, not the
@@ -29,7 +30,7 @@ interface Run { syncMs: number; rssMB: number; peakMB: number; stderr: string; d
 
 /** Spawns `clusterdns serve` (clean environment: no tap loaders or coverage) against `api`; waits for /ready. */
 async function runClusterdns(api: FakeApiServer): Promise<Run> {
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-scale-'));
+  const dir = tempDir('scale');
   const [dnsPort, readyPort] = [await freePort(), await freePort()];
   writeFileSync(join(dir, 'Corefile'), `cluster.local:${dnsPort} {
   bind 127.0.0.1
@@ -56,7 +57,7 @@ async function runClusterdns(api: FakeApiServer): Promise<Run> {
       syncMs = performance.now() - started;
       break;
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   const rssMB = child.exitCode === null ? kb('VmRSS', child.pid!) / 1024 : NaN;
   const peakMB = child.exitCode === null ? kb('VmHWM', child.pid!) / 1024 : NaN;

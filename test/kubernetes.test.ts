@@ -1,10 +1,11 @@
 import t from 'tap';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dig, type DigRR } from './helpers/dig.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { localAddresses } from '../src/plugins/kubernetes/setup.js';
+import { sleep } from './helpers/wait.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /*
  * Every answer of the kubernetes plugin, asked with real dig against a running server over real
@@ -12,7 +13,7 @@ import { localAddresses } from '../src/plugins/kubernetes/setup.js';
  */
 
 const root = join(import.meta.dirname, '..');
-const dir = mkdtempSync(join(tmpdir(), 'clusterdns-k8s-'));
+const dir = tempDir('k8s');
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 copyFileSync(join(root, 'zones', 'cluster.yaml'), join(dir, 'cluster.yaml'));
 copyFileSync(join(root, 'test', 'fixtures', 'kubernetes', 'edge-cases.yaml'), join(dir, 'edge-cases.yaml'));
@@ -348,7 +349,7 @@ t.test('option: labels selects Services and EndpointSlices', async (t) => {
 });
 
 t.test('live update: editing the manifests changes answers within 2 s', async (t) => {
-  const live = mkdtempSync(join(tmpdir(), 'clusterdns-live-'));
+  const live = tempDir('live');
   t.teardown(() => rmSync(live, { recursive: true, force: true }));
   const file = join(live, 'cluster.yaml');
   writeFileSync(file, readFileSync(join(root, 'zones', 'cluster.yaml'), 'utf8'));
@@ -363,7 +364,7 @@ t.test('live update: editing the manifests changes answers within 2 s', async (t
   while (Date.now() - start < 2000) {
     got = (await dig(port, [name, 'A'])).answer.map((r) => r.data);
     if (got[0] === '10.103.50.53') break;
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
   t.same(got, ['10.103.50.53'], `changed within ${Date.now() - start} ms`);
   t.same((await dig(port, [svc('brand-new.fresh'), 'A'])).answer.map((r) => r.data), ['10.1.1.1'], 'new service in an implicit namespace');
@@ -371,7 +372,7 @@ t.test('live update: editing the manifests changes answers within 2 s', async (t
   t.ok(Number(after) > Number(before), 'SOA serial moved');
   // A broken edit keeps the last good answers.
   writeFileSync(file, readFileSync(file, 'utf8').replace('clusterIP: 10.103.50.53', 'clusterIP: not-an-ip'));
-  await new Promise((r) => setTimeout(r, 1500));
+  await sleep(1500);
   t.same((await dig(port, [name, 'A'])).answer.map((r) => r.data), ['10.103.50.53'], 'bad document: last good object stays');
 });
 

@@ -1,5 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { SetupError } from '../src/corefile/types.js';
@@ -13,6 +12,8 @@ import { RCODE, TYPE } from '../src/server/wire/constants.js';
 import { emptyMessage } from '../src/server/wire/message.js';
 import { dig } from './helpers/dig.js';
 import { freePort, makeQuery, startKnot } from './helpers/upstream.js';
+import { sleep } from './helpers/wait.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const zone = `$ORIGIN example.com.
 $TTL 300
@@ -51,7 +52,7 @@ t.test('a probe seen more than twice logs CoreDNS\'s message and exits 1', async
 });
 
 async function serve(corefile: string, port: number): Promise<DnsServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'loop-test-'));
+  const dir = tempDir('loop-test');
   writeFileSync(join(dir, 'Corefile'), corefile);
   const server = new DnsServer({ conf: join(dir, 'Corefile'), dnsPort: port, bind: ['127.0.0.1'], plugins: await loadPlugins() });
   await server.start();
@@ -73,7 +74,7 @@ async function selfForwarding(t: Test): Promise<{ server: DnsServer; port: numbe
   const server = await serve(`. {\n  errors\n  loop\n  forward . 127.0.0.1:${port} {\n    read_timeout 500ms\n  }\n}\n`, port);
   t.teardown(async () => {
     // Let the copies of the probe on their way back be answered before the listeners close.
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     await server.stop();
   });
   const timeout = new Promise<string>((r) => setTimeout(() => r('no exit within 5 s'), 5000).unref());
@@ -103,6 +104,6 @@ t.test('forward to a real upstream: no loop, no exit', async (t) => {
   const port = await freePort();
   const server = await serve(`. {\n  loop\n  forward . ${up.addr}\n}\n`, port);
   t.teardown(() => server.stop());
-  await new Promise((r) => setTimeout(r, 1500));
+  await sleep(1500);
   t.same(exits, []);
 });

@@ -1,13 +1,14 @@
 import t from 'tap';
 import { execFile, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { dig } from './helpers/dig.js';
+import { sleep } from './helpers/wait.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = join(root, 'dist/src/cli.js');
@@ -49,7 +50,7 @@ async function status(port: number, path: string): Promise<number> {
 t.test('SIGTERM: /ready fails at once, DNS keeps answering for the lameduck duration, then exit 0', async (t) => {
   await ensureBuilt();
   const [dnsPort, httpPort] = [await freePort(), await freePort()];
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-lameduck-'));
+  const dir = tempDir('lameduck');
   const conf = join(dir, 'Corefile');
   writeFileSync(conf, `.:${dnsPort} {\n  bind 127.0.0.1\n  health 127.0.0.1:${httpPort} {\n    lameduck 1s\n  }\n  ready 127.0.0.1:${httpPort}\n  whoami\n}\n`);
   const child = spawn(process.execPath, [cli, 'serve', '-conf', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -61,17 +62,17 @@ t.test('SIGTERM: /ready fails at once, DNS keeps answering for the lameduck dura
   const deadline = Date.now() + 30_000;
   while ((await status(httpPort, '/ready')) !== 200) {
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`server did not become ready:\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   t.equal((await dig(dnsPort, ['example.org', 'A'])).status, 'NOERROR', 'serving before SIGTERM');
 
   const sent = performance.now();
   child.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   t.equal(await status(httpPort, '/ready'), 503, '/ready fails at once');
   t.equal(await status(httpPort, '/health'), 200, '/health stays OK during lameduck');
   for (const waitMs of [300, 700]) {
-    await new Promise((r) => setTimeout(r, Math.max(0, sent + waitMs - performance.now())));
+    await sleep(Math.max(0, sent + waitMs - performance.now()));
     t.equal((await dig(dnsPort, ['example.org', 'A'])).status, 'NOERROR', `still answering ${waitMs} ms after SIGTERM`);
   }
   const { code, at } = await exited;

@@ -16,10 +16,11 @@ import { formatDuration, parseDuration } from '../src/pkg/duration.js';
 import { Reload } from '../src/plugins/reload/handler.js';
 import { Ready } from '../src/plugins/ready/handler.js';
 import { loadPlugins } from '../src/plugins/registry.js';
-import { mkdtempSync, writeFileSync, renameSync, symlinkSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, renameSync, symlinkSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { captureQueryLog } from './helpers/query-log.js';
+import { sleep } from './helpers/wait.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const plugins = await loadPlugins();
 
@@ -138,10 +139,10 @@ t.test('errors consolidate: counts per period, show_first, level; flushed on clo
   p.serve!(query('r2.example.'), fail('refused again'));
   p.serve!(query('x.example.'), fail('something else'));
   t.same(logs, ['[WARNING] plugin/errors: 2 t0.example. A: read: timeout', '[ERROR] plugin/errors: 2 x.example. A: something else'], 'first shown, rest counted');
-  await new Promise((r) => setTimeout(r, 350));
+  await sleep(350);
   t.equal(logs[2], "[WARNING] plugin/errors: 3 errors like 'timeout$' occurred in last 200ms");
   p.serve!(query('t.example.'), fail('one more timeout'));
-  await new Promise((r) => setTimeout(r, 350));
+  await sleep(350);
   t.equal(logs.length, 4, 'a single error with show_first prints no summary');
   await closePlugins(cfg.blocks);
   t.equal(logs[4], "[INFO] plugin/errors: 2 errors like '^refused' occurred in last 1h0m0s", 'pending count printed on close');
@@ -238,7 +239,7 @@ t.test('ready: until-ready remembers, continuously re-asks; shutting down fails'
 
 t.test('reload: polls the file hash, survives a ConfigMap-style symlink swap, tries a broken file once', async (t) => {
   const logs = captureLogs(t);
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-reload-'));
+  const dir = tempDir('reload');
   // Kubernetes layout: Corefile -> ..data/Corefile, ..data -> ..v1 (swapped atomically by renaming a new link).
   mkdirSync(join(dir, '..v1'));
   writeFileSync(join(dir, '..v1', 'Corefile'), '.:0 {\n  whoami\n}\n');

@@ -7,10 +7,10 @@ import { FakeApiServer, service, namespace, writeKubeconfig } from './helpers/fa
 import { startServer } from './helpers/server.js';
 import { setLogSink } from '../src/pkg/log.js';
 import { captureQueryLog } from './helpers/query-log.js';
+import { sleep } from './helpers/wait.js';
 
 const manifests = fileURLToPath(new URL('../zones/cluster.yaml', import.meta.url));
 const HTTP = '127.0.0.1:0';
-
 
 async function get(port: number, path: string): Promise<{ status: number; body: string; type: string | null }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`);
@@ -23,7 +23,7 @@ async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolea
     const v = await fn();
     if (ok(v)) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 
@@ -159,6 +159,6 @@ t.test('reload plugin: a changed Corefile is applied, a broken one is logged and
   t.same(await digShort(s.port, ['example.org', 'A']), ['10.1.2.3'], 'the old config keeps serving');
   const after = metric((await get(s.server.http.port(HTTP)!, '/metrics')).body, 'coredns_reload_failed_total', {});
   t.equal(after, failedBefore + 1);
-  await new Promise((r) => setTimeout(r, 2600));
+  await sleep(2600);
   t.equal(logs.filter((l) => l.includes('reload failed')).length, 1, 'the broken file is tried once');
 });

@@ -1,10 +1,11 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dig } from './helpers/dig.js';
+import { sleep } from './helpers/wait.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /** The built CLI as an operator runs it: SIGHUP and SIGUSR1 reload now, a broken file keeps the old config. */
 const CLI = new URL('../dist/src/cli.js', import.meta.url).pathname;
@@ -21,12 +22,12 @@ async function until(what: string, fn: () => Promise<boolean>, ms = 5000): Promi
   const end = Date.now() + ms;
   while (!(await fn().catch(() => false))) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 
 t.test('SIGHUP/SIGUSR1 reload; a bad Corefile is rejected; SIGTERM exits 0', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-signals-'));
+  const dir = tempDir('signals');
   const port = await freePort();
   const conf = join(dir, 'Corefile');
   const block = (zone: string) => `${zone}:${port} {\n  bind 127.0.0.1\n  whoami\n}\n`;
@@ -59,7 +60,7 @@ t.test('SIGHUP/SIGUSR1 reload; a bad Corefile is rejected; SIGTERM exits 0', asy
 });
 
 t.test('-workers 2: both processes answer on the shared sockets, signals reach every worker', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-workers-'));
+  const dir = tempDir('workers');
   const port = await freePort();
   const conf = join(dir, 'Corefile');
   writeFileSync(conf, `example.org:${port} {\n  bind 127.0.0.1\n  whoami\n}\n`);

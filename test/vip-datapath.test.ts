@@ -1,9 +1,10 @@
 import t, { type Test } from 'tap';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { NetnsLab, isRoot, waitFor } from './helpers/netns.js';
+import { NetnsLab, isRoot } from './helpers/netns.js';
+import { tempDir } from './helpers/temp-dir.js';
+import { waitFor } from './helpers/wait.js';
 
 /*
  * The VIP programmer on a real kernel, in namespaces this test creates, once per mode (iptables, nftables),
@@ -37,6 +38,7 @@ u.bind(5353);
 /** One UDP query from a fixed source port (what keeps a stale conntrack entry alive); prints the reply. */
 const UDP_CLIENT = `
 import dgram from 'node:dgram';
+import { tempDir } from './helpers/temp-dir.js';
 const [host, port, sport] = process.argv.slice(2);
 const s = dgram.createSocket('udp4');
 const timer = setTimeout(() => { console.log('timeout'); s.close(); }, 800);
@@ -194,7 +196,7 @@ for (const mode of ['iptables', 'nftables'] as const) {
 async function scenarios(t: Test, mode: Mode): Promise<void> {
   const lab = new NetnsLab(mode === 'iptables' ? 'vip' : 'vipnft');
   const kernel = mode === 'iptables' ? iptablesKernel(lab) : nftablesKernel(lab);
-  const dir = mkdtempSync(join(tmpdir(), `clusterdns-vip-${mode}-`));
+  const dir = tempDir(`vip-${mode}`);
   const manifests = join(dir, 'manifests');
 
   /** Manifests go one file per name, replaced atomically (the source polls the directory). */

@@ -6,10 +6,10 @@
  * nslookup) run in there; nothing leaves the namespace.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { tempDir } from './temp-dir.js';
 
 const run = promisify(execFile);
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -35,7 +35,7 @@ const binaries = new Map<string, string>();
 export function gaiBinary(libc: 'glibc' | 'musl'): string {
   const cached = binaries.get(libc);
   if (cached) return cached;
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-gai-'));
+  const dir = tempDir('gai');
   const out = join(dir, `gai-${libc}`);
   const src = join(ROOT, 'test/fixtures/gai.c');
   if (libc === 'musl') execFileSync('musl-gcc', ['-static', '-O2', '-o', out, src]);
@@ -60,7 +60,7 @@ export interface PodRun {
 export async function inPodNamespace(opts: {
   corefile: string; commands: string[]; files?: Record<string, string>; resolvConf?: string; before?: string; timeoutMs?: number;
 }): Promise<PodRun> {
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-pod-'));
+  const dir = tempDir('pod');
   for (const [name, text] of Object.entries(opts.files ?? {})) {
     mkdirSync(join(dir, name, '..'), { recursive: true });
     writeFileSync(join(dir, name), text);

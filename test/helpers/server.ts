@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPlugins } from '../../src/plugins/registry.js';
 import { DnsServer } from '../../src/server/dns-server.js';
 import type { PluginDefinitions } from '../../src/server/types.js';
+import { tempDir } from './temp-dir.js';
 
 export interface RunningServer {
   server: DnsServer;
@@ -21,7 +21,7 @@ export interface RunningServer {
  */
 export async function startServer(corefile: string,
   opts: { dir?: string; files?: Record<string, string>; plugins?: PluginDefinitions } = {}): Promise<RunningServer> {
-  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'clusterdns-test-'));
+  const dir = opts.dir ?? tempDir('test');
   for (const [name, text] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), text);
   const file = join(dir, 'Corefile');
   writeFileSync(file, corefile);

@@ -1,13 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLASS, TYPE } from '../../src/server/wire/constants.js';
 import { encodeMessage } from '../../src/server/wire/message.js';
 import { isParseFailure, parseQuery } from '../../src/server/wire/query.js';
 import type { Query } from '../../src/server/types.js';
+import { sleep } from './wait.js';
+import { tempDir } from './temp-dir.js';
 
 /**
  * Real DNS servers (knotd, dnsmasq) as upstreams on 127.0.0.1 high ports, plus a black hole that never
@@ -63,7 +64,7 @@ async function waitReady(child: ChildProcess, host: string, port: number, zone: 
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}: ${stderr()}`);
     if (await answers(host, port, zone, 200)) return;
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
   child.kill('SIGKILL');
   throw new Error(`${what} did not answer on ${host}:${port} within 10 s: ${stderr()}`);
@@ -98,7 +99,7 @@ export interface KnotOptions {
 export async function startKnot(opts: KnotOptions): Promise<Upstream> {
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port ?? await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-knot-'));
+  const dir = tempDir('knot');
   const origins = Object.keys(opts.zones);
   origins.forEach((origin, i) => writeFileSync(join(dir, `z${i}.zone`), opts.zones[origin]!));
   writeFileSync(join(dir, 'knot.conf'), [
