@@ -1,0 +1,36 @@
+import t from 'tap';
+import { copyFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkCases, inProcessServer, type Answer, type InProcessServer } from './helpers/in-process.js';
+import { tempDir } from './helpers/temp-dir.js';
+import { answerCases, defaultNs, mainCorefile, normaliseSerial, optionCases, optionsCorefile } from './fixtures/kubernetes/cases.js';
+
+/*
+ * The kubernetes plugin's answer table asked in-process (no sockets, no dig): the fast check while working
+ * on answer building. test/kubernetes.test.ts asks the same table with real dig over UDP.
+ */
+
+const root = join(import.meta.dirname, '..');
+const dir = tempDir('k8s-answers');
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+copyFileSync(join(root, 'zones', 'cluster.yaml'), join(dir, 'cluster.yaml'));
+copyFileSync(join(root, 'test', 'fixtures', 'kubernetes', 'edge-cases.yaml'), join(dir, 'edge-cases.yaml'));
+
+const normalised = (srv: InProcessServer) => async (q: string, type: string): Promise<Answer> => {
+  const r = await srv.ask(q, type);
+  return { ...r, answer: r.answer.map(normaliseSerial), ns: r.ns.map(normaliseSerial), extra: r.extra.map(normaliseSerial) };
+};
+
+t.test(`kubernetes answers (${answerCases.length} cases, in-process)`, async (t) => {
+  const srv = await inProcessServer(mainCorefile(dir));
+  t.teardown(() => srv.close());
+  await checkCases(t, normalised(srv), answerCases, defaultNs);
+  const aa = await Promise.all(answerCases.map(async (c) => (await srv.ask(c.q, c.type)).aa));
+  t.ok(aa.every(Boolean), 'every answer is authoritative');
+});
+
+t.test(`kubernetes options (${optionCases.length} cases, in-process)`, async (t) => {
+  const srv = await inProcessServer(optionsCorefile(dir));
+  t.teardown(() => srv.close());
+  await checkCases(t, normalised(srv), optionCases);
+});
