@@ -1,13 +1,14 @@
 import t from 'tap';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bool, list, parseFlags, port, text, UsageError, value } from '../src/pkg/flags.js';
 import { VERSION } from '../src/pkg/version.js';
 import { dig } from './helpers/dig.js';
 import { freePort } from './helpers/upstream.js';
+import { sleep } from './helpers/wait.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = join(root, 'dist/src/cli.js');
@@ -98,7 +99,7 @@ t.test('-version, -help, -plugins', { skip }, async (t) => {
 });
 
 t.test('check: -conf FILE, -conf stdin, -p', { skip }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-cli-'));
+  const dir = tempDir('cli');
   const conf = join(dir, 'Corefile');
   writeFileSync(conf, '. {\n  whoami\n}\n');
   const [file, stdin, bad] = await Promise.all([run(['check', '-conf', conf, '-p', '1053']), run(['check', '--conf=stdin'], '. {\n  whoami\n}\n'),
@@ -109,7 +110,7 @@ t.test('check: -conf FILE, -conf stdin, -p', { skip }, async (t) => {
 });
 
 t.test('serve: -p, -pidfile written and removed on exit, -quiet', { skip, timeout: 60_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-cli-'));
+  const dir = tempDir('cli');
   const conf = join(dir, 'Corefile');
   writeFileSync(conf, '. {\n  bind 127.0.0.1\n  whoami\n}\n');
   for (const quiet of [true, false]) {
@@ -124,7 +125,7 @@ t.test('serve: -p, -pidfile written and removed on exit, -quiet', { skip, timeou
     const deadline = Date.now() + 20_000;
     while (!existsSync(pidfile)) {
       if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no pidfile:\n${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     t.equal(readFileSync(pidfile, 'utf8'), `${child.pid}\n`, 'pidfile holds the pid');
     t.equal((await dig(port, ['whoami.example', 'A'])).status, 'NOERROR', `answers on the ${quiet ? '-p' : '-dns.port'} port`);

@@ -1,8 +1,8 @@
 import t from 'tap';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadManifests, validateManifest } from './helpers/k8s-schema.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /**
  * Every object under deploy/ (monitoring/ included) is valid against the Kubernetes API schemas, offline:
@@ -20,7 +20,7 @@ t.test('every manifest in deploy/ passes the API schema, strict about unknown fi
 });
 
 t.test('the validator rejects what the API server would, with file:line', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-schema-'));
+  const dir = tempDir('schema');
   mkdirSync(join(dir, 'deploy'));
   writeFileSync(join(dir, 'deploy', 'bad.yaml'), `apiVersion: apps/v1
 kind: Deployment

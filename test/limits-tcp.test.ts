@@ -1,18 +1,18 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPlugins } from '../src/plugins/registry.js';
 import { DnsServer } from '../src/server/dns-server.js';
 import { CLASS, TYPE } from '../src/server/wire/constants.js';
 import { decodeMessage, encodeMessage } from '../src/server/wire/message.js';
 import { dig } from './helpers/dig.js';
-import { waitFor } from './helpers/netns.js';
+import { sleep, waitFor } from './helpers/wait.js';
 import { freePort } from './helpers/upstream.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /** Attacks on the TCP side of a listener at a small scale: each must leave UDP, TCP and HTTP answering. */
 
@@ -40,7 +40,7 @@ function connect(port: number): Promise<net.Socket> {
 }
 
 t.test('a client that pipelines queries and never reads: memory bounded, UDP keeps answering, connection closed', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-tcp-'));
+  const dir = tempDir('tcp');
   const port = await freePort();
   // ~1.7 KB answers: 100 addresses for one name.
   const hosts = Array.from({ length: 100 }, (_, i) => `10.1.${i >> 8}.${i & 255} big.example.org`).join('\n');
@@ -69,7 +69,7 @@ t.test('a client that pipelines queries and never reads: memory bounded, UDP kee
   const grew = rssKb(child.pid!) - before;
   t.ok(grew < 40_000, `server RSS grew ${Math.round(grew / 1024)} MB (< 40 MB) after ${sent}k pipelined queries`);
   // A paused socket sees no FIN: read what the kernel holds, then the close shows.
-  await new Promise((r) => setTimeout(r, 2500));
+  await sleep(2500);
   sock.resume();
   await waitFor('the server to close the stalled connection', async () => closed, 5000);
   t.pass('the connection whose answers did not drain within write (2 s) was closed');
@@ -78,7 +78,7 @@ t.test('a client that pipelines queries and never reads: memory bounded, UDP kee
 });
 
 t.test('slowloris: connections capped, each message has a deadline, DNS and HTTP keep working', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-tcp-'));
+  const dir = tempDir('tcp');
   const file = join(dir, 'Corefile');
   const httpPort = await freePort();
   writeFileSync(file, `example.org {\n  timeouts {\n    read 1s\n    idle 2s\n  }\n  health 127.0.0.1:${httpPort}\n  whoami\n}\n`);
@@ -120,7 +120,7 @@ t.test('half-closed TCP: the client shuts its side after the query; the answer s
     setTimeout(() => up.send(reply, rinfo.port, rinfo.address), 300);
   });
   t.teardown(() => up.close());
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-tcp-'));
+  const dir = tempDir('tcp');
   const file = join(dir, 'Corefile');
   writeFileSync(file, `. {\n  forward . 127.0.0.1:${up.address().port} {\n    prefer_udp\n  }\n}\n`);
   const server = new DnsServer({ conf: file, dnsPort: 0, bind: ['127.0.0.1'], plugins: await loadPlugins() });

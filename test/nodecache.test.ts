@@ -1,6 +1,5 @@
 import t from 'tap';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CommandResult } from '../src/pkg/command.js';
 import { NodecacheAgent } from '../src/nodecache/agent.js';
@@ -14,6 +13,7 @@ import { loadPlugins } from '../src/plugins/registry.js';
 import { closePlugins, loadConfig } from '../src/server/config.js';
 import { createRegistry } from '../src/pkg/metrics.js';
 import type { SharedServices } from '../src/server/types.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /** Fast tables for `clusterdns nodecache`: rules, placeholders, flags and the appliers against a fake runner. */
 
@@ -241,7 +241,7 @@ t.test('placeholders: node-cache\'s four, and the upstream Corefile sets up unch
   t.throws(() => fillPlaceholders('forward . __PILLAR__CLUSTER__DNS__', { ...v, clusterDNS: undefined }), { message: /KUBE_DNS_UPSTREAM_SERVICE_HOST is not set/ });
   t.equal(fillPlaceholders('forward . 10.0.0.1', { ...v, clusterDNS: undefined }), 'forward . 10.0.0.1', 'no placeholder, no variable needed');
 
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-nodecache-'));
+  const dir = tempDir('nodecache');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'Corefile');
   writeFileSync(file, UPSTREAM_COREFILE);

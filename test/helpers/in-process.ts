@@ -6,6 +6,7 @@
 import type { Test } from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadPlugins } from '../../src/plugins/registry.js';
 import { closePlugins, loadConfig } from '../../src/server/config.js';
 import { DnsServer } from '../../src/server/dns-server.js';
 import { CLASS, rcodeName, typeName, typeNumber } from '../../src/server/wire/constants.js';
@@ -60,8 +61,9 @@ export async function inProcessServer(corefile: string, opts: { files?: Record<s
   for (const [name, text] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), text);
   const file = join(dir, 'Corefile');
   writeFileSync(file, corefile);
-  const server = new DnsServer({ conf: file, dnsPort: 53 });
-  const config = await loadConfig({ file, dnsPort: 53, shared: server.shared });
+  const plugins = await loadPlugins();
+  const server = new DnsServer({ conf: file, dnsPort: 53, plugins });
+  const config = await loadConfig({ file, dnsPort: 53, plugins, shared: server.shared });
   server.config = config;
   for (const b of config.blocks) for (const p of b.plugins) await p.start?.();
   let id = 1;
