@@ -118,7 +118,8 @@ export async function loadConfig(opts: LoadOptions): Promise<Config> {
   }
   const ports = new Map<number, PortRoutes>();
   for (const b of blocks) {
-    const bind = (b.plugins.find((p) => p.name === 'bind') as { addresses?: string[] } | undefined)?.addresses ?? [];
+    // Several bind lines in a block add up, like CoreDNS.
+    const bind = b.plugins.flatMap((p) => (p.name === 'bind' ? (p as { addresses?: string[] }).addresses ?? [] : []));
     const timeouts = (b.plugins.find((p) => p.name === 'timeouts') as { limits?: PortRoutes['timeouts'] } | undefined)?.limits;
     for (const a of b.addresses) {
       const port = a.port!;

@@ -12,11 +12,15 @@ export class Bind implements Plugin {
 export const definition: PluginDefinition = {
   name: 'bind',
   setup(d) {
+    const fail = (msg: string) => new SetupError(d.file, d.line, 'bind', msg);
     const addrs = [...d.args, ...d.children.flatMap((c) => (c.name === 'except' ? [] : [c.name, ...c.args]))];
-    if (!addrs.length) throw new SetupError(d.file, d.line, 'bind', 'at least one address is required');
-    for (const a of addrs) {
-      if (!ipFamily(a)) throw new SetupError(d.file, d.line, 'bind', `not a valid IP address: '${a}' (interface names are not supported)`);
+    const except = d.children.flatMap((c) => (c.name === 'except' ? c.args : []));
+    if (!addrs.length) throw fail('at least one address is required');
+    for (const a of [...addrs, ...except]) {
+      if (!ipFamily(a)) throw fail(`not a valid IP address: '${a}' (interface names are not supported)`);
     }
-    return new Bind(addrs);
+    const kept = addrs.filter((a) => !except.includes(a));
+    if (!kept.length) throw fail(`every address is excluded by except (${except.join(' ')})`);
+    return new Bind(kept);
   },
 };
