@@ -1,11 +1,11 @@
 import t from 'tap';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { corefileFromConfigMap } from '../src/corefile/configmap.js';
 import { withoutDirectiveAt } from '../src/server/check.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /**
  * `clusterdns check` on a CoreDNS ConfigMap exactly as `kubectl get configmap coredns -n kube-system -o yaml`
@@ -53,7 +53,7 @@ t.test('a ConfigMap with plugins clusterdns lacks: every failing directive, its 
 });
 
 t.test('kubectl -o json (quoted value): lines are counted within data.Corefile', { skip }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-check-'));
+  const dir = tempDir('check');
   const cm = parse(readFileSync(join(fixtures, 'with-template.yaml'), 'utf8'));
   const file = join(dir, 'coredns.json');
   writeFileSync(file, JSON.stringify(cm, null, 4));
@@ -63,7 +63,7 @@ t.test('kubectl -o json (quoted value): lines are counted within data.Corefile',
 });
 
 t.test('a plain Corefile is still a Corefile; a ConfigMap without one is an error', { skip }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-check-'));
+  const dir = tempDir('check');
   writeFileSync(join(dir, 'Corefile'), '.:1053 {\n    whoami\n    bogus\n}\n');
   const plain = await check(join(dir, 'Corefile'));
   t.equal(plain.code, 1);

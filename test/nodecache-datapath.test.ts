@@ -1,10 +1,11 @@
 import t, { type Test } from 'tap';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { parseAllDocuments } from 'yaml';
-import { NetnsLab, isRoot, waitFor } from './helpers/netns.js';
+import { NetnsLab, isRoot } from './helpers/netns.js';
+import { sleep, waitFor } from './helpers/wait.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /*
  * `clusterdns nodecache` on a real kernel, in namespaces this test creates, once per mode:
@@ -108,7 +109,7 @@ for (const mode of ['iptables', 'nftables'] as const) {
 async function scenarios(t: Test, mode: 'iptables' | 'nftables'): Promise<void> {
   const lab = new NetnsLab(mode === 'iptables' ? 'ncipt' : 'ncnft');
   const kernel = mode === 'iptables' ? iptablesKernel(lab) : nftablesKernel(lab);
-  const dir = mkdtempSync(join(tmpdir(), `clusterdns-nodecache-${mode}-`));
+  const dir = tempDir(`nodecache-${mode}`);
   t.teardown(async () => {
     await lab.cleanup();
     rmSync(dir, { recursive: true, force: true });
@@ -235,7 +236,7 @@ async function scenarios(t: Test, mode: 'iptables' | 'nftables'): Promise<void> 
     cache = startCache();
     await ready(cache);
     // One more sync after start-up: it too must find everything in place.
-    await new Promise((r) => setTimeout(r, SYNC_MS + 200));
+    await sleep(SYNC_MS + 200);
     t.equal((await kernel.ours()).length, 24, '24 rules, no duplicates');
     t.notOk(cache.log.some((l) => /added \d+ rule|added .* to /.test(l)), 'nothing had to be added');
     t.equal((await podDig(LOCAL_IP, 'web.default.svc.cluster.local')).stdout.trim(), '10.96.5.5');
