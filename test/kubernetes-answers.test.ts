@@ -4,10 +4,12 @@ import { join } from 'node:path';
 import { checkCases, inProcessServer, type Answer, type InProcessServer } from './helpers/in-process.js';
 import { tempDir } from './helpers/temp-dir.js';
 import { answerCases, defaultNs, mainCorefile, normaliseSerial, optionCases, optionsCorefile } from './fixtures/kubernetes/cases.js';
+import { externalCases, externalCorefile } from './fixtures/kubernetes/external-cases.js';
 
 /*
- * The kubernetes plugin's answer table asked in-process (no sockets, no dig): the fast check while working
- * on answer building. test/kubernetes.test.ts asks the same table with real dig over UDP.
+ * The answer tables of the kubernetes and k8s_external plugins asked in-process (no sockets, no dig): the
+ * fast check while working on answer building. test/kubernetes.test.ts and kubernetes-external.test.ts
+ * ask the same tables with real dig over UDP.
  */
 
 const root = join(import.meta.dirname, '..');
@@ -33,4 +35,10 @@ t.test(`kubernetes options (${optionCases.length} cases, in-process)`, async (t)
   const srv = await inProcessServer(optionsCorefile(dir));
   t.teardown(() => srv.close());
   await checkCases(t, normalised(srv), optionCases);
+});
+
+t.test(`k8s_external answers (${externalCases.length} cases, in-process)`, async (t) => {
+  const srv = await inProcessServer(externalCorefile(join(root, 'zones', 'cluster.yaml')));
+  t.teardown(() => srv.close());
+  await checkCases(t, normalised(srv), externalCases);
 });
