@@ -4,7 +4,7 @@ import { CLASS, RCODE, TYPE } from '../src/server/wire/constants.js';
 import { checkMessage } from '../src/server/wire/check.js';
 import { decodeMessage, encodeMessage } from '../src/server/wire/message.js';
 import { dig } from './helpers/dig.js';
-import { waitFor } from './helpers/netns.js';
+import { sleep, waitFor } from './helpers/wait.js';
 import { startServer } from './helpers/server.js';
 
 /** forward against upstreams that never answer or that lie about their own records. */
@@ -37,9 +37,9 @@ async function flood(port: number, n: number, waitMs: number): Promise<number[]>
   for (let i = 0; i < n; i++) {
     sock.send(query(`q${i}.flood.example.`, i & 0xffff), port, '127.0.0.1');
     // Paced so that the kernel's receive buffers (server and upstream share this process) do not overflow.
-    if (i % 100 === 99) await new Promise((r) => setTimeout(r, 10));
+    if (i % 100 === 99) await sleep(10);
   }
-  await new Promise((r) => setTimeout(r, waitMs));
+  await sleep(waitMs);
   sock.close();
   return rcodes;
 }
@@ -73,7 +73,7 @@ t.test('max_concurrent defaults to 1000: queries beyond it get REFUSED at once',
     Promise.race([s.server.resolveInternal(`q${i}.flood.example`, TYPE.A).then((m) => m.rcode, () => -2), late])));
   const refused = rcodes.filter((r) => r === RCODE.REFUSED).length;
   t.equal(refused, 500, `${refused} of 1500 REFUSED at once while 1000 wait on the upstream`);
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   t.ok(up.received() <= 1000, `the upstream saw ${up.received()} queries (some dropped by its receive buffer)`);
 });
 

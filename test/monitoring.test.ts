@@ -1,14 +1,15 @@
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { dig } from './helpers/dig.js';
 import { FakeApiServer, endpointSlice, namespace, service, writeKubeconfig } from './helpers/fake-apiserver.js';
-import { NetnsLab, isRoot, waitFor } from './helpers/netns.js';
+import { NetnsLab, isRoot } from './helpers/netns.js';
+import { waitFor } from './helpers/wait.js';
 import { exposedSeries, labelValuesUses, promqlUses, type PromqlUse } from './helpers/promql.js';
 import { freePort, startBlackhole, startDnsmasq } from './helpers/upstream.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /**
  * deploy/monitoring/ points at metrics that exist: every metric name and label in the PromQL of the alert
@@ -122,7 +123,7 @@ t.test('the dashboard is well-formed and every expression balanced', async (t) =
 });
 
 t.test('every metric and label of the DNS rules and dashboard is exported by clusterdns serve', { skip: !existsSync(CLI) && 'dist/src/cli.js missing (run tsc -p . first)' }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-monitoring-'));
+  const dir = tempDir('monitoring');
   const api = await new FakeApiServer().start();
   api.seed('namespaces', [namespace('default')]);
   api.seed('services', [service('default', 'web', '10.96.0.20')]);
@@ -208,7 +209,7 @@ dead.test:${dnsPort} {
 
 t.test('every metric and label of the VIP rules and dashboard is exported by clusterdns vip', { skip: (!isRoot() && 'needs root for a network namespace') || (!existsSync(CLI) && 'dist/src/cli.js missing') }, async (t) => {
   const lab = new NetnsLab('vipmon');
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-vipmon-'));
+  const dir = tempDir('vipmon');
   t.teardown(async () => {
     await lab.cleanup();
     rmSync(dir, { recursive: true, force: true });

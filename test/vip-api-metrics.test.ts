@@ -1,10 +1,11 @@
 import t from 'tap';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { FakeApiServer, endpointSlice, namespace, service, writeKubeconfig } from './helpers/fake-apiserver.js';
-import { NetnsLab, isRoot, waitFor } from './helpers/netns.js';
+import { NetnsLab, isRoot } from './helpers/netns.js';
+import { waitFor } from './helpers/wait.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /*
  * `clusterdns vip` (the built CLI) watching a fake API server shows the API source's health on its own
@@ -54,7 +55,7 @@ function sample(text: string, name: string, labels: Record<string, string>): num
 
 t.test('clusterdns vip: API source metrics on its /metrics, its logs tagged vip', async (t) => {
   const lab = new NetnsLab('vipm');
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-vip-api-'));
+  const dir = tempDir('vip-api');
   const api = await new FakeApiServer().start();
   const apiPort = Number(new URL(api.url).port);
   const socketPath = join(dir, 'api.sock');

@@ -38,7 +38,6 @@ u.bind(5353);
 /** One UDP query from a fixed source port (what keeps a stale conntrack entry alive); prints the reply. */
 const UDP_CLIENT = `
 import dgram from 'node:dgram';
-import { tempDir } from './helpers/temp-dir.js';
 const [host, port, sport] = process.argv.slice(2);
 const s = dgram.createSocket('udp4');
 const timer = setTimeout(() => { console.log('timeout'); s.close(); }, 800);
