@@ -1,13 +1,13 @@
 import t from 'tap';
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dig } from './helpers/dig.js';
 import { startServer } from './helpers/server.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /* autopath @kubernetes in process: the asking pod (127.0.0.1, the dig client) is found through the AutoPather. */
 
-const dir = mkdtempSync(join(tmpdir(), 'clusterdns-autopath-'));
+const dir = tempDir('autopath');
 copyFileSync(join(import.meta.dirname, '..', 'zones', 'cluster.yaml'), join(dir, 'cluster.yaml'));
 writeFileSync(join(dir, 'pod.yaml'), `apiVersion: v1
 kind: Pod

@@ -1,22 +1,22 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { logger, setLogSink } from '../src/pkg/log.js';
 import { CLASS, TYPE } from '../src/server/wire/constants.js';
 import { encodeMessage } from '../src/server/wire/message.js';
 import { dig } from './helpers/dig.js';
-import { waitFor } from './helpers/netns.js';
+import { sleep, waitFor } from './helpers/wait.js';
 import { freePort } from './helpers/upstream.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const CLI = new URL('../dist/src/cli.js', import.meta.url).pathname;
 
 const rssKb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 
 t.test('log with a stalled stdout reader: memory bounded, queries answered, drops counted', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'clusterdns-log-'));
+  const dir = tempDir('log');
   const port = await freePort();
   const metricsPort = await freePort();
   writeFileSync(join(dir, 'Corefile'), `.:${port} {\n  bind 127.0.0.1\n  log\n  prometheus 127.0.0.1:${metricsPort}\n  whoami\n}\n`);
@@ -34,7 +34,7 @@ t.test('log with a stalled stdout reader: memory bounded, queries answered, drop
   const label = 'x'.repeat(60);
   for (let i = 0; i < 30_000; i++) {
     sock.send(encodeMessage({ id: i & 0xffff, qr: false, rd: true, rcode: 0, question: { name: `${label}.${label}.q${i}.example.`, type: TYPE.A, class: CLASS.IN }, answer: [], authority: [], additional: [] }), port, '127.0.0.1');
-    if (i % 200 === 199) await new Promise((r) => setTimeout(r, 5));
+    if (i % 200 === 199) await sleep(5);
   }
   // Retried: on a loaded test machine one 2 s dig may time out while the flood is still being worked off.
   await waitFor('an answer to another client', async () => (await dig(port, ['example.org']).catch(() => undefined))?.status === 'NOERROR', 8000);

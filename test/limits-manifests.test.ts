@@ -1,14 +1,14 @@
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ManifestSource } from '../src/cluster/manifests.js';
 import { ClusterStore } from '../src/cluster/store.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /** Manifest files a careless or hostile hand may write: aliases, alias bombs, very many documents. */
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'clusterdns-manifests-'));
+const tmp = () => tempDir('manifests');
 
 function service(i: number, extra = ''): string {
   return `apiVersion: v1\nkind: Service\nmetadata:\n  name: s${i}\n  namespace: ns${i % 10}\n${extra}spec:\n  clusterIP: 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}\n  ports:\n  - port: 80\n`;

@@ -1,13 +1,14 @@
 import t, { type Test } from 'tap';
 import { execFile, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SEMI_SPACE_FLAG } from '../src/runtime.js';
 import { reusePortWorkers } from '../src/server/listeners.js';
 import { dig } from './helpers/dig.js';
+import { sleep } from './helpers/wait.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /** How the bin starts (shebang, V8 flags) and what `-workers` binds, on the node running the suite. */
 const run = promisify(execFile);
@@ -29,14 +30,14 @@ async function until<T>(what: string, fn: () => T | undefined | Promise<T | unde
     const v = await Promise.resolve(fn()).catch(() => undefined);
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 
 /** Starts `clusterdns serve` (no node flags, as the bin would) on a whoami block; stopped at teardown. */
 async function serve(t: Test, args: string[] = [], env: NodeJS.ProcessEnv = process.env) {
   const port = await freePort();
-  const conf = join(mkdtempSync(join(tmpdir(), 'clusterdns-runtime-')), 'Corefile');
+  const conf = join(tempDir('runtime'), 'Corefile');
   writeFileSync(conf, `example.org:${port} {\n  bind 127.0.0.1\n  whoami\n}\n`);
   const child = spawn(process.execPath, [CLI, 'serve', '-conf', conf, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });
   let log = '';

@@ -3,7 +3,7 @@ import type { EndpointSlice, Service } from '../src/cluster/types.js';
 import { nftEndpointBase, nftServiceBase } from '../src/vip/hash.js';
 import { buildModel, type FamilyModel } from '../src/vip/model.js';
 import { NftablesBackend } from '../src/vip/apply-nftables.js';
-import type { Run } from '../src/vip/apply.js';
+import type { Run } from '../src/pkg/command.js';
 import { renderNftables, type NftRenderOptions } from '../src/vip/render-nftables.js';
 import { ep, slice, svc } from './helpers/vip-objects.js';
 
