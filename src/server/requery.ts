@@ -1,4 +1,5 @@
 import type { Query } from './types.js';
+import { findOpt } from './respond.js';
 import { HEADER_SIZE } from './wire/constants.js';
 import type { Question } from './wire/message.js';
 import { nameToWire, WireError } from './wire/name.js';
@@ -23,4 +24,18 @@ export function withQuestion(q: Query, question: Question): Query {
   const parsed = parseQuery(raw);
   if (isParseFailure(parsed)) throw new WireError(`query for ${question.name} does not parse: ${parsed.reason}`);
   return { ...q, ...parsed };
+}
+
+/**
+ * Lowers the query's EDNS UDP size to `size` when it asks for more, in place (CoreDNS's bufsize changes the
+ * request itself): forward relays the patched bytes and the server sizes the response by the new value.
+ */
+export function clampUdpSize(q: Query, size: number): void {
+  if (!q.edns || q.edns.udpSize <= size) return;
+  const at = findOpt(q.raw);
+  if (at < 0) return;
+  const raw = Buffer.from(q.raw);
+  raw.writeUInt16BE(size, at + 3);
+  q.raw = raw;
+  q.edns = { ...q.edns, udpSize: size };
 }

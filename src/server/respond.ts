@@ -24,8 +24,8 @@ export function canonicalWire(msg: Message): Buffer {
   return w;
 }
 
-/** Offset of the OPT record in a response, or -1 (walks only when ARCOUNT > 0). */
-function findOpt(buf: Buffer): number {
+/** Offset of the OPT record in a message (a response, or a query's raw bytes), or -1 (walks only when ARCOUNT > 0). */
+export function findOpt(buf: Buffer): number {
   const ar = buf.readUInt16BE(10);
   if (ar === 0) return -1;
   let off = HEADER_SIZE;
