@@ -7,13 +7,19 @@ import { logger } from '../pkg/log.js';
 import { createRegistry, type Registry } from '../pkg/metrics.js';
 import { dnsMetrics, type DnsMetrics } from './metrics.js';
 import { errorResponse, headerOnlyResponse, renderReply, responseLimit } from './respond.js';
-import { PluginError, type PluginDefinitions, type Query, type Reply, type SharedServices } from './types.js';
+import { PluginError, ReentryError, type PluginDefinitions, type Query, type Reentry, type Reply, type SharedServices } from './types.js';
 import { CLASS, RCODE, SERVER_UDP_SIZE, TYPE } from './wire/constants.js';
 import { decodeMessage, encodeMessage, type Message } from './wire/message.js';
 import { fqdn } from '../pkg/zone.js';
 import { isParseFailure, parseQuery } from './wire/query.js';
 
 const log = logger();
+
+/**
+ * Deepest chain of queries the server asks itself while answering one query (CoreDNS's file plugin fails the
+ * 9th: `loop > 8`). Legitimate CNAME chains through several zones stay far below it; a loop hits it at once.
+ */
+export const MAX_REENTRIES = 8;
 
 export interface ServerOptions {
   /** Corefile path (default Corefile in the working directory). */
@@ -65,7 +71,7 @@ export class DnsServer {
       shuttingDown: () => this.stopping,
       setLameduck: (ms) => { this.stagedLameduckMs = Math.max(this.stagedLameduckMs, ms); },
       requestReload: (reason) => { log.info(`reload requested: ${reason}`); void this.reload(); },
-      resolve: (q) => this.resolveInternal(q.name, q.type, q.server),
+      resolve: (q, from) => this.resolveInternal(q.name, q.type, q.server, from),
     };
   }
 
@@ -197,7 +203,7 @@ export class DnsServer {
   }
 
   /** The whole query path for one packet: parse, route, run the chain, render for this asker. */
-  handle(buf: Buffer, peer: Peer, routes: PortRoutes): Buffer | null | Promise<Buffer | null> {
+  handle(buf: Buffer, peer: Peer, routes: PortRoutes, reentry?: Reentry): Buffer | null | Promise<Buffer | null> {
     const pq = parseQuery(buf);
     if (isParseFailure(pq)) {
       if (pq.drop) return null;
@@ -218,7 +224,7 @@ export class DnsServer {
       id: pq.id, opcode: pq.opcode, rd: pq.rd, cd: pq.cd, name: pq.name, lname: pq.lname, type: pq.type,
       class: pq.class, edns: pq.edns, raw: pq.raw, questionEnd: pq.questionEnd, proto: peer.proto,
       remoteAddress: peer.address, remotePort: peer.port, family: peer.family, server: routes.server, zone,
-      start: performance.now(),
+      start: performance.now(), reentry,
     };
     let r: Reply | Promise<Reply>;
     try {
@@ -252,16 +258,26 @@ export class DnsServer {
     return out;
   }
 
-  /** A query from inside the server (CNAME chasing, loop detection), run through the current config. */
-  async resolveInternal(name: string, type: number, server?: string): Promise<Message> {
+  /**
+   * A query from inside the server (CNAME chasing, loop detection), run through the current config. `from`
+   * is the query being answered: re-entries are counted along the chain and bounded (see MAX_REENTRIES).
+   */
+  async resolveInternal(name: string, type: number, server?: string, from?: Query): Promise<Message> {
     const config = this.config;
     if (!config) throw new Error('server is not running');
+    const reentry: Reentry = { depth: (from?.reentry?.depth ?? 0) + 1, root: from?.reentry?.root ?? {} };
+    if (reentry.depth > MAX_REENTRIES) {
+      reentry.root.error ??= new ReentryError('server', `more than ${MAX_REENTRIES} re-entries into the server (a CNAME loop?) at ${fqdn(name)}`);
+      throw reentry.root.error;
+    }
     const routes = config.ports.find((p) => !server || p.server === server) ?? config.ports[0]!;
     const raw = encodeMessage({
       id: Math.floor(Math.random() * 0xffff), qr: false, rd: true, rcode: 0, question: { name: fqdn(name), type, class: CLASS.IN },
       answer: [], authority: [], additional: [], edns: { udpSize: SERVER_UDP_SIZE, version: 0, do: false },
     });
-    const out = await this.handle(raw, { proto: 'tcp', address: '127.0.0.1', port: 0, family: 1 }, routes);
+    const out = await this.handle(raw, { proto: 'tcp', address: '127.0.0.1', port: 0, family: 1 }, routes, reentry);
+    // Deeper down the chain went too far: every level fails, whatever its plugins made of it.
+    if (reentry.root.error) throw reentry.root.error;
     if (!out) throw new Error(`no answer for internal query ${name}`);
     return decodeMessage(out);
   }

@@ -16,6 +16,17 @@ export interface Query extends ParsedQuery {
   zone: string;
   /** performance.now() at arrival. */
   start: number;
+  /** Set on the queries the server asks itself (`SharedServices.resolve`); undefined for a client's query. */
+  reentry?: Reentry;
+}
+
+/**
+ * Where a query the server asks itself stands: how many re-entries deep it is (1 = asked while answering a
+ * client's query) and the failure shared by every query of that client's tree once one went too deep.
+ */
+export interface Reentry {
+  depth: number;
+  root: { error?: ReentryError };
 }
 
 /**
@@ -105,8 +116,12 @@ export interface SharedServices {
   setLameduck(ms: number): void;
   /** Asks the process to reload the Corefile now (reload plugin). */
   requestReload(reason: string): void;
-  /** A dns query into the current config, used by loop detection and autopath/CNAME chasing. */
-  resolve(q: { name: string; type: number; server?: string }): Promise<Message>;
+  /**
+   * A dns query into the current config, used by loop detection and CNAME chasing. `from` is the query being
+   * answered: a chain of such re-entries deeper than MAX_REENTRIES rejects with ReentryError at every level
+   * (a plugin that catches resolve's errors must rethrow that one), so the client gets SERVFAIL.
+   */
+  resolve(q: { name: string; type: number; server?: string }, from?: Query): Promise<Message>;
   /** Set by `clusterdns check`: set up to find configuration errors only; this config will never serve. */
   checkOnly?: boolean;
 }
@@ -126,6 +141,14 @@ export class PluginError extends Error {
   constructor(readonly plugin: string, message: string) {
     super(message);
   }
+}
+
+/**
+ * A query went through the server more than MAX_REENTRIES times (CNAMEs or ExternalNames pointing at each
+ * other across zones or through `rewrite`): the whole client query fails, like CoreDNS's file plugin does.
+ */
+export class ReentryError extends PluginError {
+  override name = 'ReentryError';
 }
 
 /** A plugin as registered in the execution order list (plugin.cfg). */

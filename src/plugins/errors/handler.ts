@@ -62,6 +62,8 @@ class Consolidation {
 export class Errors implements Plugin {
   readonly name = 'errors';
   private readonly consolidations: Consolidation[];
+  /** One error thrown through several levels of re-entry (ReentryError) is logged once, at the deepest. */
+  private readonly logged = new WeakSet<Error>();
 
   constructor(rules: ConsolidateRule[], private readonly stacktrace: boolean) {
     this.consolidations = rules.map((r) => new Consolidation(r));
@@ -80,6 +82,8 @@ export class Errors implements Plugin {
 
   private failed(q: Query, e: unknown): Reply {
     const err = e instanceof Error ? e : new Error(String(e));
+    if (this.logged.has(err)) return { rcode: RCODE.SERVFAIL };
+    this.logged.add(err);
     let emit: (msg: string) => void = (m) => log.error(m);
     for (const c of this.consolidations) {
       if (!c.rule.pattern.test(err.message)) continue;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { RCODE } from '../../server/wire/constants.js';
 import type { Message } from '../../server/wire/message.js';
 import { matchZone } from '../../pkg/zone.js';
-import type { Next, Plugin, Query, Reply, SharedServices } from '../../server/types.js';
+import { ReentryError, type Next, type Plugin, type Query, type Reply, type SharedServices } from '../../server/types.js';
 import { logger } from '../../pkg/log.js';
 import { Zone, type Answer } from './zone.js';
 import { parseZoneFile } from './zonefile.js';
@@ -37,8 +37,6 @@ export class FilePlugin implements Plugin {
   readonly zones = new Map<string, Zone>();
   private answers = new Map<string, Reply>();
   private timer: NodeJS.Timeout | undefined;
-  /** Out-of-zone CNAME targets being resolved: a second request for one is a loop between zones. */
-  private chasing = new Set<string>();
   /** Last reload error per origin: a file that stays broken is reported once, not every poll. */
   private reloadErrors = new Map<string, string>();
 
@@ -107,21 +105,19 @@ export class FilePlugin implements Plugin {
 
   /** A CNAME leaving the zone: resolve the target through the server (CoreDNS's upstream lookup). */
   private async chase(q: Query, zone: Zone, a: Answer): Promise<Reply> {
-    const key = a.chase!.toLowerCase() + '|' + q.type;
-    if (!this.shared || this.chasing.has(key)) return this.reply(q, { ...a, authority: zone.ns });
-    this.chasing.add(key);
+    if (!this.shared) return this.reply(q, { ...a, authority: zone.ns });
     try {
-      const m = await this.shared.resolve({ name: a.chase!, type: q.type, server: q.server });
+      // A loop between zones ends at the server's re-entry bound (SERVFAIL), as in CoreDNS.
+      const m = await this.shared.resolve({ name: a.chase!, type: q.type, server: q.server }, q);
       const negative = m.rcode === RCODE.NXDOMAIN || (m.rcode === RCODE.NOERROR && m.answer.length === 0);
       return this.reply(q, {
         rcode: m.rcode, aa: true, answer: [...a.answer, ...m.answer],
         authority: negative ? [zone.soa] : zone.ns, additional: [],
       });
     } catch (e) {
+      if (e instanceof ReentryError) throw e;
       log.error(`resolving CNAME target ${a.chase} of ${q.name}: ${(e as Error).message}`);
       return { rcode: RCODE.SERVFAIL };
-    } finally {
-      this.chasing.delete(key);
     }
   }
 }

@@ -7,7 +7,7 @@ import { RCODE, TYPE } from '../../server/wire/constants.js';
 import type { Message, RR } from '../../server/wire/message.js';
 import { Fall } from '../../pkg/fall.js';
 import { isSubdomain, matchZone } from '../../pkg/zone.js';
-import type { Next, Plugin, Query, Reply, SharedServices } from '../../server/types.js';
+import { ReentryError, type Next, type Plugin, type Query, type Reply, type SharedServices } from '../../server/types.js';
 import { ipFromReverseName } from '../../pkg/reverse.js';
 import type { AutoPather, ExternalEntry, Externaler } from '../interfaces.js';
 import { podSearchPath } from './autopath.js';
@@ -111,7 +111,7 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather {
       return reply;
     }
     // Answers that include upstream data are not cached here: their TTLs are the upstream's.
-    return this.chase(res.answer).then((answer) => this.reply(q, res.rcode, answer, res.authority, res.additional));
+    return this.chase(q, res.answer).then((answer) => this.reply(q, res.rcode, answer, res.authority, res.additional));
   }
 
   private remember(key: string, v: Reply | 'next'): void {
@@ -128,7 +128,7 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather {
   }
 
   /** Replaces out-of-zone CNAME targets by what the rest of the chain answers; a failure keeps just the CNAME. */
-  private async chase(items: Item[]): Promise<RR[]> {
+  private async chase(q: Query, items: Item[]): Promise<RR[]> {
     const out: RR[] = [];
     for (const it of items) {
       if (!isPending(it)) {
@@ -136,9 +136,10 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather {
         continue;
       }
       try {
-        const m = await this.shared.resolve({ name: it.pending, type: it.type });
+        const m = await this.shared.resolve({ name: it.pending, type: it.type }, q);
         out.push(...m.answer);
-      } catch {
+      } catch (e) {
+        if (e instanceof ReentryError) throw e;
         // CoreDNS answers NOERROR with the CNAME alone when the target cannot be resolved.
       }
     }
