@@ -90,7 +90,7 @@ export class Forward implements Plugin {
     let reply = await up.exchange(q.raw, q.questionEnd, transport);
     // Unlike CoreDNS (which retries only with prefer_udp), a truncated UDP answer is always fetched again over
     // TCP: the server then truncates to what the asker takes, keeping as many records as fit (musl has no TCP).
-    if (transport === 'udp' && reply.readUInt16BE(2) & FLAG.TC) reply = await up.exchange(q.raw, q.questionEnd, 'tcp');
+    if (transport === 'udp' && reply.readUInt16BE(2) & FLAG.TC && !up.secure) reply = await up.exchange(q.raw, q.questionEnd, 'tcp');
     // Relayed (and cached, and rewritten by the server) as bytes: a lying length or a pointer loop would reach
     // clients and our own walkers. A failed try like a timeout: the next upstream, or SERVFAIL.
     const bad = checkMessage(reply);

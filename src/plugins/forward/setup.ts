@@ -12,20 +12,28 @@ import { fqdn } from '../../pkg/zone.js';
 import { SetupArgs } from '../../pkg/args.js';
 import { DEFAULT_MAX_CONCURRENT, Forward, type ForwardConfig, type Policy } from './forward.js';
 import { forwardMetrics } from './metrics.js';
+import { tlsFromArgs, type TlsMaterial } from '../../pkg/tls.js';
 import { Upstream, type UpstreamOptions } from './upstream.js';
 
 const log = logger('plugin/forward');
 const MAX_UPSTREAMS = 15;
 
-interface HostPort { host: string; port: number }
+interface HostPort {
+  host: string;
+  port: number;
+  /** A `tls://` upstream (DNS over TLS, RFC 7858). */
+  tls?: boolean;
+  /** Its own server name, `tls://IP%NAME[:PORT]`. */
+  serverName?: string;
+}
 
 /** `IP`, `IP:port`, `[v6]`, `[v6]:port`, bare v6; undefined when it is none of those. */
-function parseHostPort(text: string): HostPort | undefined {
+function parseHostPort(text: string, defaultPort = 53): HostPort | undefined {
   const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
-  if (bracket) return net.isIPv6(bracket[1]!) ? { host: bracket[1]!, port: bracket[2] ? Number(bracket[2]) : 53 } : undefined;
-  if (net.isIPv6(text)) return { host: text, port: 53 };
+  if (bracket) return net.isIPv6(bracket[1]!) ? { host: bracket[1]!, port: bracket[2] ? Number(bracket[2]) : defaultPort } : undefined;
+  if (net.isIPv6(text)) return { host: text, port: defaultPort };
   const v4 = /^([^:]+)(?::(\d+))?$/.exec(text);
-  if (v4 && net.isIPv4(v4[1]!)) return { host: v4[1]!, port: v4[2] ? Number(v4[2]) : 53 };
+  if (v4 && net.isIPv4(v4[1]!)) return { host: v4[1]!, port: v4[2] ? Number(v4[2]) : defaultPort };
   return undefined;
 }
 
@@ -45,16 +53,25 @@ function parseTo(arg: string, line: number, d: Directive, corefile: string): Hos
   const err = (msg: string) => new SetupError(d.file, line, 'forward', msg);
   const scheme = /^([a-z0-9]+):\/\//i.exec(arg);
   let rest = arg;
+  let tls = false;
+  let serverName: string | undefined;
   if (scheme) {
     const s = scheme[1]!.toLowerCase();
-    if (s === 'tls' || s === 'https') throw err(`'${arg}': ${s}:// upstreams (DNS over TLS/HTTPS) are not supported, use dns://`);
-    if (s !== 'dns') throw err(`'${s}' is not supported as a destination protocol in forward: ${arg}`);
+    if (s === 'https') throw err(`'${arg}': https:// upstreams (DNS over HTTPS) are not supported, use dns:// or tls://`);
+    if (s !== 'dns' && s !== 'tls') throw err(`'${s}' is not supported as a destination protocol in forward: ${arg}`);
     rest = arg.slice(scheme[0].length);
+    tls = s === 'tls';
+    // CoreDNS splitZone: `tls://9.9.9.9%dns.quad9.net:853` names the upstream's TLS server; the port stays after it.
+    const sni = tls ? /^(\[?[^%\]]+)%([^:\]]+)\]?(:\d+)?$/.exec(rest) : null;
+    if (sni) {
+      serverName = sni[2]!;
+      rest = (sni[1]!.startsWith('[') ? `${sni[1]}]` : sni[1]!) + (sni[3] ?? '');
+    }
   }
-  const hp = parseHostPort(rest);
+  const hp = parseHostPort(rest, tls ? 853 : 53);
   if (hp) {
     if (!Number.isInteger(hp.port) || hp.port < 1 || hp.port > 65535) throw err(`invalid port in upstream '${arg}'`);
-    return [hp];
+    return [tls ? { ...hp, tls, serverName } : hp];
   }
   if (scheme) throw err(`not an IP address: '${arg}'`);
   const path = isAbsolute(arg) ? arg : resolve(dirname(corefile), arg);
@@ -98,7 +115,7 @@ export function parseForward(d: Directive, ctx: Pick<SetupContext, 'corefile' | 
   const seen = new Set<string>();
   for (const a of toArgs) {
     for (const hp of parseTo(a, d.line, d, ctx.corefile)) {
-      const k = `${hp.host}|${hp.port}`;
+      const k = `${hp.tls ? 'tls' : 'dns'}|${hp.host}|${hp.port}`;
       if (!seen.has(k)) { seen.add(k); hostPorts.push(hp); }
     }
   }
@@ -111,6 +128,8 @@ export function parseForward(d: Directive, ctx: Pick<SetupContext, 'corefile' | 
     from, except: [], policy: 'random', maxFails: 2, forceTcp: false, preferUdp: false, maxConcurrent: DEFAULT_MAX_CONCURRENT,
     next: [], failover: [], hasNextForward: false,
   };
+  let tlsMaterial: TlsMaterial | undefined;
+  let tlsServerName: string | undefined;
   const a = new SetupArgs('forward');
   for (const c of d.children) {
     const e = (msg: string) => a.error(c, msg);
@@ -159,8 +178,16 @@ export function parseForward(d: Directive, ctx: Pick<SetupContext, 'corefile' | 
       }
       case 'next': cfg.next = parseRcodes(c.args, 'next', c.line, d); break;
       case 'failover': cfg.failover = parseRcodes(c.args, 'failover', c.line, d); break;
-      case 'tls': case 'tls_servername':
-        throw e(`${c.name} is not supported: clusterdns forwards over plain DNS (UDP/TCP) only`);
+      case 'tls':
+        try {
+          tlsMaterial = tlsFromArgs(a.count(c, 0, 3, '[CERT KEY] [CA]'), dirname(ctx.corefile));
+        } catch (err) {
+          throw e((err as Error).message);
+        }
+        break;
+      case 'tls_servername':
+        tlsServerName = a.count(c, 1, 1, 'NAME')[0]!;
+        break;
       default:
         throw e(`unknown property '${c.name}'`);
     }
@@ -168,7 +195,15 @@ export function parseForward(d: Directive, ctx: Pick<SetupContext, 'corefile' | 
   if (cfg.forceTcp) up.hcTransport = 'tcp';
   const forwards = ctx.block.filter((b) => b.name === 'forward');
   cfg.hasNextForward = forwards.indexOf(d) < forwards.length - 1;
-  return { ...cfg, upstreams: hostPorts.map((hp) => new Upstream(hp.host, hp.port, up)) };
+  const tlsCtx = tlsMaterial?.context ?? (hostPorts.some((hp) => hp.tls) ? tlsFromArgs([], '').context : undefined);
+  const upstreams = hostPorts.map((hp) => {
+    if (!hp.tls) return new Upstream(hp.host, hp.port, up);
+    if (hp.serverName && tlsServerName) {
+      throw err(d.line, `both forward ('${tlsServerName}') and proxy level ('${hp.serverName}') TLS servernames are set for upstream proxy '${hp.host}'`);
+    }
+    return new Upstream(hp.host, hp.port, { ...up, tls: { secureContext: tlsCtx!, servername: hp.serverName ?? tlsServerName } });
+  });
+  return { ...cfg, upstreams };
 }
 
 export const definition: PluginDefinition = {

@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
+import tls from 'node:tls';
 import { randomInt } from 'node:crypto';
 import { CLASS, HEADER_SIZE, TYPE } from '../../server/wire/constants.js';
 import { encodeMessage } from '../../server/wire/message.js';
@@ -18,6 +19,12 @@ export interface UpstreamOptions {
   hcDomain: string;
   /** Health checks use TCP when queries do (force_tcp). */
   hcTransport: Transport;
+  /**
+   * A `tls://` upstream: every query and health check goes over TLS (RFC 7858) whatever the asker used,
+   * on connections reused like TCP ones. `servername` is sent as SNI and verified; without it the
+   * certificate must name the IP, as Go's crypto/tls checks in CoreDNS.
+   */
+  tls?: { secureContext: tls.SecureContext; servername?: string | undefined };
 }
 
 export class UpstreamError extends PluginError {
@@ -122,7 +129,10 @@ class UdpChannel {
   }
 }
 
-/** One TCP connection, one query at a time (like CoreDNS's persistent connections), reused until idle `expire`. */
+/**
+ * One TCP (or TLS) connection, one query at a time (like CoreDNS's persistent connections), reused until idle
+ * `expire`.
+ */
 class TcpConn {
   readonly socket: net.Socket;
   private buf: Buffer = Buffer.alloc(0);
@@ -133,10 +143,20 @@ class TcpConn {
   /** It has carried a query before: a failure may just be the server closing an idle connection. */
   reused = false;
 
-  constructor(private readonly up: Upstream) {
-    this.socket = net.connect({ host: up.host, port: up.port, noDelay: true });
+  constructor(private readonly up: Upstream, secure?: UpstreamOptions['tls']) {
+    if (secure) {
+      const s = tls.connect({
+        host: up.host, port: up.port, secureContext: secure.secureContext, servername: secure.servername, session: up.tlsSession,
+      });
+      s.setNoDelay(true);
+      // Resumption spares later connections the full handshake (CoreDNS: a ClientSessionCache per forward).
+      s.on('session', (ticket: Buffer) => { up.tlsSession = ticket; });
+      this.socket = s;
+    } else {
+      this.socket = net.connect({ host: up.host, port: up.port, noDelay: true });
+    }
     this.connected = new Promise((resolve, reject) => {
-      this.socket.once('connect', () => resolve());
+      this.socket.once(secure ? 'secureConnect' : 'connect', () => resolve());
       this.socket.once('error', reject);
     });
     this.connected.catch(() => undefined);
@@ -179,7 +199,7 @@ class TcpConn {
         timer = setTimeout(() => {
           this.waiting = null;
           this.destroy();
-          reject(new UpstreamError(this.up.to, `no answer over tcp within ${timeoutMs} ms`, 'ETIMEDOUT'));
+          reject(new UpstreamError(this.up.to, `no answer over ${this.up.secure ? 'tls' : 'tcp'} within ${timeoutMs} ms`, 'ETIMEDOUT'));
         }, timeoutMs);
         this.waiting = { query: q.subarray(2), questionEnd, resolve, reject };
         this.connected.then(() => this.socket.write(q), (err: NodeJS.ErrnoException) => {
@@ -212,9 +232,15 @@ export class Upstream {
   private probing = false;
   private probeTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The last TLS session ticket of a `tls://` upstream, offered by the next connection. */
+  tlsSession: Buffer | undefined;
+
+  /** A `tls://` upstream. */
+  readonly secure: boolean;
 
   constructor(readonly host: string, readonly port: number, private readonly opts: UpstreamOptions) {
     this.to = net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+    this.secure = !!opts.tls;
   }
 
   /** Down = more failed health checks than max_fails (0: never down). */
@@ -228,7 +254,7 @@ export class Upstream {
    */
   exchange(query: Buffer, questionEnd: number, transport: Transport, timeoutMs = this.opts.readTimeoutMs): Promise<Buffer> {
     if (this.closed) return Promise.reject(new UpstreamError(this.to, 'forward instance was shut down'));
-    return transport === 'udp' ? this.udpChannel().send(query, questionEnd, timeoutMs) : this.tcpExchange(query, questionEnd, timeoutMs);
+    return transport === 'udp' && !this.opts.tls ? this.udpChannel().send(query, questionEnd, timeoutMs) : this.tcpExchange(query, questionEnd, timeoutMs);
   }
 
   private udpChannel(): UdpChannel {
@@ -250,7 +276,7 @@ export class Upstream {
         if (!conn.dead && Date.now() - conn.used < this.opts.expireMs) break;
         conn.destroy();
       }
-      conn ??= new TcpConn(this);
+      conn ??= new TcpConn(this, this.opts.tls);
       this.busyTcp.add(conn);
       const wasReused = conn.reused;
       try {
