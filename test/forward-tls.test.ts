@@ -10,9 +10,9 @@ import type { Directive } from '../src/corefile/types.js';
 import type { Forward } from '../src/plugins/forward/forward.js';
 import { parseForward } from '../src/plugins/forward/setup.js';
 import { loadPlugins } from '../src/plugins/registry.js';
-import type { Registry } from '../src/pkg/metrics.js';
 import { checkCorefile } from '../src/server/check.js';
 import { dig } from './helpers/dig.js';
+import { metricValue } from './helpers/metrics.js';
 import { makePki, startUnboundDot, type DotServer } from './helpers/dot.js';
 import { startServer } from './helpers/server.js';
 import { tempDir } from './helpers/temp-dir.js';
@@ -20,17 +20,6 @@ import { sleep, waitFor } from './helpers/wait.js';
 
 const NAME = 'dns.test.example';
 const DATA = ['www.example.com. A 192.0.2.1', 'www.example.com. AAAA 2001:db8::1', 'txt.example.com. TXT "over tls"'];
-
-async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const m = registry.getSingleMetric(name);
-  if (!m) return 0;
-  const { values } = await m.get();
-  return values
-    .filter((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want))
-    // A histogram's observations are its _count; a counter's values carry no metricName.
-    .filter((v) => (v as { metricName?: string }).metricName === undefined || (v as { metricName?: string }).metricName!.endsWith('_count'))
-    .reduce((n, v) => n + v.value, 0);
-}
 
 t.test('setup: tls:// upstreams, port 853, server names, tls option', async (t) => {
   const pki = await makePki([NAME]);

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { SetupError, type Directive } from '../src/corefile/types.js';
 import { parseForward, resolvConfNameservers } from '../src/plugins/forward/setup.js';
-import type { Registry } from '../src/pkg/metrics.js';
 import { dig } from './helpers/dig.js';
+import { metricValue } from './helpers/metrics.js';
 import { startServer } from './helpers/server.js';
 import { freePort, startBlackhole, startDnsmasq, startKnot } from './helpers/upstream.js';
 import { sleep } from './helpers/wait.js';
@@ -22,16 +22,6 @@ www AAAA 2001:db8::1
 mail A 192.0.2.25
 txt TXT "hello world"
 `;
-}
-
-async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const m = registry.getSingleMetric(name);
-  if (!m) return 0;
-  const { values } = await m.get();
-  return values
-    .filter((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want))
-    .filter((v) => !('metricName' in v) || !String(v.metricName).endsWith('_bucket'))
-    .reduce((n, v) => n + v.value, 0);
 }
 
 t.test('setup: every wrong option names plugin, line and option', async (t) => {

@@ -4,7 +4,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { runCommand } from '../../src/pkg/command.js';
-import { freePort } from './upstream.js';
+import { freePort, stopper } from './upstream.js';
 import { sleep } from './wait.js';
 import { tempDir } from './temp-dir.js';
 
@@ -101,15 +101,6 @@ export async function startUnboundDot(pki: TestPki, localData: string[], port?: 
       const r = await runCommand('ss', ['-Htn', 'state', 'established', `( dport = :${p} )`]);
       return r.stdout.split('\n').filter((l) => l.trim()).map((l) => ({ local: l.trim().split(/\s+/)[2]! }));
     },
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise<void>((r) => child.once('exit', () => r()));
-        process.kill(child.pid!, 'SIGTERM');
-        const timer = setTimeout(() => { if (child.exitCode === null) process.kill(child.pid!, 'SIGKILL'); }, 3000);
-        await exited;
-        clearTimeout(timer);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })),
   };
 }

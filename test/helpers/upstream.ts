@@ -70,7 +70,8 @@ async function waitReady(child: ChildProcess, host: string, port: number, zone: 
   throw new Error(`${what} did not answer on ${host}:${port} within 10 s: ${stderr()}`);
 }
 
-function stopper(child: ChildProcess, cleanup: () => void): () => Promise<void> {
+/** Stops `child` by PID (SIGTERM, SIGKILL after 3 s), then runs `cleanup`. */
+export function stopper(child: ChildProcess, cleanup: () => void): () => Promise<void> {
   return async () => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
