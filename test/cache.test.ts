@@ -100,6 +100,59 @@ t.test('in front of a plugin answering with a Message: TTL flattening, SERVFAIL,
   t.equal(calls, 6, 'the DO bit is part of the key');
 });
 
+t.test('answers it does not store still pass with capped TTLs (CoreDNS caps before deciding to store)', async (t) => {
+  let calls = 0;
+  let next: () => Reply = () => ({ rcode: 0, plugin: 'kubernetes' });
+  const cache = new Cache(parseCache({ name: 'cache', args: ['30'], children: [], file: 'C', line: 1 }, ['.']), cacheMetrics(createRegistry()));
+  const chain = composeChain([cache, { name: 'kubernetes', serve: () => { calls++; return next(); } }]);
+  const rr = (ttl: number) => ({ name: 'x.test.', type: TYPE.A, ttl, data: '10.0.0.1' });
+  const cases: [string, Message, number][] = [
+    ['truncated', { id: 0, tc: true, rcode: 0, question: { name: 'x.test.', type: TYPE.A, class: 1 }, answer: [rr(300)], authority: [], additional: [] }, 30],
+    ['NXDOMAIN with an answer (other error): 5 s fail-safe',
+      { id: 0, rcode: RCODE.NXDOMAIN, question: { name: 'x.test.', type: TYPE.A, class: 1 }, answer: [rr(300)], authority: [], additional: [] }, 5],
+    ['delegation: 5 s fail-safe', {
+      id: 0, rcode: 0, question: { name: 'x.test.', type: TYPE.A, class: 1 }, answer: [],
+      authority: [{ name: 'test.', type: TYPE.NS, ttl: 86400, data: 'ns.test.' }], additional: [{ name: 'ns.test.', type: TYPE.A, ttl: 86400, data: '10.0.0.53' }],
+    }, 5],
+  ];
+  for (const [what, msg, ttl] of cases) {
+    next = () => ({ rcode: msg.rcode, msg, plugin: 'kubernetes' });
+    const before = calls;
+    const r = await chain(makeQuery('x.test.', TYPE.A));
+    const m = decodeMessage(r.wire!);
+    t.same([...m.answer, ...m.authority, ...m.additional].map((x) => x.ttl), [...msg.answer, ...msg.authority, ...msg.additional].map(() => ttl), `${what}: TTL ${ttl}`);
+    t.equal(r.rcode, msg.rcode, `${what}: rcode kept`);
+    await chain(makeQuery('x.test.', TYPE.A));
+    t.equal(calls - before, what.startsWith('delegation') ? 1 : 2, `${what}: ${what.startsWith('delegation') ? 'stored' : 'not stored'}`);
+    cache.close();
+  }
+});
+
+t.test('answers it does not store from knotd: capped all the same', async (t) => {
+  const up = await startKnot({ zones: { 'example.com.': `$ORIGIN example.com.
+$TTL 300
+@ SOA ns hostmaster 1 3600 600 86400 60
+@ NS ns
+ns A 127.0.0.1
+alias CNAME www.example.net.
+sub NS ns.sub
+ns.sub A 127.0.0.2
+` } });
+  t.teardown(up.stop);
+  const srv = await startServer(`. {\n  cache 30\n  forward . ${up.addr}\n}\n`);
+  t.teardown(srv.stop);
+  const misses = () => metric(srv.server.registry, 'coredns_cache_misses_total');
+  const m0 = await misses();
+  const chain = await dig(srv.port, ['alias.example.com', 'A', '+norecurse']);
+  t.same(chain.answer.map((r) => [r.type, r.data, r.ttl]), [['CNAME', 'www.example.net.', 30]], 'a CNAME chain that does not end: capped, not stored');
+  await sleep(1100);
+  t.equal((await dig(srv.port, ['alias.example.com', 'A', '+norecurse'])).answer[0]?.ttl, 30, 'asked again upstream');
+  t.equal(await misses() - m0, 2, 'both were misses');
+  const referral = await dig(srv.port, ['x.sub.example.com', 'A', '+norecurse']);
+  t.same(referral.authority.map((r) => [r.type, r.ttl]), [['NS', 5]], 'a delegation gets the 5 s fail-safe TTL (CoreDNS)');
+  t.same(referral.additional.map((r) => [r.data, r.ttl]), [['127.0.0.2', 5]]);
+});
+
 t.test('hit, miss and TTL decrement in front of forward to knotd', async (t) => {
   const up = await startKnot({ zones: { 'example.com.': zone } });
   let upStopped = false;

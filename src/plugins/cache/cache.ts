@@ -1,11 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
-import { FLAG, RCODE } from '../../server/wire/constants.js';
+import { FLAG, RCODE, TYPE } from '../../server/wire/constants.js';
 import { canonicalWire } from '../../server/respond.js';
 import { isSubdomain } from '../../pkg/zone.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import { serverCells, type CacheMetrics, type ServerCells } from './metrics.js';
-import { inspect, type Kind } from './wire.js';
+import { inspect, type Kind, type TtlRule } from './wire.js';
 
 export interface CacheConfig {
   zones: string[];
@@ -173,32 +173,39 @@ export class Cache implements Plugin {
     }
   }
 
+  /**
+   * Every reply passing on gets one capped TTL on all its records (CoreDNS's ResponseWriter does this
+   * before deciding whether to store, so even truncated answers, other errors and disabled zones are capped).
+   */
   private store(q: Query, reply: Reply, onlyGood: boolean, prev?: Entry): Reply | null {
     if (onlyGood && reply.rcode !== RCODE.NOERROR && reply.rcode !== RCODE.NXDOMAIN) return null;
     // No message means nobody answered (the server writes a bare error): CoreDNS never caches that either.
     if (!reply.wire && !reply.msg) return onlyGood ? null : reply;
+    // Zone transfers pass untouched: CoreDNS would give every record of an AXFR the 5 s fail-safe TTL.
+    if (q.type === TYPE.AXFR || q.type === TYPE.IXFR) return onlyGood ? null : reply;
     let info;
     try {
       info = inspect(reply.wire ?? canonicalWire(reply.msg!), q.type);
     } catch {
       return onlyGood ? null : reply;
     }
-    if (!info.kind) return onlyGood ? null : reply;
+    if (onlyGood && !info.kind) return null;
     const c = this.config;
-    const key = cacheKey(q);
-    const cells = this.cellsFor(q.server);
-    const ttl = this.duration(info.kind, info.minTtl);
+    const ttl = this.duration(info.ttlRule, info.minTtl);
     for (const off of info.ttlOffsets) info.wire.writeUInt32BE(ttl, off);
     const rcode = info.wire[3]! & 0xf;
-    const disabled = info.kind === 'success' ? c.disableSuccess : c.disableDenial;
-    if (ttl > 0 && !disabled.some((z) => isSubdomain(q.lname, z))) {
+    const kind = info.kind;
+    const disabled = kind === 'success' ? c.disableSuccess : c.disableDenial;
+    if (kind && ttl > 0 && !disabled.some((z) => isSubdomain(q.lname, z))) {
+      const key = cacheKey(q);
+      const cells = this.cellsFor(q.server);
       const now = performance.now();
       const e: Entry = {
-        wire: info.wire, ttlOffsets: info.ttlOffsets, rcode, kind: info.kind, stored: now, ttl, cells,
+        wire: info.wire, ttlOffsets: info.ttlOffsets, rcode, kind, stored: now, ttl, cells,
         hits: prev?.hits ?? 0, lastHit: prev ? now : 0, refreshing: false,
       };
       const lruTtl = ttl * 1000 + c.staleMs;
-      if (info.kind === 'success') {
+      if (kind === 'success') {
         this.success.set(key, e, { ttl: lruTtl });
         // A positive refresh is the newest truth for this key (CoreDNS drops the denial on prefetch).
         if (prev) this.denial.delete(key);
@@ -211,16 +218,16 @@ export class Cache implements Plugin {
     // The stored bytes never leave: plugins in front (loadbalance) may reorder records in place.
     const out = Buffer.from(info.wire);
     if (!q.edns?.do && !(q.raw[3]! & FLAG.AD)) out[3] &= ~FLAG.AD;
-    return { rcode, wire: out, plugin: reply.plugin };
+    return { rcode: reply.rcode, wire: out, plugin: reply.plugin };
   }
 
-  /** Seconds to keep a response: its lowest TTL, capped and floored per kind (CoreDNS computeTTL). */
-  private duration(kind: Kind, minTtl: number): number {
+  /** Seconds for a response's records: its lowest TTL, capped and floored per kind (CoreDNS computeTTL). */
+  private duration(rule: TtlRule, minTtl: number): number {
     const c = this.config;
-    if (kind === 'servfail') return c.servfailTtl;
-    const [max, min] = kind === 'success' ? [c.successMaxTtl, c.successMinTtl] : [c.denialMaxTtl, c.denialMinTtl];
-    // No records at all: CoreDNS's fail-safe minimal TTL of 5 s.
-    const msgTtl = minTtl < 0 ? 5 : Math.min(minTtl, max);
+    if (rule === 'servfail') return c.servfailTtl;
+    const [max, min] = rule === 'denial' ? [c.denialMaxTtl, c.denialMinTtl] : [c.successMaxTtl, c.successMinTtl];
+    // No records at all, a delegation or another error: CoreDNS's fail-safe minimal TTL of 5 s.
+    const msgTtl = minTtl < 0 || rule === 'failsafe' ? 5 : Math.min(minTtl, max);
     return Math.min(Math.max(msgTtl, min), max);
   }
 

@@ -1,10 +1,20 @@
-import { HEADER_SIZE, RCODE, TYPE } from '../../server/wire/constants.js';
+import { responseType } from '../../server/response-type.js';
+import { HEADER_SIZE, TYPE } from '../../server/wire/constants.js';
 
 /** How CoreDNS's response.Typify + cache key() file a response: which cache, or none. */
 export type Kind = 'success' | 'denial' | 'servfail';
 
+/**
+ * Which TTL every record of a response passing the cache gets (CoreDNS cache WriteMsg): the lowest TTL
+ * capped and floored per cache, the `servfail` duration, or the 5 s fail-safe floored and capped like a
+ * success (delegations and other errors).
+ */
+export type TtlRule = Kind | 'failsafe';
+
 export interface Inspected {
+  /** The cache that keeps it; null: passed on (TTLs capped all the same) but not stored. */
   kind: Kind | null;
+  ttlRule: TtlRule;
   /** Lowest TTL of all records but OPT, or -1 when there are none. */
   minTtl: number;
   /** Offsets of every TTL field but OPT's, so a hit rewrites them without decoding. */
@@ -38,6 +48,7 @@ export function inspect(wire: Buffer, qtype: number): Inspected {
   let minTtl = -1;
   let answersType = false;
   let soa = false;
+  let nsRecords = 0;
   let optAt = -1;
   let optEnd = -1;
   for (let i = 0; i < an + ns + ar; i++) {
@@ -57,6 +68,7 @@ export function inspect(wire: Buffer, qtype: number): Inspected {
     ttlOffsets.push(o + 4);
     if (i < an) answersType ||= type === qtype || qtype === TYPE.ANY || qtype === TYPE.CNAME;
     else if (i < an + ns && type === TYPE.SOA) soa = true;
+    else if (i < an + ns && type === TYPE.NS) nsRecords++;
   }
   let out: Buffer;
   if (optAt >= 0 && optEnd === wire.length) {
@@ -65,20 +77,23 @@ export function inspect(wire: Buffer, qtype: number): Inspected {
   } else {
     out = Buffer.from(wire);
   }
-  return { kind: classify(rcode, !!(flags & 0x0200), an, answersType, soa), minTtl, ttlOffsets, wire: out };
+  const [ttlRule, kind] = classify(rcode, an, answersType, soa, nsRecords);
+  // Truncated answers are never stored (CoreDNS key()), but their TTLs follow their class all the same.
+  return { kind: flags & 0x0200 ? null : kind, ttlRule, minTtl, ttlOffsets, wire: out };
 }
 
-function classify(rcode: number, tc: boolean, an: number, answersType: boolean, soa: boolean): Kind | null {
-  if (tc) return null;
-  if (an > 0 && rcode === RCODE.NOERROR) {
-    if (answersType) return 'success';
-    // A CNAME chain that never reaches the type: NODATA with an SOA, else an incomplete answer not to cache (RFC 2308 §5).
-    return soa ? 'denial' : null;
+/** CoreDNS's cacheResponseType and key(): the TTL rule, and the cache that may store the response. */
+function classify(rcode: number, an: number, answersType: boolean, soa: boolean, nsRecords: number): [TtlRule, Kind | null] {
+  switch (responseType(rcode, an, soa, nsRecords)) {
+    case 'NOERROR':
+      // A CNAME chain that never reaches the type: NODATA with an SOA, else an incomplete answer not to cache (RFC 2308 §5).
+      if (an > 0 && !answersType) return soa ? ['denial', 'denial'] : ['success', null];
+      // Data-less NOERROR (whoami answers in the additional section) is a positive answer.
+      return ['success', 'success'];
+    case 'NODATA': return ['denial', 'denial'];
+    case 'NXDOMAIN': return ['denial', soa ? 'denial' : null];
+    case 'SERVERERROR': return ['servfail', 'servfail'];
+    case 'DELEGATION': return ['failsafe', 'success'];
+    default: return ['failsafe', null];
   }
-  if (an > 0) return null;
-  if (soa && rcode === RCODE.NOERROR) return 'denial';
-  if (rcode === RCODE.NXDOMAIN) return soa ? 'denial' : null;
-  if (rcode === RCODE.SERVFAIL || rcode === RCODE.NOTIMP) return 'servfail';
-  // Delegations and data-less NOERROR (whoami answers in the additional section) are positive answers.
-  return rcode === RCODE.NOERROR ? 'success' : null;
 }

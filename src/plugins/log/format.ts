@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Query } from '../../server/types.js';
 import { FLAG, HEADER_SIZE, RCODE, TYPE, rcodeName, typeName } from '../../server/wire/constants.js';
 import { readName } from '../../server/wire/name.js';
+import { responseType, type ResponseType } from '../../server/response-type.js';
 
 /** CoreDNS's Common Log Format and the `{combined}` variant (adds the opcode). */
 export const COMMON_FORMAT = '{remote}:{port} - {>id} "{type} {class} {name} {proto} {size} {>do} {>bufsize}" {rcode} {>rflags} {rsize} {duration}';
@@ -118,35 +119,30 @@ export function formatLine(nodes: Node[], q: Query, w: Written): string {
 }
 
 /** CoreDNS's response.Typify on the bytes we send (question first, so `questionEnd` locates the answer). */
-export function typify(q: Query, wire: Buffer): string {
+export function typify(q: Query, wire: Buffer): ResponseType {
   if (q.type === TYPE.AXFR || q.type === TYPE.IXFR) return 'META';
   const rcode = wire.readUInt16BE(2) & 0xf;
   const an = wire.readUInt16BE(6);
-  if (an > 0 && rcode === RCODE.NOERROR) return 'NOERROR';
-  if (an > 0 && rcode === RCODE.NXDOMAIN) return 'OTHERERROR';
   let soa = false;
   let ns = 0;
-  try {
-    let off = wire.readUInt16BE(4) ? q.questionEnd : HEADER_SIZE;
-    const auth = wire.readUInt16BE(8);
-    for (let i = 0; i < an + auth; i++) {
-      const at = readName(wire, off)[1];
-      if (i >= an) {
-        const t = wire.readUInt16BE(at);
-        if (t === TYPE.SOA) soa = true;
-        else if (t === TYPE.NS) ns++;
+  if (an === 0 || (rcode !== RCODE.NOERROR && rcode !== RCODE.NXDOMAIN)) {
+    try {
+      let off = wire.readUInt16BE(4) ? q.questionEnd : HEADER_SIZE;
+      const auth = wire.readUInt16BE(8);
+      for (let i = 0; i < an + auth; i++) {
+        const at = readName(wire, off)[1];
+        if (i >= an) {
+          const t = wire.readUInt16BE(at);
+          if (t === TYPE.SOA) soa = true;
+          else if (t === TYPE.NS) ns++;
+        }
+        off = at + 10 + wire.readUInt16BE(at + 8);
       }
-      off = at + 10 + wire.readUInt16BE(at + 8);
+    } catch {
+      return 'OTHERERROR';
     }
-  } catch {
-    return 'OTHERERROR';
   }
-  if (soa && rcode === RCODE.NOERROR) return 'NODATA';
-  if (rcode === RCODE.NXDOMAIN) return 'NXDOMAIN';
-  if (rcode === RCODE.SERVFAIL || rcode === RCODE.NOTIMP) return 'SERVERERROR';
-  if (ns > 0 && rcode === RCODE.NOERROR) return 'DELEGATION';
-  if (rcode === RCODE.NOERROR) return 'NOERROR';
-  return 'OTHERERROR';
+  return responseType(rcode, an, soa, ns);
 }
 
 /** CoreDNS's response.Classify. */
