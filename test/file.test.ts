@@ -5,6 +5,7 @@ import { startServer } from './helpers/server.js';
 import { dig } from './helpers/dig.js';
 import { parseTTL, parseZoneFile } from '../src/plugins/file/zonefile.js';
 import { sleep } from './helpers/wait.js';
+import { startKnot } from './helpers/upstream.js';
 
 const ZONE = readFileSync(new URL('../zones/example.org.zone', import.meta.url), 'utf8');
 const fmt = (rrs: { name: string; ttl: number; type: string; data: string }[]) => rrs.map((a) => `${a.name} ${a.ttl} ${a.type} ${a.data}`);
@@ -99,7 +100,9 @@ t.test('zone file parser', async (t) => {
     ['$TTL 60\na A 1.2.3', /^db:2: A: bad IPv4 address '1.2.3'/],
     ['$TTL 60\na ( A\n1.2.3.4', /^db:2: '\(' never closed/],
     ['$TTL 60\na.other. A 1.2.3.4', /^db:2: a\.other\. is out of zone example\.com\./],
-    ['$TTL 60\na CAA 0 issue "x"', /^db:2: unknown type 'CAA'/],
+    ['$TTL 60\na CAA 0 issue', /^db:2: CAA needs 3 RDATA fields, got 2/],
+    ['$TTL 60\na CAA 0 is-sue "x"', /^db:2: CAA: bad tag 'is-sue'/],
+    ['$TTL 60\na FOO 1', /^db:2: unknown type 'FOO'/],
     ['$TTL 60\na TYPE999 \\# 3 0a00', /^db:2: TYPE999: \\# length 3 does not match 2 bytes/],
     ['$TTL 60\na MX ten mail', /^db:2: MX: bad preference 'ten'/],
     ['$TTL 60\na "unterminated', /^db:2: unterminated quoted string/],
@@ -112,11 +115,88 @@ t.test('file: bad config', async (t) => {
     ['file', {}, /Corefile:2 - Error during setup: plugin\/file: needs a zone file: file DBFILE \[ZONES\.\.\.\]/],
     ['file missing.db', {}, /Corefile:2 - Error during setup: plugin\/file: unable to read zone file .*missing\.db/],
     ['file db {\n  reload x\n}', { db: ZONE }, /Corefile:3 - Error during setup: plugin\/file: reload: invalid duration 'x'/],
-    ['file db {\n  upstream\n}', { db: ZONE }, /Corefile:3 - Error during setup: plugin\/file: unknown property 'upstream' \(want reload\)/],
+    ['file db {\n  upstreams\n}', { db: ZONE }, /Corefile:3 - Error during setup: plugin\/file: unknown property 'upstreams' \(want reload, fallthrough or upstream\)/],
     ['file db', { db: '$TTL 60\nwww A 192.0.2.1\n' }, /Corefile:2 - Error during setup: plugin\/file: .*db: zone example\.org\. needs exactly one SOA record at its apex, found 0/],
     ['file db', { db: '$TTL 60\n@ SOA a b 1 2 3 4 5\nwww A 192.0.2.1\nwww CNAME x\n' }, /www\.example\.org\. has a CNAME and other data/],
   ];
   for (const [block, files, want] of rows) {
     await t.rejects(startServer(`example.org {\n${block}\n}\n`, { files }), want, block.replace(/\n/g, ' '));
   }
+});
+
+/** DNAME, CAA, loops and out-of-zone targets: CoreDNS's lookup.go and dname.go cases, through dig. */
+const ALIASES = [
+  '$TTL 300',
+  '@ SOA ns1 hostmaster 7 7200 900 1209600 300',
+  '@ NS ns1',
+  'ns1 A 192.0.2.53',
+  'ext CNAME www.example.net.',
+  'caa CAA 0 issue "letsencrypt.org"',
+  'caa CAA 128 iodef "mailto:security@example.org"',
+  'dname DNAME target',
+  'dname A 192.0.2.70',
+  'a.dname A 192.0.2.71 ; occluded by the DNAME above it',
+  'www.target A 192.0.2.90',
+  'alias.target CNAME www.target',
+  'away DNAME example.net.',
+  'self DNAME self',
+  '*.loop CNAME x.loop',
+  'me CNAME me',
+  'ping CNAME pong',
+  'pong CNAME ping',
+  '',
+].join('\n');
+
+t.test('file: DNAME, CAA, CNAME loops and out-of-zone targets through dig', async (t) => {
+  // No forward and no block for example.net: a CNAME leaving the zone is answered with the CNAME alone.
+  const srv = await startServer('example.org {\n    file db {\n        upstream\n    }\n}\n', { files: { db: ALIASES } });
+  t.teardown(() => srv.stop());
+  const dname = 'dname.example.org. 300 DNAME target.example.org.';
+  const rows: { q: string[]; status: string; answer: string[]; authority?: string[] }[] = [
+    { q: ['ext.example.org', 'A'], status: 'NOERROR', answer: ['ext.example.org. 300 CNAME www.example.net.'], authority: ['example.org. 300 NS ns1.example.org.'] },
+    { q: ['caa.example.org', 'CAA'], status: 'NOERROR', answer: ['caa.example.org. 300 CAA 0 issue "letsencrypt.org"', 'caa.example.org. 300 CAA 128 iodef "mailto:security@example.org"'] },
+    { q: ['dname.example.org', 'DNAME'], status: 'NOERROR', answer: [dname] },
+    { q: ['dname.example.org', 'A'], status: 'NOERROR', answer: ['dname.example.org. 300 A 192.0.2.70'] },
+    { q: ['www.dname.example.org', 'A'], status: 'NOERROR',
+      answer: [dname, 'www.dname.example.org. 300 CNAME www.target.example.org.', 'www.target.example.org. 300 A 192.0.2.90'] },
+    { q: ['a.dname.example.org', 'A'], status: 'NXDOMAIN', answer: [dname, 'a.dname.example.org. 300 CNAME a.target.example.org.'] },
+    { q: ['Alias.dname.example.org', 'A'], status: 'NOERROR', answer: [dname, 'Alias.dname.example.org. 300 CNAME Alias.target.example.org.',
+      'Alias.target.example.org. 300 CNAME www.target.example.org.', 'www.target.example.org. 300 A 192.0.2.90'] },
+    { q: ['x.dname.example.org', 'CNAME'], status: 'NOERROR', answer: [dname, 'x.dname.example.org. 300 CNAME x.target.example.org.'] },
+    { q: ['host.away.example.org', 'A'], status: 'NOERROR', answer: ['away.example.org. 300 DNAME example.net.', 'host.away.example.org. 300 CNAME host.example.net.'] },
+    // Loops end in a bare SERVFAIL, not a chain of repeated CNAMEs.
+    { q: ['host.loop.example.org', 'A'], status: 'SERVFAIL', answer: [] },
+    { q: ['me.example.org', 'A'], status: 'SERVFAIL', answer: [] },
+    { q: ['ping.example.org', 'A'], status: 'SERVFAIL', answer: [] },
+    { q: ['x.self.example.org', 'A'], status: 'SERVFAIL', answer: [] },
+    { q: ['me.example.org', 'CNAME'], status: 'NOERROR', answer: ['me.example.org. 300 CNAME me.example.org.'] },
+    { q: ['example.org', 'AXFR'], status: 'REFUSED', answer: [] },
+  ];
+  for (const row of rows) {
+    const r = await dig(srv.port, [...row.q, '+norec', ...(row.q[1] === 'AXFR' ? ['+comments'] : [])]);
+    const label = row.q.join(' ');
+    t.equal(r.status, row.status, `${label} status`);
+    t.same(fmt(r.answer), row.answer, `${label} answer`);
+    if (row.authority) t.same(fmt(r.authority), row.authority, `${label} authority`);
+  }
+});
+
+t.test('file: fallthrough passes NXDOMAIN on to forward (a real knotd)', async (t) => {
+  const up = await startKnot({ zones: { 'example.org.': '$TTL 60\n@ SOA ns hm 1 1 1 1 1\n@ NS ns\nns A 192.0.2.1\nonly-upstream A 198.51.100.1\nlocal A 198.51.100.2\nb.deep A 198.51.100.3\n' } });
+  t.teardown(() => up.stop());
+  const corefile = (fall: string) => `example.org {\n    file db {\n        ${fall}\n    }\n    forward . ${up.addr}\n}\n`;
+  const files = { db: '$TTL 300\n@ SOA ns1 hostmaster 7 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.53\nlocal A 192.0.2.2\na.b.deep A 192.0.2.3\n' };
+  const srv = await startServer(corefile('fallthrough'), { files });
+  t.teardown(() => srv.stop());
+  const short = async (port: number, name: string) => (await dig(port, [name, 'A'])).answer.map((a) => a.data);
+  t.same(await short(srv.port, 'only-upstream.example.org'), ['198.51.100.1'], 'NXDOMAIN in the file: answered by the upstream');
+  t.same(await short(srv.port, 'local.example.org'), ['192.0.2.2'], 'a name in the file is answered from it');
+  t.same(await short(srv.port, 'b.deep.example.org'), ['198.51.100.3'], 'an empty non-terminal falls through too (CoreDNS)');
+  t.equal((await dig(srv.port, ['local.example.org', 'MX'])).status, 'NOERROR', 'NODATA does not fall through');
+  t.equal((await dig(srv.port, ['local.example.org', 'MX'])).flags.includes('aa'), true, 'NODATA comes from the file');
+
+  const narrow = await startServer(corefile('fallthrough deep.example.org'), { files });
+  t.teardown(() => narrow.stop());
+  t.equal((await dig(narrow.port, ['only-upstream.example.org', 'A'])).status, 'NXDOMAIN', 'outside the fallthrough zones: NXDOMAIN');
+  t.same(await short(narrow.port, 'b.deep.example.org'), ['198.51.100.3'], 'inside them: passed on');
 });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { RCODE } from '../../server/wire/constants.js';
-import type { Message } from '../../server/wire/message.js';
+import { RCODE, TYPE } from '../../server/wire/constants.js';
+import type { Message, RR } from '../../server/wire/message.js';
+import type { Fall } from '../../pkg/fall.js';
 import { matchZone } from '../../pkg/zone.js';
 import { ReentryError, type Next, type Plugin, type Query, type Reply, type SharedServices } from '../../server/types.js';
 import { logger } from '../../pkg/log.js';
@@ -29,13 +30,15 @@ export interface FileOptions {
   origins: string[];
   /** Poll interval in ms; 0 disables reloading. */
   reloadMs: number;
+  /** Which NXDOMAIN (and empty non-terminal) answers pass on to the next plugin. */
+  fallthrough: Fall;
 }
 
 /** Serves RFC 1035 zone files, authoritatively, like CoreDNS's file plugin. */
 export class FilePlugin implements Plugin {
   readonly name = 'file';
   readonly zones = new Map<string, Zone>();
-  private answers = new Map<string, Reply>();
+  private answers = new Map<string, Reply | 'next'>();
   private timer: NodeJS.Timeout | undefined;
   /** Last reload error per origin: a file that stays broken is reported once, not every poll. */
   private reloadErrors = new Map<string, string>();
@@ -84,18 +87,31 @@ export class FilePlugin implements Plugin {
   serve(q: Query, next: Next): Reply | Promise<Reply> {
     const key = q.lname + '|' + q.type;
     const cached = this.answers.get(key);
+    if (cached === 'next') return next(q);
     if (cached) return cached;
     const zone = this.zoneFor(q.lname);
     if (!zone) return next(q);
+    // Without the transfer plugin in the block these reach us: no transfers allowed (CoreDNS).
+    if (q.type === TYPE.AXFR || q.type === TYPE.IXFR) return { rcode: RCODE.REFUSED };
     const a = zone.lookup(q.name, q.lname, q.type);
     if (a.chase) return this.chase(q, zone, a);
+    if (a.fall && this.opts.fallthrough.through(q.lname)) {
+      this.remember(key, 'next');
+      return next(q);
+    }
     const reply = this.reply(q, a);
-    if (this.answers.size >= MAX_CACHED) this.answers.clear();
-    this.answers.set(key, reply);
+    this.remember(key, reply);
     return reply;
   }
 
+  private remember(key: string, v: Reply | 'next'): void {
+    if (this.answers.size >= MAX_CACHED) this.answers.clear();
+    this.answers.set(key, v);
+  }
+
   private reply(q: Query, a: Answer): Reply {
+    // A bare SERVFAIL (a CNAME loop) carries no sections, like CoreDNS's.
+    if (a.rcode === RCODE.SERVFAIL && a.answer.length === 0) return { rcode: a.rcode };
     const msg: Message = {
       id: 0, aa: a.aa, rcode: a.rcode, question: { name: q.name, type: q.type, class: q.class },
       answer: a.answer, authority: a.authority, additional: a.additional,
@@ -103,21 +119,29 @@ export class FilePlugin implements Plugin {
     return { rcode: a.rcode, msg, plugin: this.name };
   }
 
-  /** A CNAME leaving the zone: resolve the target through the server (CoreDNS's upstream lookup). */
+  /**
+   * A CNAME leaving the zone: the target is resolved through the server (CoreDNS's upstream lookup, doLookup).
+   * Only NXDOMAIN, SERVFAIL and NODATA of the target show in the rcode; anything else, a REFUSED for a name
+   * no block serves included, answers NOERROR with what there is, so a resolver can chase the CNAME itself.
+   */
   private async chase(q: Query, zone: Zone, a: Answer): Promise<Reply> {
     if (!this.shared) return this.reply(q, { ...a, authority: zone.ns });
+    let rcode: number = RCODE.SERVFAIL;
+    let found: RR[] = [];
+    let negative = false;
     try {
       // A loop between zones ends at the server's re-entry bound (SERVFAIL), as in CoreDNS.
       const m = await this.shared.resolve({ name: a.chase!, type: q.type, server: q.server }, q);
-      const negative = m.rcode === RCODE.NXDOMAIN || (m.rcode === RCODE.NOERROR && m.answer.length === 0);
-      return this.reply(q, {
-        rcode: m.rcode, aa: true, answer: [...a.answer, ...m.answer],
-        authority: negative ? [zone.soa] : zone.ns, additional: [],
-      });
+      found = m.answer;
+      rcode = m.rcode === RCODE.NXDOMAIN || m.rcode === RCODE.SERVFAIL ? m.rcode : RCODE.NOERROR;
+      negative = m.rcode === RCODE.NXDOMAIN || (m.rcode === RCODE.NOERROR && found.length === 0);
     } catch (e) {
       if (e instanceof ReentryError) throw e;
       log.error(`resolving CNAME target ${a.chase} of ${q.name}: ${(e as Error).message}`);
-      return { rcode: RCODE.SERVFAIL };
     }
+    // The CNAME stays in the answer whatever the target gave (CoreDNS #4863; RFC 6604 §3 for the rcode).
+    return this.reply(q, {
+      rcode, aa: true, answer: [...a.answer, ...found], authority: negative ? [zone.soa] : zone.ns, additional: [],
+    });
   }
 }

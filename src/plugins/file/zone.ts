@@ -1,9 +1,14 @@
 import { RCODE, TYPE } from '../../server/wire/constants.js';
 import type { MxData, RR, SoaData, SrvData } from '../../server/wire/message.js';
 import { isSubdomain } from '../../pkg/zone.js';
+import { nameToWire } from '../../server/wire/name.js';
 import { ZoneFileError, type ZoneFile } from './zonefile.js';
 
-/** What a lookup inside one zone produced. `chase` names an out-of-zone CNAME target still to resolve. */
+/**
+ * What a lookup inside one zone produced. `chase` names an out-of-zone CNAME target still to resolve;
+ * `fall` marks answers `fallthrough` may pass on (NXDOMAIN, an empty non-terminal: CoreDNS's NameError and
+ * its empty-non-terminal Success).
+ */
 export interface Answer {
   rcode: number;
   aa: boolean;
@@ -11,10 +16,14 @@ export interface Answer {
   authority: RR[];
   additional: RR[];
   chase?: string;
+  fall?: boolean;
 }
 
 /** CoreDNS follows at most this many CNAMEs inside a zone, then answers with what it has. */
 const MAX_CHASE = 8;
+
+/** A CNAME or DNAME chain that comes back to a name it passed: SERVFAIL with nothing else (CoreDNS #8418, #8475). */
+const LOOP: Answer = { rcode: RCODE.SERVFAIL, aa: false, answer: [], authority: [], additional: [] };
 
 function parent(name: string): string {
   const i = name.indexOf('.');
@@ -85,51 +94,88 @@ export class Zone {
     return { rcode, aa: true, answer: [], authority: [this.soa], additional: [] };
   }
 
-  /** The NS set of the highest zone cut at or above `lname` (strictly below the apex), if any. */
-  private cut(lname: string, qtype: number): RR[] | undefined {
+  /**
+   * Walking down from the apex to just above `lname` (and `lname` itself for a cut): the first DNAME that
+   * rewrites `lname` or the first zone cut, whichever is higher (CoreDNS checks DNAME before NS per label).
+   */
+  private above(lname: string, qtype: number): { dname: RR; owner: string } | { ns: RR[] } | undefined {
     const chain: string[] = [];
-    for (let a = lname; a !== this.origin && a !== '.'; a = parent(a)) chain.push(a);
+    for (let a = lname; a !== '.' && isSubdomain(a, this.origin); a = parent(a)) chain.push(a);
     for (let i = chain.length - 1; i >= 0; i--) {
-      const ns = this.nodes.get(chain[i]!)?.get(TYPE.NS);
+      const owner = chain[i]!;
+      const node = this.nodes.get(owner);
+      if (!node) continue;
+      const dname = node.get(TYPE.DNAME);
+      if (dname && i > 0) return { dname: dname[0]!, owner };
+      if (owner === this.origin) continue;
+      const ns = node.get(TYPE.NS);
       // DS lives in the parent side of the cut (RFC 4035 §3.1.4.1).
-      if (ns && !(i === 0 && qtype === 43)) return ns;
+      if (ns && !(i === 0 && qtype === 43)) return { ns };
     }
     return undefined;
   }
 
   /**
-   * Answers `name` (as asked; `lname` lower-case) inside this zone: referral below a cut, apex SOA/NS, exact
-   * match with CNAME chasing, RFC 4592 wildcards, NODATA/NXDOMAIN with the SOA in the authority section.
+   * Answers `name` (as asked; `lname` lower-case) inside this zone: DNAME substitution, referral below a cut,
+   * apex SOA/NS, exact match with CNAME chasing, RFC 4592 wildcards, NODATA/NXDOMAIN with the SOA in the
+   * authority section.
    */
-  lookup(name: string, lname: string, qtype: number, depth = 0): Answer {
-    const ns = this.cut(lname, qtype);
-    if (ns) return { rcode: RCODE.NOERROR, aa: false, answer: [], authority: ns, additional: this.glue(ns) };
+  lookup(name: string, lname: string, qtype: number): Answer {
+    return this.find(name, lname, qtype, new Set([lname]));
+  }
+
+  /** `seen`: the names the chain passed so far (lower-case), to stop CNAME/DNAME loops. */
+  private find(name: string, lname: string, qtype: number, seen: Set<string>): Answer {
+    const up = this.above(lname, qtype);
+    if (up && 'dname' in up) return this.substitute(name, qtype, up.dname, up.owner, seen);
+    if (up) return { rcode: RCODE.NOERROR, aa: false, answer: [], authority: up.ns, additional: this.glue(up.ns) };
     if (lname === this.origin && qtype === TYPE.SOA) return { rcode: RCODE.NOERROR, aa: true, answer: [this.soa], authority: this.ns, additional: [] };
     if (lname === this.origin && qtype === TYPE.NS) return { rcode: RCODE.NOERROR, aa: true, answer: this.ns, authority: [], additional: this.glue(this.ns) };
     const node = this.nodes.get(lname);
-    if (node) return this.fromNode(node, name, qtype, depth, false);
+    if (node) return this.fromNode(node, name, qtype, seen, false);
     // An empty non-terminal exists: NODATA, and it blocks wildcard synthesis (RFC 4592 §2.2.2).
-    if (this.interior.has(lname)) return this.negative(RCODE.NOERROR);
+    if (this.interior.has(lname)) return { ...this.negative(RCODE.NOERROR), fall: true };
     let encloser = parent(lname);
     while (encloser !== this.origin && !this.exists(encloser)) encloser = parent(encloser);
     const wild = '*.' + encloser;
     const wnode = this.nodes.get(wild);
-    if (wnode) return this.fromNode(wnode, name, qtype, depth, true);
+    if (wnode) return this.fromNode(wnode, name, qtype, seen, true);
     if (this.interior.has(wild)) return this.negative(RCODE.NOERROR);
-    return this.negative(RCODE.NXDOMAIN);
+    return { ...this.negative(RCODE.NXDOMAIN), fall: true };
   }
 
-  private fromNode(node: Map<number, RR[]>, name: string, qtype: number, depth: number, synthesize: boolean): Answer {
+  /** RFC 6672 §2.2: the DNAME, a CNAME synthesized from it (the DNAME's TTL), then whatever the new name gives. */
+  private substitute(name: string, qtype: number, dname: RR, owner: string, seen: Set<string>): Answer {
+    const to = dname.data as string;
+    const target = name.slice(0, name.length - owner.length) + (to === '.' ? '' : to);
+    try {
+      nameToWire(target);
+    } catch {
+      return { rcode: RCODE.YXDOMAIN, aa: true, answer: [dname], authority: [], additional: [] };
+    }
+    const cname: RR = { name, type: TYPE.CNAME, class: dname.class, ttl: dname.ttl, data: target };
+    if (qtype === TYPE.CNAME) return { rcode: RCODE.NOERROR, aa: true, answer: [dname, cname], authority: this.ns, additional: [] };
+    return this.follow([dname, cname], target, qtype, seen);
+  }
+
+  /** Continues a chain at `target`: inside the zone directly, outside through `chase`; a name seen before is a loop. */
+  private follow(prefix: RR[], target: string, qtype: number, seen: Set<string>): Answer {
+    const lt = target.toLowerCase();
+    if (seen.has(lt)) return LOOP;
+    if (!isSubdomain(lt, this.origin)) return { rcode: RCODE.NOERROR, aa: true, answer: prefix, authority: [], additional: [], chase: target };
+    if (seen.size > MAX_CHASE) return { rcode: RCODE.NOERROR, aa: true, answer: prefix, authority: this.ns, additional: [] };
+    seen.add(lt);
+    const sub = this.find(target, lt, qtype, seen);
+    if (sub === LOOP) return LOOP;
+    return { ...sub, answer: [...prefix, ...sub.answer], fall: false };
+  }
+
+  private fromNode(node: Map<number, RR[]>, name: string, qtype: number, seen: Set<string>, synthesize: boolean): Answer {
     const own = (rrs: RR[]) => (synthesize ? rrs.map((rr) => ({ ...rr, name })) : rrs);
     const cname = node.get(TYPE.CNAME);
     if (cname && qtype !== TYPE.CNAME) {
       const rr = own(cname)[0]!;
-      const target = rr.data as string;
-      const lt = target.toLowerCase();
-      if (!isSubdomain(lt, this.origin)) return { rcode: RCODE.NOERROR, aa: true, answer: [rr], authority: [], additional: [], chase: target };
-      if (depth >= MAX_CHASE) return { rcode: RCODE.NOERROR, aa: true, answer: [rr], authority: this.ns, additional: [] };
-      const sub = this.lookup(target, lt, qtype, depth + 1);
-      return { ...sub, answer: [rr, ...sub.answer] };
+      return this.follow([rr], rr.data as string, qtype, seen);
     }
     const rrs = node.get(qtype);
     if (!rrs) return this.negative(RCODE.NOERROR);

@@ -122,7 +122,7 @@ function unescapeText(s: string): string {
 }
 
 /** Types we read in their text form; any other type needs the RFC 3597 `\# LEN HEX` form. */
-const TEXT_TYPES = new Set<number>([TYPE.A, TYPE.AAAA, TYPE.NS, TYPE.CNAME, TYPE.SOA, TYPE.PTR, TYPE.MX, TYPE.TXT, TYPE.SRV]);
+const TEXT_TYPES = new Set<number>([TYPE.A, TYPE.AAAA, TYPE.NS, TYPE.CNAME, TYPE.DNAME, TYPE.SOA, TYPE.PTR, TYPE.MX, TYPE.TXT, TYPE.SRV, TYPE.CAA]);
 
 export interface ZoneFile {
   origin: string;
@@ -287,9 +287,19 @@ function parseRdata(
       const bytes = ipv6Bytes(t[0]!.text);
       return bytes ? formatIpv6(bytes) : fail(`AAAA: bad IPv6 address '${t[0]!.text}'`);
     }
-    case TYPE.NS: case TYPE.CNAME: case TYPE.PTR:
+    case TYPE.NS: case TYPE.CNAME: case TYPE.PTR: case TYPE.DNAME:
       want(1);
       return name(t[0], `${tn} target`);
+    case TYPE.CAA: {
+      // RFC 8659 §4.1: flags, a tag of letters and digits, then the value as the rest of the RDATA.
+      want(3);
+      const flags = t[0]!.text;
+      const tag = t[1]!.text;
+      if (!/^\d+$/.test(flags) || Number(flags) > 255) fail(`CAA: bad flags '${flags}'`);
+      if (!/^[A-Za-z0-9]{1,15}$/.test(tag)) fail(`CAA: bad tag '${tag}'`);
+      const value = Buffer.from(unescapeText(t[2]!.text), 'utf8');
+      return Buffer.concat([Buffer.from([Number(flags), tag.length]), Buffer.from(tag, 'latin1'), value]);
+    }
     case TYPE.MX:
       want(2);
       return { preference: u16(t[0]!, 'preference'), exchange: name(t[1], 'MX exchange') };

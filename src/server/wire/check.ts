@@ -69,7 +69,7 @@ function checkRdata(b: Buffer, type: number, start: number, end: number): string
   switch (type) {
     case TYPE.A: return len === 4 ? undefined : `A with RDLENGTH ${len}`;
     case TYPE.AAAA: return len === 16 ? undefined : `AAAA with RDLENGTH ${len}`;
-    case TYPE.NS: case TYPE.CNAME: case TYPE.PTR: case 39 /* DNAME */:
+    case TYPE.NS: case TYPE.CNAME: case TYPE.PTR: case TYPE.DNAME:
       return name(start) === end ? undefined : 'name does not fill RDATA';
     case TYPE.MX:
       return len > 2 && name(start + 2) === end ? undefined : 'bad MX RDATA';

@@ -1,27 +1,27 @@
 /** DNS numeric constants (RFC 1035, 3596, 2782, 6891). */
 export const TYPE = {
-  A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, HINFO: 13, MX: 15, TXT: 16, AAAA: 28, SRV: 33,
-  OPT: 41, IXFR: 251, AXFR: 252, ANY: 255,
+  A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, HINFO: 13, MX: 15, TXT: 16, AAAA: 28, SRV: 33, DNAME: 39,
+  OPT: 41, IXFR: 251, AXFR: 252, ANY: 255, CAA: 257,
 } as const;
 
 export const CLASS = { IN: 1, CH: 3, ANY: 255 } as const;
 
 export const RCODE = {
-  NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5,
+  NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, YXDOMAIN: 6, NOTAUTH: 9,
   /** Extended (needs OPT): upper bits travel in the OPT TTL. */
   BADVERS: 16,
 } as const;
 
-export const OPCODE = { QUERY: 0 } as const;
+export const OPCODE = { QUERY: 0, NOTIFY: 4 } as const;
 
 /** Mnemonics of types we only name (logs, metrics labels), never build or parse RDATA for. */
 const NAMED_ONLY: Record<number, string> = {
   3: 'MD', 4: 'MF', 7: 'MB', 8: 'MG', 9: 'MR', 10: 'NULL', 11: 'WKS', 14: 'MINFO', 17: 'RP', 18: 'AFSDB',
-  24: 'SIG', 25: 'KEY', 29: 'LOC', 35: 'NAPTR', 36: 'KX', 37: 'CERT', 39: 'DNAME', 42: 'APL', 43: 'DS',
+  24: 'SIG', 25: 'KEY', 29: 'LOC', 35: 'NAPTR', 36: 'KX', 37: 'CERT', 42: 'APL', 43: 'DS',
   44: 'SSHFP', 45: 'IPSECKEY', 46: 'RRSIG', 47: 'NSEC', 48: 'DNSKEY', 49: 'DHCID', 50: 'NSEC3',
   51: 'NSEC3PARAM', 52: 'TLSA', 53: 'SMIMEA', 55: 'HIP', 59: 'CDS', 60: 'CDNSKEY', 61: 'OPENPGPKEY',
   62: 'CSYNC', 63: 'ZONEMD', 64: 'SVCB', 65: 'HTTPS', 99: 'SPF', 108: 'EUI48', 109: 'EUI64',
-  249: 'TKEY', 250: 'TSIG', 253: 'MAILB', 254: 'MAILA', 256: 'URI', 257: 'CAA',
+  249: 'TKEY', 250: 'TSIG', 253: 'MAILB', 254: 'MAILA', 256: 'URI',
 };
 
 const typeNames = new Map<number, string>([

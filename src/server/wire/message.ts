@@ -9,7 +9,7 @@ export interface SrvData { priority: number; weight: number; port: number; targe
 export interface MxData { preference: number; exchange: string }
 
 /**
- * One resource record. `data` depends on the type: A/AAAA an address string; NS/CNAME/PTR a name;
+ * One resource record. `data` depends on the type: A/AAAA an address string; NS/CNAME/PTR/DNAME a name;
  * TXT a list of strings; SRV/MX/SOA objects; anything else the raw RDATA bytes.
  */
 export interface RR {
@@ -100,7 +100,7 @@ class Writer {
   }
 }
 
-/** Names in NS/CNAME/PTR/MX/SOA RDATA are compressed (RFC 3597 §4); SRV targets must not be (RFC 2782). */
+/** Names in NS/CNAME/PTR/MX/SOA RDATA are compressed (RFC 3597 §4); SRV and DNAME targets must not be (RFC 2782, RFC 6672 §2.5). */
 function writeRdata(w: Writer, rr: RR): void {
   const d = rr.data;
   switch (rr.type) {
@@ -123,6 +123,9 @@ function writeRdata(w: Writer, rr: RR): void {
       w.name(s.target, false);
       return;
     }
+    case TYPE.DNAME:
+      w.name(d as string, false);
+      return;
     case TYPE.TXT:
       for (const s of d as string[]) {
         const b = Buffer.from(s, 'utf8');
@@ -227,7 +230,7 @@ function readRdata(buf: Buffer, type: number, off: number, len: number): RR['dat
     case TYPE.AAAA:
       if (len !== 16) throw new WireError('AAAA record with RDLENGTH ' + len);
       return formatIpv6(buf, off);
-    case TYPE.NS: case TYPE.CNAME: case TYPE.PTR:
+    case TYPE.NS: case TYPE.CNAME: case TYPE.PTR: case TYPE.DNAME:
       return readName(buf, off)[0];
     case TYPE.MX:
       return { preference: buf.readUInt16BE(off), exchange: readName(buf, off + 2)[0] };
