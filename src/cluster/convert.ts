@@ -365,5 +365,6 @@ export function toPod(obj: unknown): Pod | null {
   const phase = r.str(status.phase, 'status.phase');
   if (phase === 'Succeeded' || phase === 'Failed' || phase === 'Unknown' || m.deleting) return null;
   if (status.podIP === undefined || status.podIP === null || status.podIP === '') return null;
-  return { namespace: m.namespace, name: m.name, ip: r.ip(status.podIP, 'status.podIP').ip, labels: m.labels };
+  const hostNetwork = r.bool(r.obj(o.spec, 'spec').hostNetwork, 'spec.hostNetwork') ?? false;
+  return { namespace: m.namespace, name: m.name, ip: r.ip(status.podIP, 'status.podIP').ip, hostNetwork, labels: m.labels };
 }

@@ -43,7 +43,7 @@ const dnsView: Record<Kind, (o: never) => unknown> = {
   Service: serviceDnsView,
   EndpointSlice: sliceDnsView,
   Namespace: (n: Namespace) => n.labels,
-  Pod: (p: Pod) => [p.ip, p.labels],
+  Pod: (p: Pod) => [p.ip, p.hostNetwork, p.labels],
 };
 
 const nsKey = (o: { namespace: string; name: string }) => `${o.namespace}/${o.name}`;

@@ -86,6 +86,8 @@ export interface Pod {
   name: string;
   /** status.podIP (canonical). */
   ip: string;
+  /** spec.hostNetwork: the pod's address is its node's, shared with the node's other such pods. */
+  hostNetwork: boolean;
   labels: Record<string, string>;
 }
 

@@ -505,8 +505,10 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather {
     if (this.opts.pods !== 'verified') return undefined;
     const zone = matchZone(q.lname, this.opts.zones);
     if (!zone) return undefined;
-    const pod = this.store.podsByAddress(q.remoteAddress)[0];
-    return pod && podSearchPath(pod.namespace, zone, this.opts.hostSearch);
+    const pods = this.store.podsByAddress(q.remoteAddress);
+    // A node's address (hostNetwork pods share it) says nothing about the asker's namespace (CoreDNS #7122).
+    if (pods.length === 0 || pods.some((p) => p.hostNetwork)) return undefined;
+    return podSearchPath(pods[0]!.namespace, zone, this.opts.hostSearch);
   }
 
   autoPathProblem(): string | undefined {
