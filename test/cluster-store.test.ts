@@ -106,7 +106,10 @@ t.test('toEndpointSlice and legacy Endpoints', async (t) => {
 t.test('toNamespace and toPod', async (t) => {
   t.same(toNamespace({ kind: 'Namespace', metadata: { name: 'prod', labels: { env: 'prod' } } }), { name: 'prod', labels: { env: 'prod' } });
   const pod = (status: unknown, md: Record<string, unknown> = {}) => toPod({ kind: 'Pod', metadata: { name: 'p', namespace: 'ns', ...md }, status });
-  t.same(pod({ phase: 'Running', podIP: '10.0.0.5' }), { namespace: 'ns', name: 'p', ip: '10.0.0.5', labels: {} });
+  t.same(pod({ phase: 'Running', podIP: '10.0.0.5' }), { namespace: 'ns', name: 'p', ip: '10.0.0.5', hostNetwork: false, labels: {} });
+  t.equal(toPod({ kind: 'Pod', metadata: { name: 'p', namespace: 'ns' }, spec: { hostNetwork: true }, status: { phase: 'Running', podIP: '10.0.0.5' } })?.hostNetwork, true);
+  t.throws(() => toPod({ kind: 'Pod', metadata: { name: 'p', namespace: 'ns' }, spec: { hostNetwork: 'yes' }, status: { podIP: '10.0.0.5' } }),
+    /Pod ns\/p: spec\.hostNetwork: want true or false/);
   t.equal(pod({ phase: 'Succeeded', podIP: '10.0.0.5' }), null, 'finished pods are skipped');
   t.equal(pod({ phase: 'Failed', podIP: '10.0.0.5' }), null);
   t.equal(pod({ phase: 'Running', podIP: '10.0.0.5' }, { deletionTimestamp: '2024-01-01T00:00:00Z' }), null, 'terminating');

@@ -256,6 +256,10 @@ t.test('labels / namespace_labels: server-side selectors', async (t) => {
   await waitFor('service leaving the selector', () => !store.service('default', 'labelled'), 2000);
   api.apply('pods', pod('default', 'p2', '10.1.0.2', { app: 'x' }));
   await waitFor('pod entering the selector', () => store.podsByAddress('10.1.0.2').length === 1, 2000);
+  t.equal(store.podsByAddress('10.1.0.2')[0]!.hostNetwork, false);
+  const hostPod = pod('default', 'p2', '10.1.0.2', { app: 'x' });
+  api.apply('pods', { ...hostPod, spec: { ...(hostPod.spec as object), hostNetwork: true } });
+  await waitFor('spec.hostNetwork through the watch (autopath)', () => store.podsByAddress('10.1.0.2')[0]?.hostNetwork === true, 2000);
 });
 
 t.test('pods verified starts a pod watch; noendpoints drops the slice watch', async (t) => {
