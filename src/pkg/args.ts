@@ -35,6 +35,12 @@ export class SetupArgs {
     throw this.error(at, `${this.prefix(at)}wrong argument count${usage ? `: want ${usage}` : ''}, got ${n}`);
   }
 
+  /** A line that takes nothing: no arguments, no block (`whoami`, `any`, `minimal`). */
+  bare(at: ArgLine): void {
+    this.count(at, 0);
+    this.noBlock(at);
+  }
+
   /** Refuses a `{ ... }` block after `at`. */
   noBlock(at: ArgLine): void {
     if (at.children.length) throw this.error(at, `${this.prefix(at)}takes no block`);

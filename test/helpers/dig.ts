@@ -47,3 +47,20 @@ export async function digShort(port: number, args: string[]): Promise<string[]> 
   const { stdout } = await run('dig', ['@127.0.0.1', '-p', String(port), '+time=2', '+tries=1', '+short', ...args], { timeout: 15_000 });
   return stdout.split('\n').filter(Boolean).sort();
 }
+
+/** One record as `name ttl CLASS TYPE data`, the form in-process tables use (helpers/in-process rrText). */
+export function digRRText(rr: DigRR): string {
+  return `${rr.name} ${rr.ttl} ${rr.class} ${rr.type} ${rr.data}`;
+}
+
+/**
+ * A real dig query shaped like helpers/in-process's Answer (without the decoded message), so one
+ * `DnsCase` table runs in-process and over the wire: `(q, type) => digAnswer(port, q, type)`.
+ */
+export async function digAnswer(port: number, name: string, type: string, args: string[] = []) {
+  const r = await dig(port, [name, type, ...args]);
+  return {
+    rcode: r.status, aa: r.flags.includes('aa'), tc: r.flags.includes('tc'), flags: r.flags,
+    answer: r.answer.map(digRRText), ns: r.authority.map(digRRText), extra: r.additional.map(digRRText),
+  };
+}

@@ -107,7 +107,7 @@ export interface DnsCase {
  * loadbalance). `defaultNs` gives the expected authority section when a case names none.
  */
 export async function checkCases(
-  t: Test, ask: (q: string, type: string) => Promise<Answer>, cases: DnsCase[], defaultNs: (c: DnsCase) => string[] = () => [],
+  t: Test, ask: (q: string, type: string) => Promise<Pick<Answer, 'rcode' | 'answer' | 'ns' | 'extra'>>, cases: DnsCase[], defaultNs: (c: DnsCase) => string[] = () => [],
 ): Promise<void> {
   for (const c of cases) {
     const r = await ask(c.q, c.type);

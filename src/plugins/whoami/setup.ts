@@ -6,9 +6,7 @@ export const definition: PluginDefinition = {
   name: 'whoami',
   once: true,
   setup(d) {
-    const a = new SetupArgs('whoami');
-    a.count(d, 0);
-    a.noBlock(d);
+    new SetupArgs('whoami').bare(d);
     return new Whoami();
   },
 };
