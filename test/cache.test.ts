@@ -36,7 +36,10 @@ t.test('setup: defaults and every wrong option', async (t) => {
     children: children.map(([name, ...a], i) => ({ name, args: a, children: [], file: 'Corefile', line: 8 + i })),
   });
   const def = parseCache(d([]), ['cluster.local.']);
-  t.same([def.zones, def.successCap, def.successMaxTtl, def.denialMaxTtl, def.successMinTtl, def.servfailTtl], [['cluster.local.'], 9984, 3600, 1800, 5, 5]);
+  t.same([def.zones, def.successCap, def.successMaxTtl, def.denialMaxTtl, def.successMinTtl, def.servfailTtl, def.maxBytes],
+    [['cluster.local.'], 9984, 3600, 1800, 5, 5, 32 << 20]);
+  const sizes: [string, number][] = [['65536', 65536], ['512k', 512 << 10], ['8M', 8 << 20], ['1GiB', 1 << 30], ['64mib', 64 << 20]];
+  for (const [text, n] of sizes) t.equal(parseCache(d([], [['max_bytes', text]]), ['.']).maxBytes, n, `max_bytes ${text}`);
   const c = parseCache(d(['30', 'Example.ORG'], [
     ['success', '5000', '60', '1'], ['denial', '100'], ['prefetch', '3', '2m', '50%'], ['serve_stale', '10m', 'verify'],
     ['servfail', '2s'], ['disable', 'denial', 'cluster.local'], ['keepttl'],
@@ -58,6 +61,9 @@ t.test('setup: defaults and every wrong option', async (t) => {
     ['keepttl args', d([], [['keepttl', 'yes']]), /keepttl: takes no arguments/],
     ['unknown', d([], [['sizes', '1']]), /Corefile:8 .*unknown property 'sizes'/],
     ['twice', d([], [['keepttl'], ['keepttl']]), /Corefile:9 .*given more than once/],
+    ['max_bytes zero', d([], [['max_bytes', '0']]), /Corefile:8 .*max_bytes: '0' is not a positive size/],
+    ['max_bytes unit', d([], [['max_bytes', '8MB']]), /max_bytes: '8MB' is not a positive size/],
+    ['max_bytes arity', d([], [['max_bytes']]), /Corefile:8 .*max_bytes/],
   ];
   for (const [what, dir, re] of bad) {
     t.throws(() => parseCache(dir, ['.']), re, what);

@@ -12,6 +12,8 @@ export interface CacheConfig {
   /** Entries per cache (success and denial each). */
   successCap: number;
   denialCap: number;
+  /** Budget for both caches together, entries counted by entrySize(). */
+  maxBytes: number;
   /** Seconds. */
   successMaxTtl: number;
   successMinTtl: number;
@@ -47,6 +49,17 @@ interface Entry {
   refreshing: boolean;
 }
 
+/**
+ * What an entry costs besides its bytes on the wire: the Entry object, the LRU's slots and the Buffer
+ * object around the wire (about 0.7 KB of heap and 0.3 KB outside it, measured on Node 26).
+ */
+const ENTRY_OVERHEAD = 1024;
+
+/** The bytes an entry is counted for against max_bytes: what it keeps alive, not only its answer. */
+function entrySize(key: string, e: Entry): number {
+  return ENTRY_OVERHEAD + key.length + e.wire.length + 8 * e.ttlOffsets.length;
+}
+
 /** CoreDNS's cache key: qname lower-case, type, class, DO, CD. */
 function cacheKey(q: Query): string {
   return `${q.lname}|${q.type}|${q.class}|${q.edns?.do ? '1' : '0'}${q.cd ? '1' : '0'}`;
@@ -55,6 +68,8 @@ function cacheKey(q: Query): string {
 /**
  * Front cache of encoded answers, keyed like CoreDNS by (qname lower-case, type, class, DO, CD). A hit copies
  * the stored bytes and rewrites the TTL fields in place: no decode, no encode, no allocation besides the copy.
+ * Besides CoreDNS's entry capacities, both caches together stay within a byte budget: random names with
+ * large answers (fetched over TCP, up to 64 KB each) would otherwise fill 9984 entries with half a gigabyte.
  */
 export class Cache implements Plugin {
   readonly name = 'cache';
@@ -71,8 +86,8 @@ export class Cache implements Plugin {
       if (reason === 'evict') e.cells.evictions[type].inc();
     };
     // The LRU's own TTL is expiry plus the serve_stale window: beyond that an entry is useless and freed.
-    this.success = new LRUCache({ max: config.successCap, dispose: evicted('success') });
-    this.denial = new LRUCache({ max: config.denialCap, dispose: evicted('denial') });
+    this.success = new LRUCache({ max: config.successCap, maxSize: config.maxBytes, dispose: evicted('success') });
+    this.denial = new LRUCache({ max: config.denialCap, maxSize: config.maxBytes, dispose: evicted('denial') });
   }
 
   private cellsFor(server: string): ServerCells {
@@ -204,21 +219,32 @@ export class Cache implements Plugin {
         wire: info.wire, ttlOffsets: info.ttlOffsets, rcode, kind, stored: now, ttl, cells,
         hits: prev?.hits ?? 0, lastHit: prev ? now : 0, refreshing: false,
       };
-      const lruTtl = ttl * 1000 + c.staleMs;
+      const opts = { ttl: ttl * 1000 + c.staleMs, size: entrySize(key, e) };
       if (kind === 'success') {
-        this.success.set(key, e, { ttl: lruTtl });
+        this.success.set(key, e, opts);
         // A positive refresh is the newest truth for this key (CoreDNS drops the denial on prefetch).
         if (prev) this.denial.delete(key);
       } else {
-        this.denial.set(key, e, { ttl: lruTtl });
+        this.denial.set(key, e, opts);
       }
+      this.withinBudget();
       cells.entries.success.set(this.success.size);
       cells.entries.denial.set(this.denial.size);
+      cells.bytes.success.set(this.success.calculatedSize);
+      cells.bytes.denial.set(this.denial.calculatedSize);
     }
     // The stored bytes never leave: plugins in front (loadbalance) may reorder records in place.
     const out = Buffer.from(info.wire);
     if (!q.edns?.do && !(q.raw[3]! & FLAG.AD)) out[3] &= ~FLAG.AD;
     return { rcode: reply.rcode, wire: out, plugin: reply.plugin };
+  }
+
+  /** Each LRU keeps itself under max_bytes; together they may not either: the larger one gives up its oldest. */
+  private withinBudget(): void {
+    const { success, denial } = this;
+    while (success.calculatedSize + denial.calculatedSize > this.config.maxBytes) {
+      (success.calculatedSize >= denial.calculatedSize ? success : denial).pop();
+    }
   }
 
   /** Seconds for a response's records: its lowest TTL, capped and floored per kind (CoreDNS computeTTL). */

@@ -6,6 +6,10 @@ export const cacheMetrics = metricSet((registry) => ({
     name: 'coredns_cache_entries', help: 'The number of elements in the cache.',
     labelNames: ['server', 'type', 'zones', 'view'], registers: [registry],
   }),
+  bytes: new client.Gauge({
+    name: 'coredns_cache_size_bytes', help: 'The bytes the elements of the cache take, as counted against max_bytes.',
+    labelNames: ['server', 'type', 'zones', 'view'], registers: [registry],
+  }),
   hits: new client.Counter({
     name: 'coredns_cache_hits_total', help: 'The count of cache hits.',
     labelNames: ['server', 'type', 'zones', 'view'], registers: [registry],
@@ -42,6 +46,7 @@ export interface ServerCells {
   hits: { success: Child; denial: Child };
   evictions: { success: Child; denial: Child };
   entries: { success: { set(n: number): void }; denial: { set(n: number): void } };
+  bytes: { success: { set(n: number): void }; denial: { set(n: number): void } };
 }
 
 export function serverCells(cacheMetrics: CacheMetrics, server: string, zones: string): ServerCells {
@@ -59,6 +64,10 @@ export function serverCells(cacheMetrics: CacheMetrics, server: string, zones: s
     entries: {
       success: cacheMetrics.entries.labels({ ...base, type: 'success' }),
       denial: cacheMetrics.entries.labels({ ...base, type: 'denial' }),
+    },
+    bytes: {
+      success: cacheMetrics.bytes.labels({ ...base, type: 'success' }),
+      denial: cacheMetrics.bytes.labels({ ...base, type: 'denial' }),
     },
   };
 }

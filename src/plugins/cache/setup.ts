@@ -10,11 +10,23 @@ function capacity(n: number): number {
   return Math.max(4, Math.floor(n / 256)) * 256;
 }
 
+/** Default max_bytes: room for both default capacities full of typical answers (~1.3 KB each, counted with overhead). */
+export const DEFAULT_MAX_BYTES = 32 << 20;
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1 << 10, kib: 1 << 10, m: 1 << 20, mib: 1 << 20, g: 1 << 30, gib: 1 << 30 };
+
+/** `65536`, `512k`, `32M`, `1GiB` (binary units, case ignored), or undefined. */
+export function parseSize(text: string): number | undefined {
+  const m = /^(\d+)([a-z]*)$/i.exec(text);
+  const unit = m && SIZE_UNITS[m[2]!.toLowerCase()];
+  return unit ? Number(m[1]) * unit : undefined;
+}
+
 /** Parses `cache [TTL] [ZONES...] { ... }` with CoreDNS's defaults (3600/1800 s caps, 5 s floor, 9984 entries). */
 export function parseCache(d: Directive, blockZones: string[]): CacheConfig {
   const s = new SetupArgs('cache');
   const cfg: CacheConfig = {
-    zones: blockZones, successCap: capacity(10_000), denialCap: capacity(10_000),
+    zones: blockZones, successCap: capacity(10_000), denialCap: capacity(10_000), maxBytes: DEFAULT_MAX_BYTES,
     successMaxTtl: 3600, successMinTtl: 5, denialMaxTtl: 1800, denialMinTtl: 5, servfailTtl: 5,
     prefetch: 0, prefetchWindowMs: 60_000, prefetchPercent: 10, staleMs: 0, verifyStale: false,
     disableSuccess: [], disableDenial: [], keepTtl: false,
@@ -57,6 +69,13 @@ export function parseCache(d: Directive, blockZones: string[]): CacheConfig {
           cfg.denialMaxTtl = max ?? cfg.denialMaxTtl;
           cfg.denialMinTtl = min ?? cfg.denialMinTtl;
         }
+        break;
+      }
+      case 'max_bytes': {
+        const text = s.count(c, 1, 1, 'SIZE')[0]!;
+        const n = parseSize(text);
+        if (!n || !Number.isSafeInteger(n)) throw s.error(c, `max_bytes: '${text}' is not a positive size (bytes, or with k, M, G)`);
+        cfg.maxBytes = n;
         break;
       }
       case 'prefetch': {

@@ -19,8 +19,18 @@ export interface Inspected {
   minTtl: number;
   /** Offsets of every TTL field but OPT's, so a hit rewrites them without decoding. */
   ttlOffsets: number[];
-  /** The response without a trailing OPT (hop-by-hop; the server writes its own). */
+  /** A copy of the response without a trailing OPT (hop-by-hop; the server writes its own). */
   wire: Buffer;
+}
+
+/**
+ * A copy in memory of its own: a slice of Node's shared 8 KB buffer pool would keep the whole pool chunk
+ * alive for as long as the cache entry lives, several times the entry's size (and its byte count a lie).
+ */
+function ownCopy(b: Buffer): Buffer {
+  const out = Buffer.allocUnsafeSlow(b.length);
+  b.copy(out);
+  return out;
 }
 
 /** Skips a (possibly compressed) name without building it: a hit path must not allocate strings. */
@@ -70,13 +80,8 @@ export function inspect(wire: Buffer, qtype: number): Inspected {
     else if (i < an + ns && type === TYPE.SOA) soa = true;
     else if (i < an + ns && type === TYPE.NS) nsRecords++;
   }
-  let out: Buffer;
-  if (optAt >= 0 && optEnd === wire.length) {
-    out = Buffer.from(wire.subarray(0, optAt));
-    out.writeUInt16BE(ar - 1, 10);
-  } else {
-    out = Buffer.from(wire);
-  }
+  const out = ownCopy(optAt >= 0 && optEnd === wire.length ? wire.subarray(0, optAt) : wire);
+  if (out.length < wire.length) out.writeUInt16BE(ar - 1, 10);
   const [ttlRule, kind] = classify(rcode, an, answersType, soa, nsRecords);
   // Truncated answers are never stored (CoreDNS key()), but their TTLs follow their class all the same.
   return { kind: flags & 0x0200 ? null : kind, ttlRule, minTtl, ttlOffsets, wire: out };
