@@ -10,17 +10,10 @@ import { RCODE, TYPE } from '../src/server/wire/constants.js';
 import { decodeMessage, type Message } from '../src/server/wire/message.js';
 import { dig } from './helpers/dig.js';
 import { startServer } from './helpers/server.js';
-import { makeQuery, startKnot } from './helpers/upstream.js';
+import { exampleZone, makeQuery, startKnot } from './helpers/upstream.js';
 import { sleep } from './helpers/wait.js';
 
-const zone = `$ORIGIN example.com.
-$TTL 300
-@ SOA ns hostmaster 1 3600 600 86400 60
-@ NS ns
-ns A 127.0.0.1
-www A 192.0.2.1
-short 2 A 192.0.2.3
-`;
+const zone = exampleZone('www A 192.0.2.1\nshort 2 A 192.0.2.3\n');
 
 async function metric(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
   const m = registry.getSingleMetric(name);

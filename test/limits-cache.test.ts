@@ -7,7 +7,7 @@ import { encodeMessage } from '../src/server/wire/message.js';
 import type { Registry } from '../src/pkg/metrics.js';
 import { dig } from './helpers/dig.js';
 import { startServer } from './helpers/server.js';
-import { startKnot } from './helpers/upstream.js';
+import { exampleZone, startKnot } from './helpers/upstream.js';
 import { sleep } from './helpers/wait.js';
 
 /**
@@ -27,14 +27,7 @@ async function gc(): Promise<void> {
 
 /** 220 distinct 250-byte strings: one TXT RRset of about 60 KB, at every name under big.example.com (wildcard). */
 const TXT = Array.from({ length: 220 }, (_, i) => `"${String(i).padStart(3, '0')}${'x'.repeat(247)}"`);
-const ZONE = `$ORIGIN example.com.
-$TTL 300
-@ SOA ns hostmaster 1 3600 600 86400 60
-@ NS ns
-ns A 127.0.0.1
-${TXT.map((s) => `*.big TXT ${s}`).join('\n')}
-www A 192.0.2.1
-`;
+const ZONE = exampleZone(`${TXT.map((s) => `*.big TXT ${s}`).join('\n')}\nwww A 192.0.2.1\n`);
 
 async function gauge(registry: Registry, name: string, type: string): Promise<number> {
   const { values } = await registry.getSingleMetric(name)!.get();

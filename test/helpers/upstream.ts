@@ -84,6 +84,11 @@ export function stopper(child: ChildProcess, cleanup: () => void): () => Promise
   };
 }
 
+/** A zone file for example.com (SOA, NS, ns A 127.0.0.1) with `records` after the header, for startKnot. */
+export function exampleZone(records: string): string {
+  return `$ORIGIN example.com.\n$TTL 300\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 127.0.0.1\n${records}`;
+}
+
 export interface KnotOptions {
   /** Zone origin (`example.com.`) → zone file text. */
   zones: Record<string, string>;
