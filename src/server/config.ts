@@ -31,6 +31,8 @@ export interface PortRoutes {
   zones: Map<string, Block>;
   /** TCP deadlines of the port: the `timeouts` plugin of its first block that has one. */
   timeouts: Pick<TcpLimits, 'readMs' | 'writeMs' | 'idleMs'>;
+  /** Queries of every class are routed, not only IN: a block on the port has `chaos` or `forward`. */
+  anyClass: boolean;
 }
 
 export interface Config {
@@ -58,6 +60,14 @@ export function routeZone(routes: PortRoutes, lname: string): [string, Block] | 
 /** RA is set on a block's answers when it can recurse, i.e. it has `forward` (log and prometheus need it too). */
 export function blockRecurses(block: { name: string }[]): boolean {
   return block.some((d) => d.name === 'forward');
+}
+
+/**
+ * CoreDNS refuses every class but IN on a listener unless one of its blocks has a plugin that can answer
+ * them (dnsserver.EnableChaos): chaos answers CH itself, forward passes any class on.
+ */
+export function opensClasses(plugins: { name: string }[]): boolean {
+  return plugins.some((p) => p.name === 'chaos' || p.name === 'forward');
 }
 
 /**
@@ -124,10 +134,13 @@ export async function loadConfig(opts: LoadOptions): Promise<Config> {
     for (const a of b.addresses) {
       const port = a.port!;
       let pr = ports.get(port);
-      if (!pr) ports.set(port, (pr = { port, bind: [...bind], server: `dns://:${port}`, zones: new Map(), timeouts: timeouts ?? DEFAULT_TCP_LIMITS }));
-      else if (timeouts && pr.timeouts === DEFAULT_TCP_LIMITS) pr.timeouts = timeouts;
+      if (!pr) {
+        pr = { port, bind: [...bind], server: `dns://:${port}`, zones: new Map(), timeouts: timeouts ?? DEFAULT_TCP_LIMITS, anyClass: false };
+        ports.set(port, pr);
+      } else if (timeouts && pr.timeouts === DEFAULT_TCP_LIMITS) pr.timeouts = timeouts;
       else if (pr.bind.length && bind.length) pr.bind = [...new Set([...pr.bind, ...bind])];
       else pr.bind = [];
+      if (opensClasses(b.plugins)) pr.anyClass = true;
       for (const z of a.zones) {
         if (pr.zones.has(z)) throw new CorefileError(b.file, b.line, `cannot serve dns://${z}:${port} - it is already defined`);
         pr.zones.set(z, b);

@@ -215,8 +215,8 @@ export class DnsServer {
         answer: [], authority: [], additional: [], edns: { udpSize: SERVER_UDP_SIZE, version: 0, do: pq.edns.do },
       });
     }
-    const route = pq.class === CLASS.IN ? routeZone(routes, pq.lname) : undefined;
-    // No zone, another class, or a zone transfer (no transfer plugin): REFUSED like CoreDNS.
+    const route = pq.class === CLASS.IN || routes.anyClass ? routeZone(routes, pq.lname) : undefined;
+    // No zone, a class no block on the port takes, or a zone transfer (no transfer plugin): REFUSED like CoreDNS.
     if (!route || pq.type === TYPE.AXFR || pq.type === TYPE.IXFR) return errorResponse(pq, RCODE.REFUSED, false);
     const [zone, block] = route;
     // One object literal with every field: a single hidden class keeps the plugin chain's property reads fast.

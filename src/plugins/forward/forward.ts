@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { FLAG, RCODE, rcodeName } from '../../server/wire/constants.js';
 import { isSubdomain } from '../../pkg/zone.js';
+import { shuffled } from '../../pkg/shuffle.js';
 import { checkMessage } from '../../server/wire/check.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import type { ForwardMetrics } from './metrics.js';
@@ -35,15 +36,6 @@ export const DEFAULT_MAX_CONCURRENT = 1000;
 
 /** CoreDNS gives one query at most 5 s across all its tries (forward.go defaultTimeout). */
 const QUERY_DEADLINE_MS = 5000;
-
-function shuffled<T>(list: T[]): T[] {
-  const out = [...list];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
 
 /** Relays queries for FROM (minus `except`) to upstreams, relaying the asker's own bytes (EDNS, DO, CD kept). */
 export class Forward implements Plugin {

@@ -1,4 +1,5 @@
 import { HEADER_SIZE, TYPE } from '../../server/wire/constants.js';
+import { shuffleInPlace } from '../../pkg/shuffle.js';
 import { decodeMessage, encodeMessage, type RR } from '../../server/wire/message.js';
 
 /**
@@ -24,15 +25,6 @@ function scanName(buf: Buffer, off: number, pointers: number[]): number {
     off += len + 1;
   }
   return -1;
-}
-
-function shuffleInPlace<T>(a: T[]): void {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    const t = a[i]!;
-    a[i] = a[j]!;
-    a[j] = t;
-  }
 }
 
 const isAddress = (t: number) => t === TYPE.A || t === TYPE.AAAA;
