@@ -60,6 +60,16 @@ function entrySize(key: string, e: Entry): number {
   return ENTRY_OVERHEAD + key.length + e.wire.length + 8 * e.ttlOffsets.length;
 }
 
+/**
+ * A copy in memory of its own for an entry: a slice of Node's shared 8 KB buffer pool would keep the whole
+ * pool chunk alive for as long as the entry lives, several times its size (and its byte count a lie).
+ */
+function ownCopy(b: Buffer): Buffer {
+  const out = Buffer.allocUnsafeSlow(b.length);
+  b.copy(out);
+  return out;
+}
+
 /** CoreDNS's cache key: qname lower-case, type, class, DO, CD. */
 function cacheKey(q: Query): string {
   return `${q.lname}|${q.type}|${q.class}|${q.edns?.do ? '1' : '0'}${q.cd ? '1' : '0'}`;
@@ -216,7 +226,8 @@ export class Cache implements Plugin {
       const cells = this.cellsFor(q.server);
       const now = performance.now();
       const e: Entry = {
-        wire: info.wire, ttlOffsets: info.ttlOffsets, rcode, kind, stored: now, ttl, cells,
+        // The stored bytes never leave: plugins in front (loadbalance) may reorder records in place.
+        wire: ownCopy(info.wire), ttlOffsets: info.ttlOffsets, rcode, kind, stored: now, ttl, cells,
         hits: prev?.hits ?? 0, lastHit: prev ? now : 0, refreshing: false,
       };
       const opts = { ttl: ttl * 1000 + c.staleMs, size: entrySize(key, e) };
@@ -233,8 +244,7 @@ export class Cache implements Plugin {
       cells.bytes.success.set(this.success.calculatedSize);
       cells.bytes.denial.set(this.denial.calculatedSize);
     }
-    // The stored bytes never leave: plugins in front (loadbalance) may reorder records in place.
-    const out = Buffer.from(info.wire);
+    const out = info.wire;
     if (!q.edns?.do && !(q.raw[3]! & FLAG.AD)) out[3] &= ~FLAG.AD;
     return { rcode: reply.rcode, wire: out, plugin: reply.plugin };
   }

@@ -23,16 +23,6 @@ export interface Inspected {
   wire: Buffer;
 }
 
-/**
- * A copy in memory of its own: a slice of Node's shared 8 KB buffer pool would keep the whole pool chunk
- * alive for as long as the cache entry lives, several times the entry's size (and its byte count a lie).
- */
-function ownCopy(b: Buffer): Buffer {
-  const out = Buffer.allocUnsafeSlow(b.length);
-  b.copy(out);
-  return out;
-}
-
 /** Skips a (possibly compressed) name without building it: a hit path must not allocate strings. */
 function skipName(b: Buffer, off: number): number {
   for (;;) {
@@ -80,7 +70,7 @@ export function inspect(wire: Buffer, qtype: number): Inspected {
     else if (i < an + ns && type === TYPE.SOA) soa = true;
     else if (i < an + ns && type === TYPE.NS) nsRecords++;
   }
-  const out = ownCopy(optAt >= 0 && optEnd === wire.length ? wire.subarray(0, optAt) : wire);
+  const out = Buffer.from(optAt >= 0 && optEnd === wire.length ? wire.subarray(0, optAt) : wire);
   if (out.length < wire.length) out.writeUInt16BE(ar - 1, 10);
   const [ttlRule, kind] = classify(rcode, an, answersType, soa, nsRecords);
   // Truncated answers are never stored (CoreDNS key()), but their TTLs follow their class all the same.
