@@ -4,7 +4,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { runCommand } from '../../src/pkg/command.js';
-import { freePort, stopper } from './upstream.js';
+import { freePort, stopper, unboundConfig } from './upstream.js';
 import { sleep } from './wait.js';
 import { tempDir } from './temp-dir.js';
 
@@ -54,28 +54,8 @@ export interface DotServer {
 export async function startUnboundDot(pki: TestPki, localData: string[], port?: number): Promise<DotServer> {
   const p = port ?? await freePort();
   const dir = tempDir('unbound');
-  writeFileSync(join(dir, 'unbound.conf'), [
-    'server:',
-    '    verbosity: 0',
-    `    interface: 127.0.0.1@${p}`,
-    `    tls-port: ${p}`,
-    `    tls-service-key: "${pki.key}"`,
-    `    tls-service-pem: "${pki.cert}"`,
-    '    do-daemonize: no',
-    '    username: ""',
-    '    chroot: ""',
-    `    directory: "${dir}"`,
-    `    pidfile: "${join(dir, 'unbound.pid')}"`,
-    '    use-syslog: no',
-    '    logfile: ""',
-    '    num-threads: 1',
-    '    do-ip6: no',
-    '    access-control: 127.0.0.0/8 allow',
-    '    module-config: "iterator"',
-    '    local-zone: "." static',
-    ...localData.map((rr) => `    local-data: '${rr}'`),
-    '',
-  ].join('\n'));
+  writeFileSync(join(dir, 'unbound.conf'), unboundConfig(dir, p, localData,
+    [`tls-port: ${p}`, `tls-service-key: "${pki.key}"`, `tls-service-pem: "${pki.cert}"`]));
   const child = spawn('unbound', ['-d', '-c', join(dir, 'unbound.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });

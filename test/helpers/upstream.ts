@@ -135,6 +135,46 @@ export async function startKnot(opts: KnotOptions): Promise<Upstream> {
   return { host, port, addr: `${host}:${port}`, pid: child.pid!, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
 }
 
+/** unbound.conf for a foreground unbound on 127.0.0.1:port answering only `localData`; `extra` server lines (TLS). */
+export function unboundConfig(dir: string, port: number, localData: string[], extra: string[] = []): string {
+  return [
+    'server:',
+    '    verbosity: 0',
+    `    interface: 127.0.0.1@${port}`,
+    ...extra.map((l) => `    ${l}`),
+    '    do-daemonize: no',
+    '    username: ""',
+    '    chroot: ""',
+    `    directory: "${dir}"`,
+    `    pidfile: "${join(dir, 'unbound.pid')}"`,
+    '    use-syslog: no',
+    '    logfile: ""',
+    '    num-threads: 1',
+    '    do-ip6: no',
+    '    access-control: 127.0.0.0/8 allow',
+    '    module-config: "iterator"',
+    '    local-zone: "." static',
+    ...localData.map((rr) => `    local-data: '${rr}'`),
+    '',
+  ].join('\n');
+}
+
+/**
+ * unbound on 127.0.0.1:port answering `localData` (`"www.example.com. A 192.0.2.1"` lines) under a static
+ * root zone, so nothing is ever recursed. Unlike knotd it answers an RRset too big for 64 KiB over TCP
+ * with TC set (knotd answers SERVFAIL).
+ */
+export async function startUnbound(localData: string[], opts: { port?: number } = {}): Promise<Upstream> {
+  const port = opts.port ?? await freePort();
+  const dir = tempDir('unbound');
+  writeFileSync(join(dir, 'unbound.conf'), unboundConfig(dir, port, localData));
+  const child = spawn('unbound', ['-d', '-c', join(dir, 'unbound.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  await waitReady(child, '127.0.0.1', port, '.', 'unbound', () => err);
+  return { host: '127.0.0.1', port, addr: `127.0.0.1:${port}`, pid: child.pid!, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
+}
+
 /** dnsmasq on 127.0.0.1:port with only the records given as its own options (`--host-record=...`). */
 export async function startDnsmasq(records: string[], opts: { port?: number; probeZone?: string } = {}): Promise<Upstream> {
   const port = opts.port ?? await freePort();

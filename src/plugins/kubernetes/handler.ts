@@ -111,7 +111,7 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather {
       return reply;
     }
     // Answers that include upstream data are not cached here: their TTLs are the upstream's.
-    return this.chase(q, res.answer).then((answer) => this.reply(q, res.rcode, answer, res.authority, res.additional));
+    return this.chase(q, res.answer).then(({ answer, tc }) => this.reply(q, res.rcode, answer, res.authority, res.additional, tc));
   }
 
   private remember(key: string, v: Reply | 'next'): void {
@@ -119,17 +119,22 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather {
     this.cache.set(key, v);
   }
 
-  private reply(q: Query, rcode: number, answer: RR[], authority: RR[], additional: RR[]): Reply {
+  private reply(q: Query, rcode: number, answer: RR[], authority: RR[], additional: RR[], tc = false): Reply {
     const msg: Message = {
-      id: 0, qr: true, aa: true, rcode, question: { name: q.name, type: q.type, class: q.class },
+      id: 0, qr: true, aa: true, tc, rcode, question: { name: q.name, type: q.type, class: q.class },
       answer, authority, additional,
     };
     return { rcode, msg, plugin: this.name };
   }
 
-  /** Replaces out-of-zone CNAME targets by what the rest of the chain answers; a failure keeps just the CNAME. */
-  private async chase(q: Query, items: Item[]): Promise<RR[]> {
+  /**
+   * Replaces out-of-zone CNAME targets by what the rest of the chain answers; a failure keeps just the CNAME.
+   * `tc`: a target's answer came back truncated, so the asker must learn the answer is incomplete (CoreDNS
+   * backend_lookup carries the flag the same way).
+   */
+  private async chase(q: Query, items: Item[]): Promise<{ answer: RR[]; tc: boolean }> {
     const out: RR[] = [];
+    let tc = false;
     for (const it of items) {
       if (!isPending(it)) {
         out.push(it);
@@ -138,12 +143,13 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather {
       try {
         const m = await this.shared.resolve({ name: it.pending, type: it.type }, q);
         out.push(...m.answer);
+        tc ||= !!m.tc;
       } catch (e) {
         if (e instanceof ReentryError) throw e;
         // CoreDNS answers NOERROR with the CNAME alone when the target cannot be resolved.
       }
     }
-    return out;
+    return { answer: out, tc };
   }
 
   /* ------------------------------------------------------------------ answering */
