@@ -7,7 +7,7 @@ import type { PluginDefinition, PluginDefinitions } from '../server/types.js';
  */
 export const PLUGIN_ORDER = [
   'timeouts', 'reload', 'bufsize', 'bind', 'ready', 'health', 'prometheus', 'errors', 'log', 'local', 'any', 'chaos', 'loadbalance',
-  'cache', 'rewrite', 'autopath', 'minimal', 'template', 'hosts', 'k8s_external', 'kubernetes', 'file', 'loop', 'forward',
+  'cache', 'rewrite', 'header', 'autopath', 'minimal', 'template', 'hosts', 'k8s_external', 'kubernetes', 'file', 'loop', 'forward',
   'whoami',
 ] as const;
 

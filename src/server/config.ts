@@ -19,6 +19,16 @@ export interface Block {
   observers: Plugin[];
   /** RA is set when this block can recurse (it has `forward`). */
   ra: boolean;
+  /** Header flags every response of the block gets set and cleared last (the `header` plugin's response rules). */
+  responseFlags?: FlagRules;
+}
+
+/** Header bits to set and to clear, as masks of the 16-bit flags word. */
+export interface FlagRules { set: number; clear: number }
+
+/** Applies `rules` to the flags word of a message in place. */
+export function applyFlagRules(msg: Buffer, rules: FlagRules): void {
+  msg.writeUInt16BE((msg.readUInt16BE(2) & ~rules.clear) | rules.set, 2);
 }
 
 /** Everything listening on one port: which addresses to bind and which block answers which zone. */
@@ -184,7 +194,7 @@ async function setupBlock(sb: ServerBlock, opts: LoadOptions, rank: Map<string, 
   }
   return {
     file: sb.file, line: sb.line, addresses, zones, plugins, handler: composeChain(plugins), observers: plugins.filter((p) => p.sent),
-    ra: blockRecurses(plugins),
+    ra: blockRecurses(plugins), responseFlags: (plugins.find((p) => p.name === 'header') as { responseFlags?: FlagRules } | undefined)?.responseFlags,
   };
 }
 

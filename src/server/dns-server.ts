@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { closePlugins, DEFAULT_COREFILE, loadConfig, routeZone, type Block, type Config, type PortRoutes } from './config.js';
+import { applyFlagRules, closePlugins, DEFAULT_COREFILE, loadConfig, routeZone, type Block, type Config, type PortRoutes } from './config.js';
 import { SharedHttp } from './http.js';
 import { DEFAULT_TCP_LIMITS, DnsListener, type Peer } from './listeners.js';
 import { logger } from '../pkg/log.js';
@@ -239,8 +239,10 @@ export class DnsServer {
   }
 
   /** The bytes for this asker, rendered once and shown to the block's observers (log, prometheus). */
-  private send(q: Query, reply: Reply, block: Block): Buffer {
+  private send(q: Query, reply: Reply, block: Block): Buffer | null {
+    if (!reply.msg && !reply.wire && reply.drop) return null;
     const out = renderReply(q, reply, responseLimit(q, q.proto), block.ra);
+    if (block.responseFlags) applyFlagRules(out, block.responseFlags);
     const observers = block.observers;
     for (let i = 0; i < observers.length; i++) observers[i]!.sent!(q, out, reply);
     return out;
@@ -254,6 +256,7 @@ export class DnsServer {
     }
     const reply: Reply = { rcode: RCODE.SERVFAIL };
     const out = errorResponse(q, reply.rcode, block.ra);
+    if (block.responseFlags) applyFlagRules(out, block.responseFlags);
     for (const o of block.observers) o.sent!(q, out, reply);
     return out;
   }

@@ -55,7 +55,7 @@ function optRecord(q: ParsedQuery, rcode: number): Buffer {
  * (too big, OPT present without EDNS in the query) is decoded and re-encoded with truncation.
  */
 export function renderReply(q: ParsedQuery, reply: Reply, limit: number, ra: boolean): Buffer {
-  if (!reply.msg && !reply.wire) return errorResponse(q, reply.rcode, ra);
+  if (!reply.msg && !reply.wire) return errorResponse(q, reply.rcode, ra, reply.ede);
   const src = reply.wire ?? canonicalWire(reply.msg!);
   let out: Buffer | undefined;
   if (src.readUInt16BE(4) === 1 && sameQuestionBytes(src, q)) {
@@ -104,14 +104,26 @@ function sameQuestionBytes(src: Buffer, q: ParsedQuery): boolean {
   return true;
 }
 
-/** An empty response with `rcode`, echoing the question (and OPT when the query had EDNS). */
-export function errorResponse(q: ParsedQuery, rcode: number, ra: boolean): Buffer {
+/**
+ * An empty response with `rcode`, echoing the question (and OPT when the query had EDNS, with the Extended
+ * DNS Error `ede` if given: RFC 8914 options travel in OPT, which a query without EDNS must not get back).
+ */
+export function errorResponse(q: ParsedQuery, rcode: number, ra: boolean, ede?: number): Buffer {
   const m: Message = {
     id: q.id, rd: q.rd, cd: q.cd, ra, rcode, question: { name: q.name, type: q.type, class: q.class },
     answer: [], authority: [], additional: [],
-    edns: q.edns ? { udpSize: SERVER_UDP_SIZE, version: 0, do: q.edns.do } : null,
+    edns: q.edns ? { udpSize: SERVER_UDP_SIZE, version: 0, do: q.edns.do, options: ede === undefined ? undefined : edeOption(ede) } : null,
   };
   return encodeMessage(m);
+}
+
+/** EDNS option 15 (RFC 8914 §2) with an info code and no extra text. */
+function edeOption(code: number): Buffer {
+  const b = Buffer.alloc(6);
+  b.writeUInt16BE(15, 0);
+  b.writeUInt16BE(2, 2);
+  b.writeUInt16BE(code, 4);
+  return b;
 }
 
 /** FORMERR/NOTIMP for a query whose question could not be used: header echoed, no question. */

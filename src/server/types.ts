@@ -44,6 +44,10 @@ export interface Reply {
   wire?: Buffer;
   /** Name of the plugin that wrote it (the `plugin` label of coredns_dns_responses_total). */
   plugin?: string;
+  /** With neither `msg` nor `wire`: an RFC 8914 Extended DNS Error info code for the OPT of the response (acl). */
+  ede?: number;
+  /** With neither `msg` nor `wire`: send nothing at all (acl's drop); observers do not see the query. */
+  drop?: boolean;
 }
 
 export type Next = (q: Query) => Reply | Promise<Reply>;
