@@ -137,6 +137,8 @@ interface ParseState {
   lastTTL: number | undefined;
   lastOwner: string | undefined;
   includeDepth: number;
+  /** One record on its own (parseRecord): any class, no `$` directives. */
+  single?: boolean;
 }
 
 /**
@@ -150,6 +152,18 @@ export function parseZoneFile(text: string, origin: string, file: string): ZoneF
   return { origin, records };
 }
 
+/**
+ * One record in presentation format, read as miekg/dns's NewRR reads it (CoreDNS's template answers): names
+ * relative to the root, TTL 3600 and class IN when not given, any class. Throws ZoneFileError naming `what`.
+ */
+export function parseRecord(text: string, what: string): RR {
+  const records: RR[] = [];
+  const st: ParseState = { zone: '.', origin: '.', defaultTTL: 3600, lastTTL: undefined, lastOwner: undefined, includeDepth: 0, single: true };
+  parseInto(text, what, st, records);
+  if (records.length !== 1) throw new ZoneFileError(what, 0, `want one resource record, got ${records.length} in '${text}'`);
+  return records[0]!;
+}
+
 function parseInto(text: string, file: string, st: ParseState, out: RR[]): void {
   for (const e of tokenize(text, file)) {
     const fail = (msg: string): never => { throw new ZoneFileError(file, e.line, msg); };
@@ -159,6 +173,7 @@ function parseInto(text: string, file: string, st: ParseState, out: RR[]): void 
     };
     const first = e.tokens[0]!;
     if (!e.blankOwner && !first.quoted && first.text.startsWith('$')) {
+      if (st.single) fail(`a record, not the directive ${first.text}`);
       const args = e.tokens.slice(1);
       switch (first.text.toUpperCase()) {
         case '$ORIGIN':
@@ -221,7 +236,7 @@ function parseInto(text: string, file: string, st: ParseState, out: RR[]): void 
     if (!typeTok) fail('missing type');
     const type = typeNumber(typeTok!.text);
     if (type === undefined) fail(`unknown type '${typeTok!.text}' (write TYPEnnn with \\# RDATA)`);
-    if (klass !== undefined && klass !== CLASS.IN) fail(`class ${typeTok!.text} not supported, only IN`);
+    if (klass !== undefined && klass !== CLASS.IN && !st.single) fail(`class ${typeTok!.text} not supported, only IN`);
     if (!isSubdomain(owner.toLowerCase(), st.zone)) fail(`${owner} is out of zone ${st.zone}`);
     const rdata = e.tokens.slice(i);
     const data = parseRdata(type!, rdata, (t, what) => name(t, what), fail);
@@ -233,7 +248,7 @@ function parseInto(text: string, file: string, st: ParseState, out: RR[]): void 
       st.lastTTL = ttl;
     }
     st.lastOwner = owner;
-    out.push({ name: owner, type: type!, class: CLASS.IN, ttl: ttl!, data });
+    out.push({ name: owner, type: type!, class: klass ?? CLASS.IN, ttl: ttl!, data });
   }
 }
 
