@@ -222,7 +222,8 @@ t.test('template setup: CoreDNS\'s option errors, with file:line', async (t) => 
     ['    template IN A {\n        answer "{{ if .Name }}"\n    }', /Corefile:3 .*could not compile template: \{\{ if \.Name \}\}, template: answer:1: \{\{if\}\} is not supported/],
     ['    template IN A {\n        rcode NOPE\n    }', /Corefile:3 .*unknown rcode NOPE/],
     ['    template IN A {\n        var ip group(1)\n    }', /Corefile:3 .*'var' needs CoreDNS's expression language/],
-    ['    template IN A {\n        ederror 21\n    }', /Corefile:3 .*'ederror'/],
+    ['    template IN A {\n        ederror 70000\n    }', /Corefile:3 .*ederror: want a whole number from 0 to 65535, got '70000'/],
+    ['    template IN A {\n        ederror 21 a b\n    }', /Corefile:3 .*ederror: wrong argument count/],
     ['    template IN A {\n        answer\n    }', /Corefile:3 .*answer: wrong argument count/],
     ['    template IN A {\n        bogus\n    }', /Corefile:3 .*unknown property 'bogus'/],
   ];
@@ -249,6 +250,11 @@ t.test('AKS\'s default template blocks and AAAA suppression: dig against cluster
     template ANY ANY reddog.microsoft.com {
       rcode NXDOMAIN
     }
+    template ANY ANY invalid {
+      rcode NXDOMAIN
+      authority "invalid. 60 {{ .Class }} SOA ns.invalid. hostmaster.invalid. (1 60 60 60 60)"
+      ederror 21 "Blocked according to RFC2606"
+    }
     template IN AAAA v4only.test {
       rcode NOERROR
     }
@@ -273,6 +279,11 @@ t.test('AKS\'s default template blocks and AAAA suppression: dig against cluster
     { q: 'x.broken.test.', type: 'TXT', rcode: 'SERVFAIL' },
   ];
   await checkCases(t, (q, type) => digAnswer(srv.port, q, type), cases);
+  const invalid = await dig(srv.port, ['test.invalid', 'A']);
+  t.equal(invalid.status, 'NXDOMAIN');
+  t.same(invalid.authority.map((r) => r.data), ['ns.invalid. hostmaster.invalid. 1 60 60 60 60'], 'the SOA for negative caching');
+  t.match(invalid.raw, /; EDE: 21 \(Not Supported\): \(Blocked according to RFC2606\)/, 'the Extended DNS Error, as dig prints it');
+  t.notMatch((await dig(srv.port, ['+noedns', 'test.invalid', 'A'])).raw, /EDE|OPT PSEUDOSECTION/, 'no OPT for a query without EDNS');
   const nx = await dig(srv.port, ['test.vm1.abc.xx.internal.cloudapp.net', 'A']);
   t.ok(nx.flags.includes('aa'), 'the NXDOMAIN is authoritative');
   t.same((await dig(srv.port, ['+tcp', 'a.reddog.microsoft.com', 'TXT'])).status, 'NXDOMAIN', 'over TCP too');

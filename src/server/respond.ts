@@ -55,10 +55,10 @@ function optRecord(q: ParsedQuery, rcode: number): Buffer {
  * (too big, OPT present without EDNS in the query) is decoded and re-encoded with truncation.
  */
 export function renderReply(q: ParsedQuery, reply: Reply, limit: number, ra: boolean): Buffer {
-  if (!reply.msg && !reply.wire) return errorResponse(q, reply.rcode, ra, reply.ede);
+  if (!reply.msg && !reply.wire) return errorResponse(q, reply.rcode, ra, reply.ede, reply.edeText);
   const src = reply.wire ?? canonicalWire(reply.msg!);
   let out: Buffer | undefined;
-  if (src.readUInt16BE(4) === 1 && sameQuestionBytes(src, q)) {
+  if (src.readUInt16BE(4) === 1 && reply.ede === undefined && sameQuestionBytes(src, q)) {
     // A trailing OPT (upstream answers, cache entries) is cut and replaced by ours; elsewhere: slow path.
     const optAt = reply.wire ? findOpt(src) : -1;
     const base = optAt < 0 ? src.length : optAt + 11 + src.readUInt16BE(optAt + 9) === src.length ? optAt : -1;
@@ -80,7 +80,7 @@ export function renderReply(q: ParsedQuery, reply: Reply, limit: number, ra: boo
     out = encodeMessage({
       ...m,
       question: { name: q.name, type: q.type, class: q.class },
-      edns: q.edns ? { udpSize: SERVER_UDP_SIZE, version: 0, do: q.edns.do } : null,
+      edns: q.edns ? { udpSize: SERVER_UDP_SIZE, version: 0, do: q.edns.do, options: edeOption(reply.ede, reply.edeText) } : null,
     }, limit);
   }
   out.writeUInt16BE(q.id, 0);
@@ -108,21 +108,24 @@ function sameQuestionBytes(src: Buffer, q: ParsedQuery): boolean {
  * An empty response with `rcode`, echoing the question (and OPT when the query had EDNS, with the Extended
  * DNS Error `ede` if given: RFC 8914 options travel in OPT, which a query without EDNS must not get back).
  */
-export function errorResponse(q: ParsedQuery, rcode: number, ra: boolean, ede?: number): Buffer {
+export function errorResponse(q: ParsedQuery, rcode: number, ra: boolean, ede?: number, edeText?: string): Buffer {
   const m: Message = {
     id: q.id, rd: q.rd, cd: q.cd, ra, rcode, question: { name: q.name, type: q.type, class: q.class },
     answer: [], authority: [], additional: [],
-    edns: q.edns ? { udpSize: SERVER_UDP_SIZE, version: 0, do: q.edns.do, options: ede === undefined ? undefined : edeOption(ede) } : null,
+    edns: q.edns ? { udpSize: SERVER_UDP_SIZE, version: 0, do: q.edns.do, options: edeOption(ede, edeText) } : null,
   };
   return encodeMessage(m);
 }
 
-/** EDNS option 15 (RFC 8914 §2) with an info code and no extra text. */
-function edeOption(code: number): Buffer {
-  const b = Buffer.alloc(6);
+/** EDNS option 15 (RFC 8914 §2): an info code and its optional UTF-8 extra text; none without a code. */
+function edeOption(code: number | undefined, text = ''): Buffer | undefined {
+  if (code === undefined) return undefined;
+  const extra = Buffer.from(text, 'utf8');
+  const b = Buffer.alloc(6 + extra.length);
   b.writeUInt16BE(15, 0);
-  b.writeUInt16BE(2, 2);
+  b.writeUInt16BE(2 + extra.length, 2);
   b.writeUInt16BE(code, 4);
+  extra.copy(b, 6);
   return b;
 }
 

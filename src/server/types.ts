@@ -44,8 +44,10 @@ export interface Reply {
   wire?: Buffer;
   /** Name of the plugin that wrote it (the `plugin` label of coredns_dns_responses_total). */
   plugin?: string;
-  /** With neither `msg` nor `wire`: an RFC 8914 Extended DNS Error info code for the OPT of the response (acl). */
+  /** An RFC 8914 Extended DNS Error info code for the OPT of the response, if the query had EDNS (acl, template). */
   ede?: number;
+  /** The EXTRA-TEXT of `ede`. */
+  edeText?: string;
   /** With neither `msg` nor `wire`: send nothing at all (acl's drop); observers do not see the query. */
   drop?: boolean;
 }

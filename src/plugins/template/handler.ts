@@ -37,6 +37,8 @@ export interface TemplateRule {
   additional: GoTemplate[];
   authority: GoTemplate[];
   rcode: number;
+  /** `ederror`: an Extended DNS Error on the replies (RFC 8914). */
+  ede?: { code: number; text?: string };
   fall: Fall;
 }
 
@@ -84,7 +86,7 @@ export class Template implements Plugin {
     const msg: Message = {
       id: q.id, aa: true, rcode: rule.rcode, question: { name: q.name, type: q.type, class: q.class }, answer, authority, additional,
     };
-    const reply: Reply = { rcode: rule.rcode, msg, plugin: this.name };
+    const reply: Reply = { rcode: rule.rcode, msg, plugin: this.name, ede: rule.ede?.code, edeText: rule.ede?.text };
     const chase = (q.type === TYPE.A || q.type === TYPE.AAAA) && answer.some((rr) => rr.type === TYPE.CNAME);
     return chase ? this.chase(q, reply) : reply;
   }

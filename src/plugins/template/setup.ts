@@ -71,8 +71,11 @@ export function parseTemplate(d: Directive, blockZones: string[]): TemplateRule 
         break;
       case 'var': case 'expr':
         throw a.error(c, `'${c.name}' needs CoreDNS's expression language (expr-lang), which clusterdns does not implement`);
-      case 'ederror':
-        throw a.error(c, "'ederror' (an Extended DNS Error on the reply) is not supported by clusterdns yet");
+      case 'ederror': {
+        const [code, reason] = a.count(c, 1, 2, 'EXTENDED_ERROR_CODE [EXTRA_REASON]');
+        rule.ede = { code: a.uint(c, code, 0xffff), text: reason };
+        break;
+      }
       default:
         throw a.error(c, `unknown property '${c.name}'`);
     }
