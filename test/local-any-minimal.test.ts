@@ -138,3 +138,20 @@ t.test('minimal: NOERROR answers lose authority and additional; denials and dele
   await checkCases(t, (q, type) => digAnswer(srv.port, q, type), minimal);
   t.same((await digAnswer(srv.port, 'www.example.org.', 'A', ['+tcp'])).ns, [], 'over TCP too');
 });
+
+t.test('minimal on forwarded answers: the upstream\'s encoded reply is cut after its answer section', async (t) => {
+  const upstreamPort = await freePort();
+  // The upstream is a second block of the same process serving the zone with NS and glue.
+  const srv = await serveCli((port) => `example.org:${upstreamPort} {\n    bind 127.0.0.1\n    file db.example.org\n}\n` +
+    `.:${port} {\n    bind 127.0.0.1\n    minimal\n    forward . 127.0.0.1:${upstreamPort}\n}\n`, { files: { 'db.example.org': ZONE }, probe: ['example.org', 'SOA'] });
+  t.teardown(() => srv.stop());
+  const direct = await digAnswer(upstreamPort, 'mx.example.org.', 'MX');
+  t.same([direct.ns.length, direct.extra.length], [1, 1], 'the upstream sends authority and additional records');
+  const cases: DnsCase[] = [
+    { q: 'mx.example.org.', type: 'MX', an: ['mx.example.org. 300 IN MX 10 www.example.org.'], ns: [], ar: [] },
+    { q: 'nope.example.org.', type: 'A', rcode: 'NXDOMAIN', ns: ['example.org. 300 IN SOA ns1.example.org. hostmaster.example.org. 1 7200 3600 1209600 300'], ar: [] },
+  ];
+  await checkCases(t, (q, type) => digAnswer(srv.port, q, type), cases);
+  const r = await dig(srv.port, ['mx.example.org', 'MX']);
+  t.equal(r.ednsUdp, 1232, 'the asker still gets the server\'s OPT record');
+});
