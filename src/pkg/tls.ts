@@ -9,6 +9,8 @@ export interface TlsMaterial {
   key?: Buffer;
   /** Roots that verify the other end; absent = the system's (CoreDNS: Go's system pool). */
   ca?: Buffer;
+  /** What `context` was built from (a TLS server takes these, and takes them again on reload). */
+  options: tls.SecureContextOptions;
   /** Built once at setup, so a bad PEM or a key that does not match its certificate fails there. */
   context: tls.SecureContext;
 }
@@ -39,19 +41,20 @@ export function tlsFromArgs(args: readonly string[], base: string): TlsMaterial 
       throw new Error(`could not read TLS ${what} ${full}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
   };
-  const m: Omit<TlsMaterial, 'context'> = {};
+  const m: Omit<TlsMaterial, 'context' | 'options'> = {};
   if (args.length === 1) m.ca = read(args[0]!, 'CA');
   if (args.length >= 2) {
     m.cert = read(args[0]!, 'cert');
     m.key = read(args[1]!, 'key');
   }
   if (args.length === 3) m.ca = read(args[2]!, 'CA');
+  const options: tls.SecureContextOptions = { cert: m.cert, key: m.key, ca: m.ca ?? systemRoots(), minVersion: 'TLSv1.2' };
   let context: tls.SecureContext;
   try {
-    context = tls.createSecureContext({ cert: m.cert, key: m.key, ca: m.ca ?? systemRoots(), minVersion: 'TLSv1.2' });
+    context = tls.createSecureContext(options);
   } catch (e) {
     throw new Error(`could not load TLS ${m.cert ? 'cert/key' : 'CA'}: ${(e as Error).message}`);
   }
   if (m.ca && !/-----BEGIN CERTIFICATE-----/.test(m.ca.toString('latin1'))) throw new Error(`could not read root certs: no PEM certificate in ${args.at(-1)}`);
-  return { ...m, context };
+  return { ...m, options, context };
 }

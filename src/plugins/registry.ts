@@ -6,8 +6,8 @@ import type { PluginDefinition, PluginDefinitions } from '../server/types.js';
  * Each name is a folder `src/plugins/<name>/` whose `setup.js` exports `definition`.
  */
 export const PLUGIN_ORDER = [
-  'timeouts', 'reload', 'bufsize', 'bind', 'ready', 'health', 'prometheus', 'errors', 'log', 'local', 'acl', 'any', 'chaos', 'loadbalance',
-  'cache', 'rewrite', 'header', 'autopath', 'minimal', 'template', 'hosts', 'k8s_external', 'kubernetes', 'file', 'loop', 'forward',
+  'tls', 'timeouts', 'reload', 'bufsize', 'bind', 'ready', 'health', 'prometheus', 'errors', 'log', 'local', 'acl', 'any', 'chaos',
+  'loadbalance', 'cache', 'rewrite', 'header', 'autopath', 'minimal', 'template', 'hosts', 'k8s_external', 'kubernetes', 'file', 'loop', 'forward',
   'whoami',
 ] as const;
 

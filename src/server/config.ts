@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { parseCorefile, parseServerKey, readConfigFile, validateCorefile } from '../corefile/index.js';
 import { CorefileError, SetupError, type Corefile, type ServerAddress, type ServerBlock } from '../corefile/types.js';
-import { DEFAULT_TCP_LIMITS, type TcpLimits } from './listeners.js';
+import { DEFAULT_TCP_LIMITS, type TcpLimits, type TlsListen } from './listeners.js';
 import { RCODE } from './wire/constants.js';
 import type { Next, Plugin, PluginDefinitions, Query, Reply, SetupContext, SharedServices } from './types.js';
 
@@ -36,8 +36,11 @@ export interface PortRoutes {
   port: number;
   /** Addresses to bind; empty = all interfaces. */
   bind: string[];
-  /** Listener name for metrics, CoreDNS style `dns://:53`. */
+  /** Listener name for metrics, CoreDNS style `dns://:53` (`tls://:853`). */
   server: string;
+  /** `tls`: DNS over TLS on TCP only (a `tls://` block), with the certificate of its `tls` plugin if any. */
+  scheme: 'dns' | 'tls';
+  tls?: TlsListen;
   zones: Map<string, Block>;
   /** TCP deadlines of the port: the `timeouts` plugin of its first block that has one. */
   timeouts: Pick<TcpLimits, 'readMs' | 'writeMs' | 'idleMs'>;
@@ -141,18 +144,26 @@ export async function loadConfig(opts: LoadOptions): Promise<Config> {
     // Several bind lines in a block add up, like CoreDNS.
     const bind = b.plugins.flatMap((p) => (p.name === 'bind' ? (p as { addresses?: string[] }).addresses ?? [] : []));
     const timeouts = (b.plugins.find((p) => p.name === 'timeouts') as { limits?: PortRoutes['timeouts'] } | undefined)?.limits;
+    const tls = (b.plugins.find((p) => p.name === 'tls') as { listen?: TlsListen } | undefined)?.listen;
     for (const a of b.addresses) {
       const port = a.port!;
+      const scheme = a.scheme as PortRoutes['scheme'];
       let pr = ports.get(port);
+      if (pr && pr.scheme !== scheme) {
+        throw new CorefileError(b.file, b.line, `cannot serve ${scheme}://${a.zones[0]}:${port} - port ${port} is already served as ${pr.server}`);
+      }
+      if (scheme === 'tls' && tls && pr && !pr.tls) pr.tls = tls;
       if (!pr) {
-        pr = { port, bind: [...bind], server: `dns://:${port}`, zones: new Map(), timeouts: timeouts ?? DEFAULT_TCP_LIMITS, anyClass: false };
-        ports.set(port, pr);
+        ports.set(port, (pr = {
+          port, bind: [...bind], server: `${scheme}://:${port}`, scheme, zones: new Map(), timeouts: timeouts ?? DEFAULT_TCP_LIMITS,
+          anyClass: false, ...(scheme === 'tls' && tls ? { tls } : {}),
+        }));
       } else if (timeouts && pr.timeouts === DEFAULT_TCP_LIMITS) pr.timeouts = timeouts;
       else if (pr.bind.length && bind.length) pr.bind = [...new Set([...pr.bind, ...bind])];
       else pr.bind = [];
       if (opensClasses(b.plugins)) pr.anyClass = true;
       for (const z of a.zones) {
-        if (pr.zones.has(z)) throw new CorefileError(b.file, b.line, `cannot serve dns://${z}:${port} - it is already defined`);
+        if (pr.zones.has(z)) throw new CorefileError(b.file, b.line, `cannot serve ${scheme}://${z}:${port} - it is already defined`);
         pr.zones.set(z, b);
       }
     }
@@ -163,14 +174,14 @@ export async function loadConfig(opts: LoadOptions): Promise<Config> {
 async function setupBlock(sb: ServerBlock, opts: LoadOptions, rank: Map<string, number>): Promise<Block> {
   const addresses = sb.keys.map((k) => {
     const a = parseServerKey(k, opts.dnsPort ?? 53);
-    if (a.scheme !== 'dns') throw new CorefileError(sb.file, sb.line, `${a.scheme}:// servers are not supported, only dns://`);
+    if (a.scheme !== 'dns' && a.scheme !== 'tls') throw new CorefileError(sb.file, sb.line, `${a.scheme}:// servers are not supported, only dns:// and tls://`);
     return { ...a, port: a.port ?? opts.dnsPort ?? 53 };
   });
   const zones = [...new Set(addresses.flatMap((a) => a.zones))];
   const ordered = [...sb.directives].sort((a, b) => rank.get(a.name)! - rank.get(b.name)!);
   const checks: (() => void)[] = [];
   const ctx: SetupContext = {
-    corefile: opts.file, addresses, zones, servers: [...new Set(addresses.map((a) => `dns://:${a.port}`))],
+    corefile: opts.file, addresses, zones, servers: [...new Set(addresses.map((a) => `${a.scheme}://:${a.port}`))],
     block: sb.directives, peers: new Map(), shared: opts.shared, afterBlock: (check) => void checks.push(check),
   };
   const plugins: Plugin[] = [];

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { applyFlagRules, closePlugins, DEFAULT_COREFILE, loadConfig, routeZone, type Block, type Config, type PortRoutes } from './config.js';
 import { SharedHttp } from './http.js';
-import { DEFAULT_TCP_LIMITS, DnsListener, type Peer } from './listeners.js';
+import { DEFAULT_TCP_LIMITS, DnsListener, requestsCert, type Peer } from './listeners.js';
 import { logger } from '../pkg/log.js';
 import { createRegistry, type Registry } from '../pkg/metrics.js';
 import { dnsMetrics, type DnsMetrics } from './metrics.js';
@@ -14,6 +14,16 @@ import { fqdn } from '../pkg/zone.js';
 import { isParseFailure, parseQuery } from './wire/query.js';
 
 const log = logger();
+
+/**
+ * Listeners are kept across reloads by this key: plain DNS by address; a `tls://` port also by whether it
+ * encrypts and whether it asks for client certificates (both fixed when it opens).
+ */
+function listenerKey(host: string, pr: PortRoutes): string {
+  if (pr.scheme === 'dns') return `${host}|${pr.port}`;
+  const kind = !pr.tls ? 'tcp' : requestsCert(pr.tls.clientAuth) ? 'tls+cert' : 'tls';
+  return `${kind}|${host}|${pr.port}`;
+}
 
 /**
  * Deepest chain of queries the server asks itself while answering one query (CoreDNS's file plugin fails the
@@ -104,14 +114,26 @@ export class DnsServer {
   }
 
   private async activate(config: Config): Promise<void> {
-    const wanted = new Map<string, PortRoutes>();
-    for (const pr of config.ports) for (const host of pr.bind.length ? pr.bind : this.opts.bind ?? ['0.0.0.0', '::']) wanted.set(`${host}|${pr.port}`, pr);
+    const wanted = new Map<string, { host: string; pr: PortRoutes }>();
+    for (const pr of config.ports) {
+      for (const host of pr.bind.length ? pr.bind : this.opts.bind ?? ['0.0.0.0', '::']) wanted.set(listenerKey(host, pr), { host, pr });
+    }
+    // A port that changes kind (dns:// to tls://, client certificates asked for or not) cannot be opened
+    // twice: its old listener goes first.
+    const addresses = new Set([...wanted.values()].map((w) => `${w.host}|${w.pr.port}`));
+    for (const [key, l] of this.listeners) {
+      if (!wanted.has(key) && addresses.has(`${l.host}|${l.port}`)) {
+        this.listeners.delete(key);
+        await l.close();
+      }
+    }
     const opened: DnsListener[] = [];
     try {
-      for (const [key, pr] of wanted) {
+      for (const [key, { host, pr }] of wanted) {
         if (this.listeners.has(key)) continue;
-        const [host] = key.split('|') as [string];
-        const l = new DnsListener(host, pr.port, () => null);
+        // A `tls://` block without the `tls` plugin: CoreDNS then serves DNS over plain TCP (server_tls.go).
+        if (pr.scheme === 'tls' && !pr.tls) log.warn(`${pr.server}: no tls plugin in the server block: serving unencrypted DNS over TCP on ${host}:${pr.port}, as CoreDNS does`);
+        const l = new DnsListener(host, pr.port, () => null, DEFAULT_TCP_LIMITS, pr.scheme === 'tls' ? { tls: pr.tls } : undefined);
         try {
           await l.open();
         } catch (e) {
@@ -132,7 +154,7 @@ export class DnsServer {
       throw e;
     }
     for (const [key, l] of this.listeners) {
-      const pr = wanted.get(key);
+      const pr = wanted.get(key)?.pr;
       if (!pr) {
         this.listeners.delete(key);
         await l.close();
@@ -141,13 +163,14 @@ export class DnsServer {
       l.handler = (buf, peer) => this.handle(buf, peer, pr);
       // New connections get the new deadlines; open ones keep theirs until they close.
       l.limits = { ...pr.timeouts, maxConns: this.opts.maxTcpConns ?? DEFAULT_TCP_LIMITS.maxConns };
+      if (pr.tls) l.setTls(pr.tls);
     }
     const old = this.config;
     this.config = config;
     this.lameduckMs = this.stagedLameduckMs;
     for (const b of config.blocks) {
       for (const a of b.addresses) for (const z of a.zones) for (const p of b.plugins) {
-        this.metrics.pluginEnabled.set({ server: `dns://:${a.port}`, zone: z, view: '', name: p.name }, 1);
+        this.metrics.pluginEnabled.set({ server: `${a.scheme}://:${a.port}`, zone: z, view: '', name: p.name }, 1);
       }
     }
     if (old) await closePlugins(old.blocks);

@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import dgram from 'node:dgram';
 import net from 'node:net';
+import tls from 'node:tls';
 import { logger } from '../pkg/log.js';
 
 const log = logger('server');
@@ -32,6 +33,35 @@ export interface TcpLimits {
 }
 
 export const DEFAULT_TCP_LIMITS: Readonly<TcpLimits> = { readMs: 3000, writeMs: 5000, idleMs: 10_000, maxConns: 1000 };
+
+/** CoreDNS's client_auth values (Go's tls.ClientAuthType). */
+export type ClientAuth = 'nocert' | 'request' | 'require' | 'verify_if_given' | 'require_and_verify';
+
+/** A `tls://` listener: DNS over TLS (RFC 7858) on TCP only, with the block's `tls` certificate. */
+export interface TlsListen {
+  /** Certificate, key and the roots that verify client certificates. */
+  options: tls.SecureContextOptions;
+  clientAuth: ClientAuth;
+  /** Receives NSS key log lines (`tls { keylog FILE }`). */
+  keylog?: ((line: Buffer) => void) | undefined;
+}
+
+/** The server asks for a client certificate (fixed when the listener opens). */
+export const requestsCert = (mode: ClientAuth) => mode !== 'nocert';
+
+/**
+ * Whether a connection may go on under `mode` once its handshake is done: Go's policies, checked here
+ * rather than by Node at the handshake, so a reload can change them on an open listener.
+ */
+function clientAllowed(sock: tls.TLSSocket, mode: ClientAuth): boolean {
+  const given = mode !== 'nocert' && mode !== 'request' && Object.keys(sock.getPeerCertificate()).length > 0;
+  switch (mode) {
+    case 'require': return given;
+    case 'verify_if_given': return !given || sock.authorized;
+    case 'require_and_verify': return given && sock.authorized;
+    default: return true;
+  }
+}
 
 /** Bounds a connection's unanswered pipelined queries so one client cannot queue unbounded work. */
 const TCP_MAX_INFLIGHT = 128;
@@ -68,14 +98,28 @@ export class DnsListener {
   private udp?: dgram.Socket;
   private tcp?: net.Server;
   private conns = new Map<net.Socket, TcpConn>();
+  /** TCP connections under a TLS listener, from accept to close. */
+  private handshaking = new Set<net.Socket>();
   private closed = false;
   handler: PacketHandler;
 
   limits: TcpLimits;
 
-  constructor(readonly host: string, readonly port: number, handler: PacketHandler, limits: TcpLimits = DEFAULT_TCP_LIMITS) {
+  private secure: TlsListen | undefined;
+
+  /** With `stream`, TCP only (a `tls://` block), over TLS when `stream.tls` is given. */
+  constructor(readonly host: string, readonly port: number, handler: PacketHandler, limits: TcpLimits = DEFAULT_TCP_LIMITS,
+    private readonly stream?: { tls: TlsListen | undefined }) {
     this.handler = handler;
     this.limits = limits;
+    this.secure = stream?.tls;
+  }
+
+  /** A reload's `tls` (a new certificate, say): new connections get it, open ones keep theirs. */
+  setTls(secure: TlsListen): void {
+    if (secure === this.secure || !this.secure) return;
+    this.secure = secure;
+    (this.tcp as tls.Server | undefined)?.setSecureContext(secure.options);
   }
 
   /**
@@ -97,6 +141,10 @@ export class DnsListener {
     const v6 = this.host.includes(':');
     // Port 0 would give each worker a different port: those share the primary's.
     const own = cluster.isWorker && this.port !== 0 && reusePortWorkers() ? { reusePort: true } : {};
+    if (this.stream) {
+      this.tcp = await this.listenTcp(this.port, v6, own);
+      return;
+    }
     const udp = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6, recvBufferSize: 4 << 20, ...own });
     udp.on('message', (msg, rinfo) => {
       const [address, family] = unmap(rinfo.address);
@@ -117,20 +165,45 @@ export class DnsListener {
       udp.once('error', reject);
       udp.bind({ port: this.port, address: this.host }, () => { udp.off('error', reject); resolve(); });
     });
-    const port = udp.address().port;
-    // Half-open: a client may send its queries and shut its side down; the answers still go back.
-    const tcp = net.createServer({ noDelay: true, allowHalfOpen: true }, (sock) => this.serveTcp(sock));
-    await new Promise<void>((resolve, reject) => {
-      tcp.once('error', reject);
-      tcp.listen({ port, host: this.host, ipv6Only: v6, ...own }, () => { tcp.off('error', reject); resolve(); });
-    }).catch((e) => { udp.close(); throw e; });
-    tcp.on('error', (e) => log.error(`tcp ${this.host}:${port}: ${e.message}`));
+    const tcp = await this.listenTcp(udp.address().port, v6, own).catch((e) => { udp.close(); throw e; });
     this.udp = udp;
     this.tcp = tcp;
   }
 
+  private async listenTcp(port: number, v6: boolean, own: { reusePort?: boolean }): Promise<net.Server> {
+    let tcp: net.Server;
+    if (this.secure) {
+      const mode = this.secure.clientAuth;
+      // Not half-open: a TLS socket whose peer is gone would otherwise stay open after a failed handshake.
+      const srv = tls.createServer({
+        noDelay: true, ...this.secure.options, handshakeTimeout: this.limits.readMs, requestCert: requestsCert(mode), rejectUnauthorized: false,
+      }, (sock) => {
+        if (clientAllowed(sock, this.secure!.clientAuth)) this.serveTcp(sock);
+        else sock.destroy();
+      });
+      srv.on('keylog', (line) => this.secure?.keylog?.(line));
+      // A failed handshake (a scanner, a wrong certificate) is the client's problem: not worth a log line each.
+      srv.on('tlsClientError', (_err, sock) => sock.destroy());
+      // Connections still in their handshake are not in `conns`; close() must end them too.
+      srv.on('connection', (raw: net.Socket) => {
+        this.handshaking.add(raw);
+        raw.once('close', () => this.handshaking.delete(raw));
+      });
+      tcp = srv;
+    } else {
+      // Half-open: a client may send its queries and shut its side down; the answers still go back.
+      tcp = net.createServer({ noDelay: true, allowHalfOpen: true }, (sock) => this.serveTcp(sock));
+    }
+    await new Promise<void>((resolve, reject) => {
+      tcp.once('error', reject);
+      tcp.listen({ port, host: this.host, ipv6Only: v6, ...own }, () => { tcp.off('error', reject); resolve(); });
+    });
+    tcp.on('error', (e) => log.error(`${this.secure ? 'tls' : 'tcp'} ${this.host}:${port}: ${e.message}`));
+    return tcp;
+  }
+
   get boundPort(): number {
-    return this.udp?.address().port ?? this.port;
+    return this.udp?.address().port ?? (this.tcp?.address() as net.AddressInfo | null)?.port ?? this.port;
   }
 
   private serveTcp(sock: net.Socket): void {
@@ -163,6 +236,7 @@ export class DnsListener {
     this.closed = true;
     this.udp?.close();
     for (const c of this.conns.keys()) c.destroy();
+    for (const c of this.handshaking) c.destroy();
     await new Promise<void>((r) => (this.tcp ? this.tcp.close(() => r()) : r()));
   }
 }
