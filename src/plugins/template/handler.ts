@@ -51,7 +51,11 @@ const typeText = (t: number) => (/^TYPE\d+$/.test(typeName(t)) ? '' : typeName(t
 /** dns.Question's String(): `;name.<TAB>IN<TAB> A`. */
 const questionString = (q: Query) => `;${q.name}\t${CLASS_NAMES[q.class] ?? `CLASS${q.class}`}\t ${typeName(q.type)}`;
 
-type Matched = { zone: string; data: GoStruct } | 'pass' | 'servfail';
+type Matched = { zone: string; regex: number; m: RegExpExecArray } | 'pass' | 'servfail';
+type Child = { inc(): void };
+
+/** Matches counters bound to their labels, kept per label set: prom-client's label hashing is slow per query. */
+const MAX_CELLS = 1000;
 
 /**
  * CoreDNS's template: when the question's zone, class and type fit and a `match` regex matches the
@@ -61,34 +65,51 @@ type Matched = { zone: string; data: GoStruct } | 'pass' | 'servfail';
  */
 export class Template implements Plugin {
   readonly name = 'template';
+  private readonly cells = new Map<string, Child>();
+  private readonly builds: boolean;
 
   constructor(
     private readonly rule: TemplateRule,
     private readonly metrics: Metrics,
     private readonly shared: Pick<SharedServices, 'resolve'>,
-  ) {}
+  ) {
+    this.builds = rule.answer.length + rule.additional.length + rule.authority.length > 0;
+  }
 
   serve(q: Query, next: Next): Reply | Promise<Reply> {
     const m = this.match(q);
     if (m === 'pass') return next(q);
     if (m === 'servfail') return { rcode: RCODE.SERVFAIL };
-    const { zone, data } = m;
-    const cls = data.fields.Class as string;
-    const type = data.fields.Type as string;
-    this.metrics.matches.inc({ server: q.server, zone, view: '', class: cls, type });
     const rule = this.rule;
+    const cls = CLASS_NAMES[q.class !== CLASS.ANY ? q.class : rule.qclass] ?? '';
+    const type = typeText(q.type !== TYPE.ANY ? q.type : rule.qtype);
+    this.matched(q.server, m.zone, cls, type).inc();
     if (rule.rcode === RCODE.SERVFAIL) return { rcode: RCODE.SERVFAIL };
-    const labels = { server: q.server, zone, view: '', class: cls, type };
-    const build = (section: string, list: GoTemplate[]) => list.map((t) => this.record(t, data, { ...labels, section }));
-    const answer = build('answer', rule.answer);
-    const additional = build('additional', rule.additional);
-    const authority = build('authority', rule.authority);
+    let answer: RR[] = [], additional: RR[] = [], authority: RR[] = [];
+    if (this.builds) {
+      const data = this.data(q, m.zone, cls, type, rule.regexText[m.regex]!, m.m);
+      const labels = { server: q.server, zone: m.zone, view: '', class: cls, type };
+      const build = (section: string, list: GoTemplate[]) => list.map((t) => this.record(t, data, { ...labels, section }));
+      answer = build('answer', rule.answer);
+      additional = build('additional', rule.additional);
+      authority = build('authority', rule.authority);
+    }
     const msg: Message = {
       id: q.id, aa: true, rcode: rule.rcode, question: { name: q.name, type: q.type, class: q.class }, answer, authority, additional,
     };
     const reply: Reply = { rcode: rule.rcode, msg, plugin: this.name, ede: rule.ede?.code, edeText: rule.ede?.text };
     const chase = (q.type === TYPE.A || q.type === TYPE.AAAA) && answer.some((rr) => rr.type === TYPE.CNAME);
     return chase ? this.chase(q, reply) : reply;
+  }
+
+  private matched(server: string, zone: string, cls: string, type: string): Child {
+    const key = `${server}|${zone}|${cls}|${type}`;
+    let cell = this.cells.get(key);
+    if (!cell) {
+      if (this.cells.size >= MAX_CELLS) this.cells.clear();
+      this.cells.set(key, (cell = this.metrics.matches.labels({ server, zone, view: '', class: cls, type })));
+    }
+    return cell;
   }
 
   private match(q: Query): Matched {
@@ -99,13 +120,13 @@ export class Template implements Plugin {
     if (rule.qtype !== TYPE.ANY && q.type !== TYPE.ANY && q.type !== rule.qtype) return 'pass';
     for (let i = 0; i < rule.regex.length; i++) {
       const m = rule.regex[i]!.exec(q.lname);
-      if (m) return { zone, data: this.data(q, zone, rule.regexText[i]!, m) };
+      if (m) return { zone, regex: i, m };
     }
     return rule.fall.through(q.lname) ? 'pass' : 'servfail';
   }
 
   /** CoreDNS's templateData for one matched query. */
-  private data(q: Query, zone: string, regex: string, m: RegExpExecArray): GoStruct {
+  private data(q: Query, zone: string, cls: string, type: string, regex: string, m: RegExpExecArray): GoStruct {
     const match = [...m].map((s) => s ?? '');
     const group = new Map<string, GoValue>(match.map((s, i) => [String(i), s]));
     for (const [k, v] of Object.entries(m.groups ?? {})) group.set(k, v ?? '');
@@ -116,8 +137,7 @@ export class Template implements Plugin {
     }, () => { throw new TemplateExecError('printing .Message whole is not supported by clusterdns (use its fields)'); });
     return new GoStruct('*template.templateData', {
       Zone: zone, Name: q.lname, Regex: regex, Match: match, Group: group,
-      Class: CLASS_NAMES[q.class !== CLASS.ANY ? q.class : this.rule.qclass] ?? '',
-      Type: typeText(q.type !== TYPE.ANY ? q.type : this.rule.qtype),
+      Class: cls, Type: type,
       Message: message, Question: question,
       Remote: q.remoteAddress.replace(/^::ffff:(?=\d+\.)/, ''),
       Var: null,
