@@ -42,18 +42,22 @@ t.test('encode/decode round trip with compression, SRV uncompressed, TXT, SOA, O
   t.ok(back.aa);
   t.same(back.question, m.question);
   t.same(back.answer[0]!.data, m.answer[0]!.data);
-  // The answer owner points at the question, so it comes back in the question's case.
-  t.equal(back.answer[0]!.name, 'Foo.Example.');
+  // Compression matches spelling exactly (miekg/dns does the same): names keep their own letter case.
+  t.same(back.answer.map((r) => r.name), ['foo.example.', 'foo.example.', 'foo.example.']);
   t.same(back.answer[1]!.data, ['hello', 'x'.repeat(255), 'x'.repeat(45)]);
   t.equal(back.answer[2]!.data, 'fd00::1');
-  // Compression is case-insensitive (DNS names are), so suffixes take the question's spelling.
-  t.same(back.authority[0]!.data, { ...m.authority[0]!.data as object, mname: 'ns.dns.Example.', rname: 'hostmaster.Example.' });
+  t.same(back.authority[0]!.data, m.authority[0]!.data, 'SOA names not in the question\'s case');
   t.same(back.additional[0]!.data, Buffer.from([1, 2, 3]));
   t.equal(back.edns?.do, true);
   t.equal(back.edns?.udpSize, 1232);
   // RFC 2782: the SRV target is written out in full, never as a pointer.
   const srvTarget = nameToWire('foo.example.');
   t.ok(wire.includes(srvTarget), 'SRV target not compressed');
+  let full = 0;
+  for (let at = wire.indexOf(srvTarget); at >= 0; at = wire.indexOf(srvTarget, at + 1)) full++;
+  t.equal(full, 2, 'written out twice (first owner, SRV target); every later owner is a pointer');
+  const question = decodeMessage(encodeMessage({ ...m, additional: [{ name: 'Foo.Example.', type: TYPE.A, ttl: 1, data: '192.0.2.1' }] }));
+  t.equal(question.additional[0]!.name, 'Foo.Example.', 'the same spelling as the question still points at it');
 });
 
 t.test('truncation keeps whole records that fit and sets TC only for dropped answers', async (t) => {

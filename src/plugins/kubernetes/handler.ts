@@ -66,7 +66,7 @@ const isPending = (i: Item): i is Pending => 'pending' in i;
  */
 export class KubernetesPlugin implements Plugin, Externaler, AutoPather {
   readonly name = 'kubernetes';
-  private cache = new Map<string, Reply | 'next'>();
+  private cache = new Map<string, Reply | 'next' | 'exact'>();
   private cacheGeneration = -1;
 
   constructor(
@@ -94,11 +94,15 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather {
       this.cache.clear();
       this.cacheGeneration = this.store.generation;
     }
-    // SRV targets carry the zone as the asker typed it, uncompressed: only SRV answers depend on case.
-    const key = `${q.type}/${q.type === TYPE.SRV ? q.name : lname}`;
-    const hit = this.cache.get(key);
+    // A reply serves every letter case of its question: the server swaps in the asker's question bytes, and
+    // names copied from the question point at it. SRV targets carry the zone as typed, uncompressed, so SRV
+    // answers are kept per spelling; so are CNAME answers ('exact'), whose targets may share a suffix with
+    // the question by the first asker's spelling and must not follow another's.
+    let key = `${q.type}/${q.type === TYPE.SRV ? q.name : lname}`;
+    let hit = this.cache.get(key);
+    if (hit === 'exact') hit = this.cache.get((key = `${q.type}=${q.name}`));
     if (hit === 'next') return next(q);
-    if (hit) return hit;
+    if (hit && hit !== 'exact') return hit;
 
     const res = this.answer(q, lname, zone);
     if (res === 'next') {
@@ -107,6 +111,10 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather {
     }
     if (!res.answer.some(isPending)) {
       const reply = this.reply(q, res.rcode, res.answer as RR[], res.authority, res.additional);
+      if (q.type !== TYPE.SRV && res.answer.some((rr) => (rr as RR).type === TYPE.CNAME)) {
+        this.remember(`${q.type}/${lname}`, 'exact');
+        key = `${q.type}=${q.name}`;
+      }
       this.remember(key, reply);
       return reply;
     }
@@ -114,7 +122,7 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather {
     return this.chase(q, res.answer).then(({ answer, tc }) => this.reply(q, res.rcode, answer, res.authority, res.additional, tc));
   }
 
-  private remember(key: string, v: Reply | 'next'): void {
+  private remember(key: string, v: Reply | 'next' | 'exact'): void {
     if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
     this.cache.set(key, v);
   }

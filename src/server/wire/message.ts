@@ -85,9 +85,15 @@ class Writer {
   }
   name(name: string, compress: boolean): void {
     const labels = nameLabels(name);
-    // Suffix keys are lower-case so that owner names point back into the question and echo its case.
+    // Suffix keys keep letter case (as miekg/dns's do): a pointer stands only for the very same spelling,
+    // so no name takes the question's case (or any other name's). Without escapes a key is the suffix of
+    // the text itself; with them, length-prefixed raw labels behind a backslash no plain key contains.
+    const plain = !name.includes('\\');
+    const text = plain && !name.endsWith('.') ? name + '.' : name;
+    let at = 0;
     for (let i = 0; i < labels.length; i++) {
-      const key = labels.slice(i).map((l) => l.toString('latin1').toLowerCase()).join('.');
+      const key = plain ? text.slice(at) : '\\' + labels.slice(i).map((l) => `${l.length}:${l.toString('latin1')}`).join('');
+      at += labels[i]!.length + 1;
       const ptr = compress ? this.names.get(key) : undefined;
       if (ptr !== undefined) { this.u16(0xc000 | ptr); return; }
       if (this.off < 0x3fff && !this.names.has(key)) this.names.set(key, this.off);
