@@ -1,7 +1,9 @@
 import t from 'tap';
+import { readFileSync } from 'node:fs';
 import { loadPlugins } from '../src/plugins/registry.js';
 import { goRegexp } from '../src/plugins/template/goregexp.js';
 import { GoMethod, GoStruct, GoTemplate } from '../src/plugins/template/gotemplate.js';
+import { checkCorefile } from '../src/server/check.js';
 import { loadConfig } from '../src/server/config.js';
 import { DnsServer } from '../src/server/dns-server.js';
 import { dig, digAnswer } from './helpers/dig.js';
@@ -296,4 +298,19 @@ t.test('AKS\'s default template blocks and AAAA suppression: dig against cluster
     'a template that fails to execute is counted with its section and text');
   await waitFor('the errors plugin line', () => srv.output().includes('[ERROR] plugin/errors: 2 x.broken.test. TXT: template: answer:1:26: executing "answer" at <index .Match 2>: error calling index: index out of range: 2'), 5000);
   t.pass('the failure is logged by errors, as CoreDNS does');
+});
+
+t.test("every Corefile of template's README loads (what `clusterdns check` does)", async (t) => {
+  const readme = readFileSync(new URL('../src/plugins/template/README.md', import.meta.url), 'utf8');
+  const examples = [...readme.matchAll(/~~~ corefile\n([\s\S]*?)~~~/g)].map((m) => m[1]!);
+  t.ok(examples.length >= 5, `${examples.length} examples`);
+  const plugins = await loadPlugins();
+  const saved = process.env.KUBERNETES_SERVICE_HOST;
+  // The AKS example has kubernetes without a kubeconfig: off-cluster, check does not look for the pod's account.
+  delete process.env.KUBERNETES_SERVICE_HOST;
+  t.teardown(() => { if (saved !== undefined) process.env.KUBERNETES_SERVICE_HOST = saved; });
+  for (const text of examples) {
+    const r = await checkCorefile({ file: 'README.md', text, plugins });
+    t.same(r.problems, [], text.split('\n').find((l) => l.includes('template')) ?? text.slice(0, 40));
+  }
 });
