@@ -1,6 +1,6 @@
 import type { Query } from './types.js';
 import { findOpt } from './respond.js';
-import { HEADER_SIZE } from './wire/constants.js';
+import { HEADER_SIZE, TYPE } from './wire/constants.js';
 import type { Question } from './wire/message.js';
 import { nameToWire, WireError } from './wire/name.js';
 import { isParseFailure, parseQuery } from './wire/query.js';
@@ -38,4 +38,29 @@ export function clampUdpSize(q: Query, size: number): void {
   raw.writeUInt16BE(size, at + 3);
   q.raw = raw;
   q.edns = { ...q.edns, udpSize: size };
+}
+
+/**
+ * The same query with its OPT record's options replaced (rewrite's edns0 rules); a query without OPT gets
+ * one with `udpSize` (CoreDNS adds OPT with 4096). The asker's own query, and so the response's OPT, is
+ * untouched.
+ */
+export function withEdnsOptions(q: Query, options: Buffer, udpSize = 4096): Query {
+  const at = findOpt(q.raw);
+  let raw: Buffer;
+  if (at < 0) {
+    const opt = Buffer.alloc(11);
+    opt.writeUInt16BE(TYPE.OPT, 1);
+    opt.writeUInt16BE(udpSize, 3);
+    opt.writeUInt16BE(options.length, 9);
+    raw = Buffer.concat([q.raw, opt, options]);
+    raw.writeUInt16BE(raw.readUInt16BE(10) + 1, 10);
+  } else {
+    const end = at + 11 + q.raw.readUInt16BE(at + 9);
+    raw = Buffer.concat([q.raw.subarray(0, at + 11), options, q.raw.subarray(end)]);
+    raw.writeUInt16BE(options.length, at + 9);
+  }
+  const parsed = parseQuery(raw);
+  if (isParseFailure(parsed)) throw new WireError(`query with new EDNS options does not parse: ${parsed.reason}`);
+  return { ...q, ...parsed };
 }

@@ -1,17 +1,27 @@
-import { TYPE, typeNumber } from '../../server/wire/constants.js';
+import { rcodeName, TYPE, typeNumber } from '../../server/wire/constants.js';
 import type { MxData, RR, SoaData, SrvData } from '../../server/wire/message.js';
+import type { Query } from '../../server/types.js';
 import { fqdn } from '../../pkg/zone.js';
+import { newEdns0Rule, type EdnsOption } from './edns0.js';
 
-/** The question as the rules see it; `name` is lower-case FQDN (CoreDNS's state.Name()). */
-export interface Question { name: string; type: number; class: number }
+/**
+ * The question as the rules see it; `name` is lower-case FQDN (CoreDNS's state.Name()). `options` are the
+ * query's EDNS0 options once an edns0 rule touched them (the query `next` sees then carries them).
+ */
+export interface Question { name: string; type: number; class: number; options?: EdnsOption[] }
 
 /** Rewrites one record of the response (applied in reverse rule order, like CoreDNS). Returns a copy or `rr`. */
-export type ResponseRule = (rr: RR) => RR;
+export type RecordRule = (rr: RR) => RR;
+/** `rcode` rules: a response with rcode `from` gets `to`. */
+export interface RcodeRule { rcode: { from: number; to: number } }
+/** `cname` rules: the new target for a CNAME target, or undefined; the new target is resolved again. */
+export interface CnameRule { cname: (target: string) => string | undefined }
+export type ResponseRule = RecordRule | RcodeRule | CnameRule;
 
 export interface Rule {
   mode: 'stop' | 'continue';
   /** Rewrites `q` in place when it matches; returns the response rules to apply, or null for no match. */
-  apply(q: Question): ResponseRule[] | null;
+  apply(q: Question, query: Query): ResponseRule[] | null;
 }
 
 type Rewriter = (s: string) => string;
@@ -62,13 +72,13 @@ const remapRewriter = (orig: string, repl: string): Rewriter => (s) => {
 const suffixRewriter = (suffix: string, repl: string): Rewriter => (s) =>
   s.toLowerCase().endsWith(suffix) ? s.slice(0, s.length - suffix.length) + repl : s;
 
-const nameRule = (rw: Rewriter): ResponseRule => (rr) => {
+const nameRule = (rw: Rewriter): RecordRule => (rr) => {
   const name = rw(rr.name);
   return name === rr.name ? rr : { ...rr, name };
 };
 
 /** The names CoreDNS rewrites in `answer value`: targets of CNAME, NS, PTR, MX, SRV and the SOA mname. */
-const valueRule = (rw: Rewriter): ResponseRule => (rr) => {
+const valueRule = (rw: Rewriter): RecordRule => (rr) => {
   switch (rr.type) {
     case TYPE.CNAME: case TYPE.NS: case TYPE.PTR: {
       const v = rw(rr.data as string);
@@ -98,8 +108,8 @@ type Match = 'exact' | 'prefix' | 'suffix' | 'substring' | 'regex';
 const MATCHES = new Set<string>(['exact', 'prefix', 'suffix', 'substring', 'regex']);
 
 /** `answer auto | answer name FROM TO | answer value FROM TO`, repeated. */
-function parseAnswers(match: string, args: string[]): { auto: boolean; rules: ResponseRule[] } {
-  const rules: ResponseRule[] = [];
+function parseAnswers(match: string, args: string[]): { auto: boolean; rules: RecordRule[] } {
+  const rules: RecordRule[] = [];
   let auto = false, nameRules = 0;
   if (args.length < 2) throw new Error(`invalid arguments for ${match} rule`);
   for (let i = 0; i < args.length;) {
@@ -208,6 +218,18 @@ function newClassRule(mode: Rule['mode'], args: string[]): Rule {
   return { mode, apply: (q) => (q.class === from ? ((q.class = to), []) : null) };
 }
 
+/** The question-name test of ttl and rcode rules: MATCH (exact, prefix, suffix, substring, regex) on NAME. */
+function nameTest(rule: string, match: string, pattern: string): (n: string) => boolean {
+  const m = match.toLowerCase();
+  if (!MATCHES.has(m)) throw new Error(`${rule} rule supports only exact, prefix, suffix, substring, and regex name matching`);
+  if (m === 'regex') {
+    const re = compile(pattern, 'matching ');
+    return (n) => re.test(n);
+  }
+  const s = fqdn(pattern);
+  return m === 'exact' ? (n) => n === s : m === 'prefix' ? (n) => n.startsWith(s) : m === 'suffix' ? (n) => n.endsWith(s) : (n) => n.includes(s);
+}
+
 /** `N`, `MIN-MAX`, `-MAX`, `MIN-` (CoreDNS's ttl rule range). */
 function parseTTLRange(v: string): [number, number] | undefined {
   const num = (s: string) => (/^\d+$/.test(s) && Number(s) <= 0xffffffff ? Number(s) : undefined);
@@ -229,22 +251,67 @@ function newTTLRule(mode: Rule['mode'], args: string[]): Rule {
   const range = parseTTLRange(args[args.length - 1]!);
   if (!range) throw new Error(`invalid TTL '${args[args.length - 1]}' for a ttl rule`);
   const [min, max] = range;
-  const m = args.length === 3 ? args[0]!.toLowerCase() : 'exact';
-  if (!MATCHES.has(m)) throw new Error('ttl rule supports only exact, prefix, suffix, substring, and regex name matching');
-  const pattern = args[args.length - 2]!;
-  let test: (n: string) => boolean;
-  if (m === 'regex') {
-    const re = compile(pattern, 'matching ');
-    test = (n) => re.test(n);
-  } else {
-    const s = fqdn(pattern);
-    test = m === 'exact' ? (n) => n === s : m === 'prefix' ? (n) => n.startsWith(s) : m === 'suffix' ? (n) => n.endsWith(s) : (n) => n.includes(s);
-  }
-  const clamp: ResponseRule = (rr) => {
+  const test = nameTest('ttl', args.length === 3 ? args[0]! : 'exact', args[args.length - 2]!);
+  const clamp: RecordRule = (rr) => {
     const ttl = rr.ttl < min ? min : rr.ttl > max ? max : rr.ttl;
     return ttl === rr.ttl ? rr : { ...rr, ttl };
   };
   return { mode, apply: (q) => (test(q.name) ? [clamp] : null) };
+}
+
+/** An rcode by number (0-23) or by name, as CoreDNS's isValidRCode takes it. */
+function parseRcode(v: string): number | undefined {
+  if (/^\d+$/.test(v)) return Number(v) <= 23 ? Number(v) : undefined;
+  for (let i = 0; i <= 23; i++) if (rcodeName(i, '') === v.toUpperCase()) return i;
+  return undefined;
+}
+
+/** `rcode [MATCH] NAME FROM TO`: responses to matching questions with rcode FROM get TO. */
+function newRcodeRule(mode: Rule['mode'], args: string[]): Rule {
+  if (args.length < 3) throw new Error(`too few (${args.length}) arguments for a rcode rule`);
+  if (args.length > 4) throw new Error(`too many (${args.length}) arguments for a rcode rule`);
+  const [fromText, toText] = args.slice(-2) as [string, string];
+  const from = parseRcode(fromText);
+  if (from === undefined) throw new Error(`invalid matching RCODE '${fromText}' for a rcode rule`);
+  const to = parseRcode(toText);
+  if (to === undefined) throw new Error(`invalid replacement RCODE '${toText}' for a rcode rule`);
+  const test = nameTest('rcode', args.length === 4 ? args[0]! : 'exact', args[args.length - 3]!);
+  const rule: RcodeRule = { rcode: { from, to } };
+  return { mode, apply: (q) => (test(q.name) ? [rule] : null) };
+}
+
+/**
+ * `cname [MATCH] FROM TO`: CNAME targets of the response matching FROM become TO, and TO is resolved again
+ * through the server for the question's type (CoreDNS's cnameTargetRule). It matches every question.
+ */
+function newCnameRule(mode: Rule['mode'], args: string[]): Rule {
+  if (args.length < 2) throw new Error(`too few (${args.length}) arguments for a cname rule`);
+  if (args.length > 3) throw new Error(`too many (${args.length}) arguments for a cname rule`);
+  const match = args.length === 3 ? args[0]!.toLowerCase() : 'exact';
+  if (!MATCHES.has(match)) throw new Error(`unknown cname rewrite type: ${match}`);
+  let [from, to] = args.slice(-2).map((a) => a.toLowerCase()) as [string, string];
+  let target: CnameRule['cname'];
+  switch (match) {
+    case 'exact':
+      [from, to] = [fqdn(from), fqdn(to)];
+      target = (t) => (t === from ? to : undefined);
+      break;
+    case 'prefix':
+      target = (t) => (t.startsWith(from) ? to + t.slice(from.length) : undefined);
+      break;
+    case 'suffix':
+      target = (t) => (t.endsWith(from) ? t.slice(0, t.length - from.length) + to : undefined);
+      break;
+    case 'substring':
+      target = (t) => (t.includes(from) ? t.split(from).join(to) : undefined);
+      break;
+    default: {
+      const re = compile(from, 'cname rewrite ');
+      target = (t) => substitute(re, to, t);
+    }
+  }
+  const rule: CnameRule = { cname: (t) => target(t.toLowerCase()) };
+  return { mode, apply: () => [rule] };
 }
 
 /** Parses one `rewrite` line (CoreDNS's newRule): `[continue|stop] FIELD ...`. */
@@ -273,8 +340,12 @@ export function parseRule(args: string[]): Rule {
       return newClassRule(mode, fieldArgs);
     case 'ttl':
       return newTTLRule(mode, fieldArgs);
-    case 'edns0': case 'cname': case 'rcode':
-      throw new Error(`rule type "${field}" is not supported yet (name, type, class and ttl are)`);
+    case 'rcode':
+      return newRcodeRule(mode, fieldArgs);
+    case 'cname':
+      return newCnameRule(mode, fieldArgs);
+    case 'edns0':
+      return newEdns0Rule(mode, fieldArgs);
     default:
       throw new Error(`invalid rule type "${rest[0]}"`);
   }

@@ -28,6 +28,6 @@ export const definition: PluginDefinition = {
     // CoreDNS hands all rewrite lines of a block to one handler, so `stop` ends the whole list: the first
     // instance takes every line, the others pass through.
     if (ctx.peers.has('rewrite')) return new RewritePassThrough();
-    return new Rewrite(ctx.block.filter((x) => x.name === 'rewrite').map(parseRewriteDirective));
+    return new Rewrite(ctx.block.filter((x) => x.name === 'rewrite').map(parseRewriteDirective), ctx.shared);
   },
 };
