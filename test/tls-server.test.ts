@@ -3,7 +3,9 @@
  * kdig (knot-dnsutils) and with our own `forward . tls://`; client certificates; setup errors.
  */
 import { writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import t, { type Test } from 'tap';
 import { loadPlugins } from '../src/plugins/registry.js';
 import { runCommand } from '../src/pkg/command.js';
@@ -82,6 +84,18 @@ t.test('client_auth require and verify_if_given; reload swaps the certificate', 
   const anyCert = await ask([`+tls-certfile=${pki.cert}`, `+tls-keyfile=${pki.key}`], 'other.test.example', other.ca);
   t.ok(anyCert.ok, 'the new certificate serves; require takes any certificate', { out: anyCert.out });
   t.notOk((await ask([`+tls-certfile=${pki.cert}`, `+tls-keyfile=${pki.key}`])).ok, 'the old certificate is gone');
+});
+
+t.test('a connection that never finishes its handshake is closed after timeouts read', async (t) => {
+  const pki = await makePki([NAME]);
+  t.teardown(pki.cleanup);
+  const { port } = await serveTls(t, pki, (p) => `tls://.:${p} {\n    tls leaf.pem leaf.key\n    timeouts {\n        read 1s\n    }\n${hostsBlock}}\n`);
+  const start = performance.now();
+  const sock = net.connect(port, '127.0.0.1');
+  sock.on('error', () => undefined);
+  await new Promise<void>((r) => sock.once('close', () => r()));
+  const ms = performance.now() - start;
+  t.ok(ms >= 900 && ms < 8000, `closed by the server after ${Math.round(ms)} ms (read 1s)`);
 });
 
 t.test('a tls:// block without tls serves plain DNS over TCP (CoreDNS); setup errors', async (t) => {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { applyFlagRules, closePlugins, DEFAULT_COREFILE, loadConfig, routeZone, type Block, type Config, type PortRoutes } from './config.js';
 import { SharedHttp } from './http.js';
-import { DEFAULT_TCP_LIMITS, DnsListener, requestsCert, type Peer } from './listeners.js';
+import { DEFAULT_TCP_LIMITS, DnsListener, requestsCert, type Peer, type TcpLimits } from './listeners.js';
 import { logger } from '../pkg/log.js';
 import { createRegistry, type Registry } from '../pkg/metrics.js';
 import { dnsMetrics, type DnsMetrics } from './metrics.js';
@@ -133,7 +133,7 @@ export class DnsServer {
         if (this.listeners.has(key)) continue;
         // A `tls://` block without the `tls` plugin: CoreDNS then serves DNS over plain TCP (server_tls.go).
         if (pr.scheme === 'tls' && !pr.tls) log.warn(`${pr.server}: no tls plugin in the server block: serving unencrypted DNS over TCP on ${host}:${pr.port}, as CoreDNS does`);
-        const l = new DnsListener(host, pr.port, () => null, DEFAULT_TCP_LIMITS, pr.scheme === 'tls' ? { tls: pr.tls } : undefined);
+        const l = new DnsListener(host, pr.port, () => null, this.limitsOf(pr), pr.scheme === 'tls' ? { tls: pr.tls } : undefined);
         try {
           await l.open();
         } catch (e) {
@@ -162,7 +162,7 @@ export class DnsServer {
       }
       l.handler = (buf, peer) => this.handle(buf, peer, pr);
       // New connections get the new deadlines; open ones keep theirs until they close.
-      l.limits = { ...pr.timeouts, maxConns: this.opts.maxTcpConns ?? DEFAULT_TCP_LIMITS.maxConns };
+      l.limits = this.limitsOf(pr);
       if (pr.tls) l.setTls(pr.tls);
     }
     const old = this.config;
@@ -174,6 +174,10 @@ export class DnsServer {
       }
     }
     if (old) await closePlugins(old.blocks);
+  }
+
+  private limitsOf(pr: PortRoutes): TcpLimits {
+    return { ...pr.timeouts, maxConns: this.opts.maxTcpConns ?? DEFAULT_TCP_LIMITS.maxConns };
   }
 
   /** Re-reads the Corefile; on any error logs it, counts it and keeps the running config. */

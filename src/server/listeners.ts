@@ -98,8 +98,8 @@ export class DnsListener {
   private udp?: dgram.Socket;
   private tcp?: net.Server;
   private conns = new Map<net.Socket, TcpConn>();
-  /** TCP connections under a TLS listener, from accept to close. */
-  private handshaking = new Set<net.Socket>();
+  /** Every TCP connection under a TLS listener, from accept (before its handshake) to close. */
+  private tlsConns = new Set<net.Socket>();
   private closed = false;
   handler: PacketHandler;
 
@@ -186,8 +186,8 @@ export class DnsListener {
       srv.on('tlsClientError', (_err, sock) => sock.destroy());
       // Connections still in their handshake are not in `conns`; close() must end them too.
       srv.on('connection', (raw: net.Socket) => {
-        this.handshaking.add(raw);
-        raw.once('close', () => this.handshaking.delete(raw));
+        this.tlsConns.add(raw);
+        raw.once('close', () => this.tlsConns.delete(raw));
       });
       tcp = srv;
     } else {
@@ -236,7 +236,7 @@ export class DnsListener {
     this.closed = true;
     this.udp?.close();
     for (const c of this.conns.keys()) c.destroy();
-    for (const c of this.handshaking) c.destroy();
+    for (const c of this.tlsConns) c.destroy();
     await new Promise<void>((r) => (this.tcp ? this.tcp.close(() => r()) : r()));
   }
 }
