@@ -192,3 +192,18 @@ function writeQuad(text: string, start: number, out: Uint8Array, at: number): bo
   }
   return parts === 4;
 }
+
+export interface HostAndPort {
+  host: string;
+  port: number;
+}
+
+/** `IP`, `IP:port`, `[v6]`, `[v6]:port`, bare v6 (CoreDNS's parse.HostPort); undefined when it is none of those. */
+export function parseHostPort(text: string, defaultPort = 53): HostAndPort | undefined {
+  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
+  if (bracket) return ipFamily(bracket[1]!) === 6 ? { host: bracket[1]!, port: bracket[2] ? Number(bracket[2]) : defaultPort } : undefined;
+  if (ipFamily(text) === 6) return { host: text, port: defaultPort };
+  const v4 = /^([^:]+)(?::(\d+))?$/.exec(text);
+  if (v4 && ipFamily(v4[1]!) === 4) return { host: v4[1]!, port: v4[2] ? Number(v4[2]) : defaultPort };
+  return undefined;
+}

@@ -1,3 +1,4 @@
+import type { RR } from '../server/wire/message.js';
 import type { Plugin, Query } from '../server/types.js';
 
 /*
@@ -28,6 +29,27 @@ export interface Externaler {
   externalAddress(zone: string, headless: boolean): { name: string; ip: string }[];
   /** Serial for the zone's SOA: changes whenever the cluster data does. */
   externalSerial(): number;
+  /**
+   * Every name below `zone` that external() has entries for (`<svc>.<ns>`, `_port._proto.<svc>.<ns>`, with
+   * `headless` the endpoints' names), for a zone transfer; none until the cluster data is synced.
+   */
+  externalNames(zone: string, headless: boolean): string[] | undefined;
+}
+
+/** Offered by plugins serving whole zones (file, kubernetes, k8s_external) to `transfer`: CoreDNS's transfer.Transferer. */
+export interface Transferer {
+  /**
+   * The records of `zone` (lower-case, exactly one of this plugin's zones) for AXFR, in groups as they are made:
+   * the SOA first and last, NS and glue next. `serial` (an IXFR's, 0 for AXFR): when the zone is not older,
+   * just the SOA. Undefined when this plugin is not authoritative for `zone` (ErrNotAuthoritative). Throws a
+   * PluginError when the zone cannot be transferred now (cluster data not synced yet): SERVFAIL.
+   */
+  transfer(zone: string, serial: number): Iterable<RR[]> | undefined;
+  /**
+   * Calls `changed(zone)` whenever one of the plugin's zones gets a new serial (file reload, cluster change), so
+   * that `transfer` sends NOTIFY; returns the unsubscribe. Absent: no notifies (k8s_external, as in CoreDNS).
+   */
+  onZoneChange?(changed: (zone: string) => void): () => void;
 }
 
 /** Offered by a plugin that knows a client's DNS search path (kubernetes, with `pods verified`). */
@@ -44,4 +66,8 @@ export function isExternaler(p: Plugin | undefined): p is Plugin & Externaler {
 
 export function isAutoPather(p: Plugin | undefined): p is Plugin & AutoPather {
   return typeof (p as Partial<AutoPather> | undefined)?.autoPath === 'function';
+}
+
+export function isTransferer(p: Plugin | undefined): p is Plugin & Transferer {
+  return typeof (p as Partial<Transferer> | undefined)?.transfer === 'function';
 }

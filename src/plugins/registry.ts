@@ -7,7 +7,7 @@ import type { PluginDefinition, PluginDefinitions } from '../server/types.js';
  */
 export const PLUGIN_ORDER = [
   'tls', 'timeouts', 'reload', 'bufsize', 'bind', 'ready', 'health', 'prometheus', 'errors', 'log', 'local', 'acl', 'any', 'chaos',
-  'loadbalance', 'cache', 'rewrite', 'header', 'autopath', 'minimal', 'template', 'hosts', 'k8s_external', 'kubernetes', 'file', 'loop', 'forward',
+  'loadbalance', 'cache', 'rewrite', 'header', 'autopath', 'minimal', 'template', 'transfer', 'hosts', 'k8s_external', 'kubernetes', 'file', 'loop', 'forward',
   'whoami',
 ] as const;
 

@@ -21,6 +21,8 @@ export interface Block {
   ra: boolean;
   /** Header flags every response of the block gets set and cleared last (the `header` plugin's response rules). */
   responseFlags?: FlagRules;
+  /** AXFR/IXFR reach the chain (a plugin answers them); else the server refuses them. */
+  transfers: boolean;
 }
 
 /** Header bits to set and to clear, as masks of the 16-bit flags word. */
@@ -206,6 +208,7 @@ async function setupBlock(sb: ServerBlock, opts: LoadOptions, rank: Map<string, 
   return {
     file: sb.file, line: sb.line, addresses, zones, plugins, handler: composeChain(plugins), observers: plugins.filter((p) => p.sent),
     ra: blockRecurses(plugins), responseFlags: (plugins.find((p) => p.name === 'header') as { responseFlags?: FlagRules } | undefined)?.responseFlags,
+    transfers: plugins.some((p) => p.transfers),
   };
 }
 

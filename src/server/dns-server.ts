@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { applyFlagRules, closePlugins, DEFAULT_COREFILE, loadConfig, routeZone, type Block, type Config, type PortRoutes } from './config.js';
 import { SharedHttp } from './http.js';
-import { DEFAULT_TCP_LIMITS, DnsListener, requestsCert, type Peer, type TcpLimits } from './listeners.js';
+import { DEFAULT_TCP_LIMITS, DnsListener, Frames, requestsCert, type Answer, type Peer, type TcpLimits } from './listeners.js';
 import { logger } from '../pkg/log.js';
 import { createRegistry, type Registry } from '../pkg/metrics.js';
 import { dnsMetrics, type DnsMetrics } from './metrics.js';
@@ -230,7 +230,7 @@ export class DnsServer {
   }
 
   /** The whole query path for one packet: parse, route, run the chain, render for this asker. */
-  handle(buf: Buffer, peer: Peer, routes: PortRoutes, reentry?: Reentry): Buffer | null | Promise<Buffer | null> {
+  handle(buf: Buffer, peer: Peer, routes: PortRoutes, reentry?: Reentry): Answer | Promise<Answer> {
     const pq = parseQuery(buf);
     if (isParseFailure(pq)) {
       if (pq.drop) return null;
@@ -243,8 +243,8 @@ export class DnsServer {
       });
     }
     const route = pq.class === CLASS.IN || routes.anyClass ? routeZone(routes, pq.lname) : undefined;
-    // No zone, a class no block on the port takes, or a zone transfer (no transfer plugin): REFUSED like CoreDNS.
-    if (!route || pq.type === TYPE.AXFR || pq.type === TYPE.IXFR) return errorResponse(pq, RCODE.REFUSED, false);
+    // No zone, a class no block on the port takes, or a zone transfer in a block without `transfer`: REFUSED like CoreDNS.
+    if (!route || ((pq.type === TYPE.AXFR || pq.type === TYPE.IXFR) && !route[1].transfers)) return errorResponse(pq, RCODE.REFUSED, false);
     const [zone, block] = route;
     // One object literal with every field: a single hidden class keeps the plugin chain's property reads fast.
     const q: Query = {
@@ -265,14 +265,27 @@ export class DnsServer {
     return this.send(q, r, block);
   }
 
-  /** The bytes for this asker, rendered once and shown to the block's observers (log, prometheus). */
-  private send(q: Query, reply: Reply, block: Block): Buffer | null {
+  /**
+   * The bytes for this asker, rendered once and shown to the block's observers (log, prometheus); a transfer's
+   * further messages are rendered the same way as they are written, unseen by the observers (one query, one entry).
+   */
+  private send(q: Query, reply: Reply, block: Block): Buffer | Frames | null {
     if (!reply.msg && !reply.wire && reply.drop) return null;
     const out = renderReply(q, reply, responseLimit(q, q.proto), block.ra);
     if (block.responseFlags) applyFlagRules(out, block.responseFlags);
     const observers = block.observers;
     for (let i = 0; i < observers.length; i++) observers[i]!.sent!(q, out, reply);
-    return out;
+    const more = reply.more;
+    if (!more || q.proto !== 'tcp') return out;
+    return new Frames(out, {
+      next: () => {
+        const r = more.next();
+        if (r.done) return r;
+        const next = renderReply(q, { rcode: reply.rcode, wire: r.value }, responseLimit(q, 'tcp'), block.ra);
+        if (block.responseFlags) applyFlagRules(next, block.responseFlags);
+        return { value: next };
+      },
+    });
   }
 
   private panic(q: Query, e: Error, block: Block): Buffer {
@@ -309,6 +322,6 @@ export class DnsServer {
     // Deeper down the chain went too far: every level fails, whatever its plugins made of it.
     if (reentry.root.error) throw reentry.root.error;
     if (!out) throw new Error(`no answer for internal query ${name}`);
-    return decodeMessage(out);
+    return decodeMessage(out instanceof Frames ? out.first : out);
   }
 }

@@ -13,8 +13,15 @@ export interface Peer {
   family: 1 | 2;
 }
 
-/** Returns the response bytes, null to stay silent, or a promise of either. */
-export type PacketHandler = (buf: Buffer, peer: Peer) => Buffer | null | Promise<Buffer | null>;
+/** Several messages answering one query (a zone transfer over TCP): `first`, then `rest` as the socket drains. */
+export class Frames {
+  constructor(readonly first: Buffer, readonly rest: Iterator<Buffer>) {}
+}
+
+export type Answer = Buffer | Frames | null;
+
+/** Returns the response bytes (several messages for a transfer), null to stay silent, or a promise of either. */
+export type PacketHandler = (buf: Buffer, peer: Peer) => Answer | Promise<Answer>;
 
 /**
  * Bounds on the TCP side of a listener, so that a client cannot hold memory or descriptors: CoreDNS's
@@ -88,7 +95,7 @@ function unmap(address: string): [string, 1 | 2] {
   return [address, address.includes(':') ? 2 : 1];
 }
 
-function settle(r: Buffer | null | Promise<Buffer | null>, done: (b: Buffer | null) => void): void {
+function settle(r: Answer | Promise<Answer>, done: (b: Answer) => void): void {
   if (r instanceof Promise) r.then(done, (e: Error) => log.error(`unhandled: ${e.stack ?? e.message}`));
   else done(r);
 }
@@ -148,14 +155,16 @@ export class DnsListener {
     const udp = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6, recvBufferSize: 4 << 20, ...own });
     udp.on('message', (msg, rinfo) => {
       const [address, family] = unmap(rinfo.address);
-      let r: Buffer | null | Promise<Buffer | null>;
+      let r: Answer | Promise<Answer>;
       try {
         r = this.handler(msg, { proto: 'udp', address, port: rinfo.port, family });
       } catch (e) {
         log.error(`handler threw: ${(e as Error).stack}`);
         return;
       }
-      settle(r, (out) => {
+      settle(r, (answer) => {
+        // Transfers are TCP only: a stream never comes back for UDP, but its first message would do.
+        const out = answer instanceof Frames ? answer.first : answer;
         // A reply can finish after close() (a slow upstream): sending then would throw.
         if (out && !this.closed) udp.send(out, rinfo.port, rinfo.address, (e) => e && log.warn(`udp send to ${rinfo.address}: ${e.message}`));
       });
@@ -250,6 +259,8 @@ class TcpConn {
   private pending: Buffer = Buffer.alloc(0);
   private ended = false;
   private writeBlocked = false;
+  /** A transfer's messages are being written: nothing else is read or answered on this connection meanwhile. */
+  private streaming = false;
   /** drain() is on the stack: an answer computed synchronously inside it must not start another. */
   private draining = false;
   private readTimer: NodeJS.Timeout | undefined;
@@ -277,7 +288,7 @@ class TcpConn {
   }
 
   private get paused(): boolean {
-    return this.writeBlocked || this.inflight >= TCP_MAX_INFLIGHT;
+    return this.writeBlocked || this.streaming || this.inflight >= TCP_MAX_INFLIGHT;
   }
 
   /** Runs every complete frame received, unless paused; then watches the deadline of a partial one. */
@@ -315,7 +326,7 @@ class TcpConn {
 
   private run(frame: Buffer): void {
     this.inflight++;
-    let r: Buffer | null | Promise<Buffer | null>;
+    let r: Answer | Promise<Answer>;
     try {
       r = this.handler(frame, this.peer);
     } catch (e) {
@@ -325,7 +336,12 @@ class TcpConn {
     settle(r, (out) => this.answer(out));
   }
 
-  private answer(out: Buffer | null): void {
+  private answer(answer: Answer): void {
+    if (answer instanceof Frames) {
+      this.stream(answer);
+      return;
+    }
+    const out = answer;
     this.inflight--;
     const sock = this.sock;
     if (sock.destroyed) return;
@@ -344,8 +360,47 @@ class TcpConn {
       sock.destroy();
       return;
     }
-    if (this.ended && this.inflight === 0) sock.end();
+    this.answered();
+  }
+
+  private answered(): void {
+    if (this.ended && this.inflight === 0) this.sock.end();
     else this.maybeResume();
+  }
+
+  /**
+   * Writes a transfer's messages one after the other, making the next only when the kernel took the last
+   * (the write deadline applies to each wait), then carries on as after any answer.
+   */
+  private stream(frames: Frames): void {
+    const sock = this.sock;
+    this.streaming = true;
+    let next: Buffer | undefined = frames.first;
+    const pump = (): void => {
+      clearTimeout(this.writeTimer);
+      try {
+        while (next && !sock.destroyed) {
+          const hdr = Buffer.allocUnsafe(2);
+          hdr.writeUInt16BE(next.length);
+          const took = sock.write(Buffer.concat([hdr, next]));
+          const r = frames.rest.next();
+          next = r.done ? undefined : r.value;
+          if (!took && next) {
+            this.writeTimer = setTimeout(() => sock.destroy(), this.lim.writeMs);
+            sock.once('drain', pump);
+            return;
+          }
+        }
+      } catch (e) {
+        // Half a transfer cannot be taken back: the secondary sees the connection close and retries.
+        log.error(`zone transfer to ${this.peer.address} failed: ${(e as Error).stack ?? (e as Error).message}`);
+        sock.destroy();
+      }
+      this.streaming = false;
+      this.inflight--;
+      if (!sock.destroyed) this.answered();
+    };
+    pump();
   }
 
   private maybeResume(): void {

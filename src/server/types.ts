@@ -50,6 +50,11 @@ export interface Reply {
   edeText?: string;
   /** With neither `msg` nor `wire`: send nothing at all (acl's drop); observers do not see the query. */
   drop?: boolean;
+  /**
+   * A zone transfer's further messages (RFC 5936), each a complete encoded response like `wire`, made one at a
+   * time as the TCP connection drains. Only `transfer` sets it, and only for TCP queries.
+   */
+  more?: Iterator<Buffer>;
 }
 
 export type Next = (q: Query) => Reply | Promise<Reply>;
@@ -74,6 +79,11 @@ export interface Plugin {
    * (a chain that threw shows as a bare SERVFAIL): what log and prometheus record. Must not throw.
    */
   sent?(q: Query, wire: Buffer, reply: Reply): void;
+  /**
+   * True for a plugin that answers AXFR/IXFR (`transfer`): a block without one refuses them before its chain
+   * runs, like CoreDNS's zone plugins do without transfer.
+   */
+  readonly transfers?: boolean;
   /** For the `ready` plugin: true once the plugin can answer correctly (e.g. informers synced). */
   ready?(): boolean;
   /** Called once the instance is no longer used (reload, shutdown). */

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { loadPlugins } from '../../src/plugins/registry.js';
 import { closePlugins, loadConfig } from '../../src/server/config.js';
 import { DnsServer } from '../../src/server/dns-server.js';
+import { Frames } from '../../src/server/listeners.js';
 import { CLASS, rcodeName, typeName, typeNumber } from '../../src/server/wire/constants.js';
 import { decodeMessage, encodeMessage, type Message, type RR } from '../../src/server/wire/message.js';
 import { tempDir } from './temp-dir.js';
@@ -80,7 +81,9 @@ export async function inProcessServer(corefile: string, opts: { files?: Record<s
       const peer = { proto: o.proto ?? 'udp', address: o.from ?? '127.0.0.1', port: 40000, family: o.from?.includes(':') ? 2 : 1 } as const;
       const out = await server.handle(query, peer, config.ports[0]!);
       if (!out) throw new Error(`${name} ${type}: the server dropped the query`);
-      const msg = decodeMessage(out);
+      const msg = decodeMessage(out instanceof Frames ? out.first : out);
+      // A zone transfer: the answers of every message, in order, as one.
+      if (out instanceof Frames) for (let r = out.rest.next(); !r.done; r = out.rest.next()) msg.answer.push(...decodeMessage(r.value).answer);
       return {
         rcode: rcodeName(msg.rcode), aa: !!msg.aa, tc: !!msg.tc, msg,
         answer: msg.answer.map(rrText), ns: msg.authority.map(rrText), extra: msg.additional.map(rrText),

@@ -90,8 +90,10 @@ export function exampleZone(records: string): string {
 }
 
 export interface KnotOptions {
-  /** Zone origin (`example.com.`) → zone file text. */
+  /** Zone origin (`example.com.`) → zone file text; '' for a secondary zone transferred from `primary`. */
   zones: Record<string, string>;
+  /** `IP@PORT` of the primary that secondary zones transfer from; NOTIFY from its address is taken. */
+  primary?: string;
   port?: number;
   /** Another loopback address (127.0.0.0/8) to listen on, e.g. with port 53 for resolv.conf tests. */
   host?: string;
@@ -107,7 +109,11 @@ export async function startKnot(opts: KnotOptions): Promise<Upstream> {
   const port = opts.port ?? await freePort();
   const dir = tempDir('knot');
   const origins = Object.keys(opts.zones);
-  origins.forEach((origin, i) => writeFileSync(join(dir, `z${i}.zone`), opts.zones[origin]!));
+  origins.forEach((origin, i) => { if (opts.zones[origin]) writeFileSync(join(dir, `z${i}.zone`), opts.zones[origin]); });
+  const primary = opts.primary ? [
+    'remote:', '  - id: primary', `    address: ${opts.primary}`,
+    'acl:', '  - id: notify', `    address: ${opts.primary.split('@')[0]}`, '    action: notify',
+  ] : [];
   writeFileSync(join(dir, 'knot.conf'), [
     'server:',
     `    rundir: "${dir}"`,
@@ -121,9 +127,11 @@ export async function startKnot(opts: KnotOptions): Promise<Upstream> {
     '    any: warning',
     'database:',
     `    storage: "${dir}"`,
+    ...primary,
     'zone:',
     ...origins.flatMap((origin, i) => [
       `  - domain: "${origin}"`, `    storage: "${dir}"`, `    file: "z${i}.zone"`,
+      ...(opts.zones[origin] ? [] : ['    master: primary', '    acl: notify', '    zonefile-sync: -1']),
       ...(opts.dnssec ? ['    dnssec-signing: on', '    zonefile-sync: -1'] : []),
     ]),
     '',

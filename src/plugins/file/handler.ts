@@ -5,6 +5,7 @@ import type { Fall } from '../../pkg/fall.js';
 import { matchZone } from '../../pkg/zone.js';
 import { ReentryError, type Next, type Plugin, type Query, type Reply, type SharedServices } from '../../server/types.js';
 import { logger } from '../../pkg/log.js';
+import type { Transferer } from '../interfaces.js';
 import { Zone, type Answer } from './zone.js';
 import { parseZoneFile } from './zonefile.js';
 
@@ -35,13 +36,14 @@ export interface FileOptions {
 }
 
 /** Serves RFC 1035 zone files, authoritatively, like CoreDNS's file plugin. */
-export class FilePlugin implements Plugin {
+export class FilePlugin implements Plugin, Transferer {
   readonly name = 'file';
   readonly zones = new Map<string, Zone>();
   private answers = new Map<string, Reply | 'next'>();
   private timer: NodeJS.Timeout | undefined;
   /** Last reload error per origin: a file that stays broken is reported once, not every poll. */
   private reloadErrors = new Map<string, string>();
+  private readonly zoneListeners = new Set<(zone: string) => void>();
 
   constructor(readonly opts: FileOptions, private readonly shared?: SharedServices) {
     for (const o of opts.origins) this.zones.set(o, loadZone(opts.path, o));
@@ -76,7 +78,20 @@ export class FilePlugin implements Plugin {
       this.zones.set(origin, z);
       this.answers = new Map();
       log.info(`Successfully reloaded zone ${origin} in ${this.opts.path} with ${z.serial} SOA serial`);
+      for (const l of this.zoneListeners) l(origin);
     }
+  }
+
+  /** Transferer: CoreDNS's file Transfer(), the zone as loaded now; the SOA alone when `serial` is the current one. */
+  transfer(zone: string, serial: number): Iterable<RR[]> | undefined {
+    const z = this.zones.get(zone);
+    if (!z) return undefined;
+    return serial !== 0 && serial === z.serial ? [[z.soa]] : z.transfer();
+  }
+
+  onZoneChange(changed: (zone: string) => void): () => void {
+    this.zoneListeners.add(changed);
+    return () => this.zoneListeners.delete(changed);
   }
 
   private zoneFor(lname: string): Zone | undefined {

@@ -25,6 +25,16 @@ const MAX_CHASE = 8;
 /** A CNAME or DNAME chain that comes back to a name it passed: SERVFAIL with nothing else (CoreDNS #8418, #8475). */
 const LOOP: Answer = { rcode: RCODE.SERVFAIL, aa: false, answer: [], authority: [], additional: [] };
 
+/** RFC 4034 §6.1: names compared label by label from the root, lower-case. */
+function canonicalOrder(a: string, b: string): number {
+  const la = a.split('.').reverse();
+  const lb = b.split('.').reverse();
+  for (let i = 0; i < Math.min(la.length, lb.length); i++) {
+    if (la[i] !== lb[i]) return la[i]! < lb[i]! ? -1 : 1;
+  }
+  return la.length - lb.length;
+}
+
 function parent(name: string): string {
   const i = name.indexOf('.');
   return i < 0 || i === name.length - 1 ? '.' : name.slice(i + 1);
@@ -65,6 +75,21 @@ export class Zone {
 
   get serial(): number {
     return (this.soa.data as SoaData).serial;
+  }
+
+  /**
+   * Every record for a zone transfer: the SOA, the apex NS, then the rest by owner in canonical order (RFC 4034
+   * §6.1, CoreDNS's tree walk), and the SOA again.
+   */
+  *transfer(): Generator<RR[]> {
+    yield [this.soa];
+    yield this.ns;
+    for (const owner of [...this.nodes.keys()].sort(canonicalOrder)) {
+      const node = this.nodes.get(owner)!;
+      const rrs = [...node.entries()].flatMap(([type, set]) => (owner === this.origin && (type === TYPE.SOA || type === TYPE.NS) ? [] : set));
+      if (rrs.length) yield rrs;
+    }
+    yield [this.soa];
   }
 
   private exists(name: string): boolean {

@@ -1,8 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
-import net from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { cidrToReverseZones } from '../../pkg/reverse.js';
-import { isCidr } from '../../pkg/ip.js';
+import { isCidr, parseHostPort, type HostAndPort } from '../../pkg/ip.js';
 import { SetupError, type Directive } from '../../corefile/types.js';
 import { logger } from '../../pkg/log.js';
 import type { PluginDefinition, SetupContext } from '../../server/types.js';
@@ -18,23 +17,11 @@ import { Upstream, type UpstreamOptions } from './upstream.js';
 const log = logger('plugin/forward');
 const MAX_UPSTREAMS = 15;
 
-interface HostPort {
-  host: string;
-  port: number;
+interface HostPort extends HostAndPort {
   /** A `tls://` upstream (DNS over TLS, RFC 7858). */
   tls?: boolean;
   /** Its own server name, `tls://IP%NAME[:PORT]`. */
   serverName?: string;
-}
-
-/** `IP`, `IP:port`, `[v6]`, `[v6]:port`, bare v6; undefined when it is none of those. */
-function parseHostPort(text: string, defaultPort = 53): HostPort | undefined {
-  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
-  if (bracket) return net.isIPv6(bracket[1]!) ? { host: bracket[1]!, port: bracket[2] ? Number(bracket[2]) : defaultPort } : undefined;
-  if (net.isIPv6(text)) return { host: text, port: defaultPort };
-  const v4 = /^([^:]+)(?::(\d+))?$/.exec(text);
-  if (v4 && net.isIPv4(v4[1]!)) return { host: v4[1]!, port: v4[2] ? Number(v4[2]) : defaultPort };
-  return undefined;
 }
 
 /** `nameserver` lines of a resolv.conf (what `forward . /etc/resolv.conf` uses); zone ids (`fe80::1%eth0`) are dropped. */

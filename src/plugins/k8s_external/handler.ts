@@ -1,11 +1,11 @@
 import { ipFamily } from '../../pkg/ip.js';
 import { ipFromReverseName } from '../../pkg/reverse.js';
-import { RCODE, TYPE } from '../../server/wire/constants.js';
-import type { Message, RR } from '../../server/wire/message.js';
+import { CLASS, RCODE, TYPE } from '../../server/wire/constants.js';
+import type { Message, RR, SoaData } from '../../server/wire/message.js';
 import { Fall } from '../../pkg/fall.js';
 import { isSubdomain, matchZone } from '../../pkg/zone.js';
-import type { Next, Plugin, Query, Reply } from '../../server/types.js';
-import type { ExternalEntry, Externaler } from '../interfaces.js';
+import { PluginError, type Next, type Plugin, type Query, type Reply } from '../../server/types.js';
+import type { ExternalEntry, Externaler, Transferer } from '../interfaces.js';
 import { join, trimZone } from '../kubernetes/names.js';
 
 export interface ExternalOptions {
@@ -25,7 +25,7 @@ export interface ExternalOptions {
  * plugin/k8s_external over plugin/kubernetes/external.go), asked of the block's kubernetes plugin
  * through its Externaler interface.
  */
-export class ExternalPlugin implements Plugin {
+export class ExternalPlugin implements Plugin, Transferer {
   readonly name = 'k8s_external';
 
   constructor(readonly opts: ExternalOptions, private readonly backend: () => Externaler) {}
@@ -82,6 +82,36 @@ export class ExternalPlugin implements Plugin {
     return this.reply(q, RCODE.NOERROR, answer, [], additional);
   }
 
+  /**
+   * Transferer: the SOA, the apex NS and its glue, then exactly what this plugin answers for A, AAAA and SRV of
+   * every name the cluster has below the zone, and the SOA again (CoreDNS's k8s_external transfer holds the same
+   * records as its answers). No NOTIFY, as in CoreDNS.
+   */
+  transfer(zone: string, serial: number): Iterable<RR[]> | undefined {
+    if (!this.opts.zones.includes(zone)) return undefined;
+    const k = this.backend();
+    const names = k.externalNames(zone, this.opts.headless);
+    if (!names) throw new PluginError(this.name, `zone ${zone} cannot be transferred before the cluster data is synced`);
+    return this.zoneRecords(zone, serial, k, names);
+  }
+
+  private *zoneRecords(zone: string, serial: number, k: Externaler, names: string[]): Generator<RR[]> {
+    const soa = this.soa(zone, k);
+    yield [soa];
+    // CoreDNS's k8s_external: an asker at this serial or later gets the SOA alone.
+    if (serial !== 0 && serial >= (soa.data as SoaData).serial) return;
+    const ns = this.apex(question(zone, TYPE.NS), zone, k).msg!;
+    yield [...ns.answer, ...ns.additional];
+    const none: Next = () => ({ rcode: RCODE.NXDOMAIN });
+    for (const name of names) {
+      for (const type of [TYPE.A, TYPE.AAAA, TYPE.SRV]) {
+        const r = this.serve(question(name, type), none);
+        if (!(r instanceof Promise) && r.msg && r.rcode === RCODE.NOERROR) yield r.msg.answer;
+      }
+    }
+    yield [soa];
+  }
+
   /** The entries for a name, and the rcode to use when there are none. */
   private lookup(k: Externaler, q: Query, lname: string, zone: string): [ExternalEntry[], number] {
     if (q.type === TYPE.PTR) {
@@ -134,4 +164,14 @@ export class ExternalPlugin implements Plugin {
     };
     return { rcode, msg, plugin: this.name };
   }
+}
+
+const NO_BYTES = Buffer.alloc(0);
+
+/** A question asked of this plugin by itself (zone transfers). */
+function question(name: string, type: number): Query {
+  return {
+    id: 0, opcode: 0, rd: false, cd: false, name, lname: name, type, class: CLASS.IN, edns: null, raw: NO_BYTES, questionEnd: 0,
+    proto: 'tcp', remoteAddress: '', remotePort: 0, family: 1, server: '', zone: name, start: 0,
+  };
 }

@@ -4,12 +4,12 @@ import type { ClusterSource } from '../../cluster/source.js';
 import type { ClusterStore } from '../../cluster/store.js';
 import type { Endpoint, EndpointSlice, Service } from '../../cluster/types.js';
 import { RCODE, TYPE } from '../../server/wire/constants.js';
-import type { Message, RR } from '../../server/wire/message.js';
+import type { Message, RR, SoaData } from '../../server/wire/message.js';
 import { Fall } from '../../pkg/fall.js';
 import { isSubdomain, matchZone } from '../../pkg/zone.js';
-import { ReentryError, type Next, type Plugin, type Query, type Reply, type SharedServices } from '../../server/types.js';
+import { PluginError, ReentryError, type Next, type Plugin, type Query, type Reply, type SharedServices } from '../../server/types.js';
 import { ipFromReverseName } from '../../pkg/reverse.js';
-import type { AutoPather, ExternalEntry, Externaler } from '../interfaces.js';
+import type { AutoPather, ExternalEntry, Externaler, Transferer } from '../interfaces.js';
 import { podSearchPath } from './autopath.js';
 import { endpointLabel, isReverse, join, parseExternalRequest, parseRequest, podLabelToIP, trimZone, type RecordRequest } from './names.js';
 
@@ -64,7 +64,7 @@ const isPending = (i: Item): i is Pending => 'pending' in i;
  * plugin/backend_lookup.go. Finished replies are cached per (name, type) until the store changes, and
  * the same Message object is returned for identical questions (the server memoises its encoding).
  */
-export class KubernetesPlugin implements Plugin, Externaler, AutoPather {
+export class KubernetesPlugin implements Plugin, Externaler, AutoPather, Transferer {
   readonly name = 'kubernetes';
   private cache = new Map<string, Reply | 'next' | 'exact'>();
   private cacheGeneration = -1;
@@ -514,6 +514,96 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather {
     return this.store.serial;
   }
 
+  externalNames(zone: string, headless: boolean): string[] | undefined {
+    if (!this.store.synced) return undefined;
+    const out: string[] = [];
+    for (const svc of this.store.services()) {
+      if (!this.namespaceExposed(svc.namespace) || !this.visible(svc)) continue;
+      const base = `${svc.name}.${svc.namespace}.${zone}`;
+      const named = (ports: { name: string; protocol: string }[]) => {
+        for (const p of ports) if (p.name) out.push(`_${p.name.toLowerCase()}._${p.protocol.toLowerCase()}.${base}`);
+      };
+      if (svc.externalIPs.length > 0 || svc.loadBalancerIPs.length > 0) {
+        out.push(base);
+        named(svc.ports);
+      } else if (headless && svc.headless) {
+        const eps = this.endpointTargets(svc, { endpoint: '', port: '', protocol: '' });
+        if (eps.length === 0) continue;
+        out.push(base, ...new Set(eps.map((e) => `${e.label.toLowerCase()}.${base}`)));
+        for (const sl of this.slices(svc.namespace, svc.name)) named(sl.ports);
+      }
+    }
+    return [...new Set(out)];
+  }
+
+  /* ------------------------------------------------------------------ zone transfers (CoreDNS xfr.go) */
+
+  /**
+   * Transferer: the forward zone `zone` as CoreDNS's kubernetes Transfer() writes it. Reverse zones are not
+   * transferred (CoreDNS would write service names under them).
+   */
+  transfer(zone: string, serial: number): Iterable<RR[]> | undefined {
+    if (!this.opts.zones.includes(zone) || isReverse(zone)) return undefined;
+    // An empty zone handed to a secondary would wipe its copy: nothing until the first listing is in.
+    if (!this.store.synced) throw new PluginError(this.name, `zone ${zone} cannot be transferred before the cluster data is synced`);
+    return this.zoneRecords(zone, serial);
+  }
+
+  onZoneChange(changed: (zone: string) => void): () => void {
+    return this.store.onChange((changes) => {
+      if (!this.store.synced || !changes.some((c) => c.dns)) return;
+      for (const z of this.opts.zones) if (!isReverse(z)) changed(z);
+    });
+  }
+
+  private *zoneRecords(zone: string, serial: number): Generator<RR[]> {
+    const soa = this.soa(zone);
+    yield [soa];
+    if (serial !== 0 && (soa.data as SoaData).serial === serial) return;
+    const [ns, glue] = this.ns(zone, zone);
+    yield ns;
+    yield glue;
+    const byName = (a: Service, b: Service) => (a.name === b.name ? cmp(a.namespace, b.namespace) : cmp(a.name, b.name));
+    const services = [...this.store.services()].filter((s) => this.namespaceExposed(s.namespace) && this.visible(s)).sort(byName);
+    for (const svc of services) yield this.serviceRecords(svc, zone);
+    yield [soa];
+  }
+
+  /** One Service's records in CoreDNS's transfer order: addresses and SRVs of the ClusterIP, else of each endpoint. */
+  private serviceRecords(svc: Service, zone: string): RR[] {
+    const ttl = this.opts.ttl;
+    const base = `${svc.name}.${svc.namespace}.svc.${zone}`;
+    const addr = (name: string, ip: string): RR => ({ name, type: ipFamily(ip) === 4 ? TYPE.A : TYPE.AAAA, ttl, data: ip });
+    const srv = (name: string, weight: number, port: number, target: string): RR => ({ name, type: TYPE.SRV, ttl, data: { priority: 0, weight, port, target } });
+    const portName = (name: string, protocol: string) => `_${name.toLowerCase()}._${protocol.toLowerCase()}.${base}`;
+    const out: RR[] = [];
+    if (svc.type === 'ExternalName') {
+      if (svc.externalName && !canonicalIP(svc.externalName)) out.push({ name: base, type: TYPE.CNAME, ttl, data: svc.externalName + '.' });
+      return out;
+    }
+    if (!svc.headless && svc.clusterIPs.length > 0) {
+      for (const ip of svc.clusterIPs) out.push(addr(base, ip));
+      for (const p of svc.ports) {
+        // The bare SRV at the service name is for peer-finder (coredns/coredns#823); unnamed ports have no other.
+        out.push(srv(base, 100, p.port, base));
+        if (p.name) out.push(srv(portName(p.name, p.protocol), 100, p.port, base));
+      }
+      return out;
+    }
+    for (const sl of this.slices(svc.namespace, svc.name)) {
+      const ready = sl.endpoints.filter((ep) => ep.ready);
+      const weight = Math.max(1, Math.floor(100 / ready.reduce((n, ep) => n + ep.addresses.length, 0)));
+      for (const ep of ready) {
+        ep.addresses.forEach((ip, i) => {
+          const target = `${this.label(ep, i)}.${base}`;
+          out.push(addr(base, ip), addr(target, ip));
+          for (const p of sl.ports) if (p.name && p.port !== null) out.push(srv(portName(p.name, p.protocol), weight, p.port, target));
+        });
+      }
+    }
+    return out;
+  }
+
   /** Needs `pods verified`: the asking pod is found by its address. */
   autoPath(q: Query): string[] | undefined {
     if (this.opts.pods !== 'verified') return undefined;
@@ -539,4 +629,8 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather {
 /** `_port._proto` filters; '' matches anything, comparison ignores case. */
 function matchPort(req: Pick<RecordRequest, 'port' | 'protocol'>, name: string, protocol: string): boolean {
   return (req.port === '' || req.port === name.toLowerCase()) && (req.protocol === '' || req.protocol === protocol.toLowerCase());
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

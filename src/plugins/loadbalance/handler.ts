@@ -1,4 +1,5 @@
 import { canonicalWire } from '../../server/respond.js';
+import { TYPE } from '../../server/wire/constants.js';
 import type { Plugin, Query, Reply } from '../../server/types.js';
 import { shuffleWire, wouldReorder } from './shuffle.js';
 
@@ -9,7 +10,9 @@ import { shuffleWire, wouldReorder } from './shuffle.js';
 export class LoadBalance implements Plugin {
   readonly name = 'loadbalance';
 
-  answered(_q: Query, r: Reply): Reply {
+  answered(q: Query, r: Reply): Reply {
+    // A zone transfer is not an answer to shuffle (CoreDNS's loadbalance skips AXFR/IXFR too).
+    if (q.type === TYPE.AXFR || q.type === TYPE.IXFR) return r;
     return balance(r);
   }
 }
