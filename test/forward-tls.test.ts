@@ -3,13 +3,14 @@
  * throwaway CA. Answers, server-name and CA verification, connection reuse and `expire`, health checks over
  * TLS, metrics; `clusterdns check` of the usual DoT Corefile.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import type { Directive } from '../src/corefile/types.js';
 import type { Forward } from '../src/plugins/forward/forward.js';
 import { parseForward } from '../src/plugins/forward/setup.js';
 import { loadPlugins } from '../src/plugins/registry.js';
+import { runCommand } from '../src/pkg/command.js';
 import { checkCorefile } from '../src/server/check.js';
 import { dig } from './helpers/dig.js';
 import { metricValue } from './helpers/metrics.js';
@@ -51,11 +52,17 @@ t.test('setup: tls:// upstreams, port 853, server names, tls option', async (t) 
 
 t.test('clusterdns check loads the usual DoT Corefile without network', async (t) => {
   const dir = tempDir('dot-check');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const text = '. {\n    forward . tls://1.1.1.1 tls://1.0.0.1 {\n        tls_servername cloudflare-dns.com\n        health_check 5s\n    }\n    cache 30\n}\n';
   writeFileSync(join(dir, 'Corefile'), text);
   const report = await checkCorefile({ file: join(dir, 'Corefile'), plugins: await loadPlugins() });
   t.same(report.problems, []);
   t.equal(report.blocks, 1);
+  const cli = new URL('../dist/src/cli.js', import.meta.url).pathname;
+  if (process.getuid?.() !== 0 || !existsSync(cli)) return;
+  // The built CLI in a network namespace with nothing but a down loopback: no network at all.
+  const r = await runCommand('unshare', ['--net', process.execPath, cli, 'check', '-conf', join(dir, 'Corefile')]);
+  t.equal(r.code, 0, `clusterdns check without any network: ${r.stdout}${r.stderr}`);
 });
 
 t.test('DoT to unbound: answers, verification of name and CA, reuse, expire, health over TLS', async (t) => {
