@@ -51,6 +51,23 @@ t.test('header: query rules change what the upstream and the echo see', async (t
   t.equal(k.answer.length, 2);
 });
 
+t.test('header: two header lines, the first one wins a flag both name (CoreDNS nests their writers)', async (t) => {
+  const srv = await startServer(`example.org {
+    header {
+        response clear aa
+        response set ra
+    }
+    header {
+        response set aa
+        response clear rd ra
+    }
+    file db
+}
+`, { files: { db: ZONE } });
+  t.teardown(() => srv.stop());
+  t.equal(flags((await dig(srv.port, ['www.example.org', 'A'])).flags), 'ra', 'aa and ra from the first, rd cleared by the second');
+});
+
 t.test('header: bad config', async (t) => {
   const rows: [string, RegExp][] = [
     ['header', /Corefile:2 - Error during setup: plugin\/header: want a block of rules/],

@@ -28,6 +28,20 @@ export interface Block {
 /** Header bits to set and to clear, as masks of the 16-bit flags word. */
 export interface FlagRules { set: number; clear: number }
 
+/**
+ * The response rules of every `header` of a block as one: a response passes the later plugin's rules first
+ * and the earlier's last (CoreDNS nests their response writers), so the earlier one wins a flag both name.
+ */
+function blockResponseFlags(plugins: Plugin[]): FlagRules | undefined {
+  let out: FlagRules | undefined;
+  for (const p of plugins) {
+    const inner = (p as { responseFlags?: FlagRules }).responseFlags;
+    if (!inner) continue;
+    out = out ? { set: out.set | (inner.set & ~out.clear), clear: out.clear | inner.clear } : inner;
+  }
+  return out;
+}
+
 /** Applies `rules` to the flags word of a message in place. */
 export function applyFlagRules(msg: Buffer, rules: FlagRules): void {
   msg.writeUInt16BE((msg.readUInt16BE(2) & ~rules.clear) | rules.set, 2);
@@ -207,7 +221,7 @@ async function setupBlock(sb: ServerBlock, opts: LoadOptions, rank: Map<string, 
   }
   return {
     file: sb.file, line: sb.line, addresses, zones, plugins, handler: composeChain(plugins), observers: plugins.filter((p) => p.sent),
-    ra: blockRecurses(plugins), responseFlags: (plugins.find((p) => p.name === 'header') as { responseFlags?: FlagRules } | undefined)?.responseFlags,
+    ra: blockRecurses(plugins), responseFlags: blockResponseFlags(plugins),
     transfers: plugins.some((p) => p.transfers),
   };
 }
