@@ -189,7 +189,7 @@ spec:
 t.test('knotd as a secondary of a file zone: a reload with a new serial arrives by NOTIFY', async (t) => {
   const zone = (serial: number, ip: string) => `$TTL 60\n@ SOA ns hostmaster ${serial} 7200 900 1209600 60\n@ NS ns\nns A 192.0.2.53\nwww A ${ip}\n`;
   const knotPort = await freePort();
-  const primary = await startServer(`example.org {\n  file db {\n    reload 200ms\n  }\n  transfer {\n    to 127.0.0.1:${knotPort}\n  }\n}\n`,
+  const primary = await startServer(`example.org {\n  file db {\n    reload 200ms\n  }\n  transfer {\n    to 127.0.0.1:${knotPort}\n    source 127.0.0.1\n  }\n}\n`,
     { files: { db: zone(1, '192.0.2.80') } });
   t.teardown(() => primary.stop());
   const knot = await startKnot({ zones: { 'example.org.': '' }, primary: `127.0.0.1@${primary.port}`, port: knotPort });
@@ -199,4 +199,19 @@ t.test('knotd as a secondary of a file zone: a reload with a new serial arrives 
   writeFileSync(join(primary.dir, 'db'), zone(2, '192.0.2.81'));
   await waitFor('knotd to serve the reloaded zone', async () => (await www()).includes('192.0.2.81'), 20_000, 200);
   t.pass('the new record reached the secondary');
+});
+
+t.test('transfer: bad config', async (t) => {
+  const rows: [string, RegExp][] = [
+    ['transfer', /Corefile:2 - Error during setup: plugin\/transfer: 'to' is required/],
+    ['transfer {\n  to\n}', /Corefile:3 - Error during setup: plugin\/transfer: to: wrong argument count: want ADDRESS\.\.\., got 0/],
+    ['transfer {\n  to example.net\n}', /Corefile:3 - Error during setup: plugin\/transfer: to: not an IP address, IP:PORT, CIDR or '\*': 'example\.net'/],
+    ['transfer {\n  to 10.0.0.1:99999\n}', /not an IP address, IP:PORT, CIDR or '\*': '10\.0\.0\.1:99999'/],
+    ['transfer {\n  to *\n  source 10.0.0.1\n  source 10.0.0.2\n}', /Corefile:5 - Error during setup: plugin\/transfer: 'source' given more than once/],
+    ['transfer {\n  to *\n  source nowhere\n}', /Corefile:4 - Error during setup: plugin\/transfer: invalid source address 'nowhere'/],
+    ['transfer {\n  to *\n  tsig x\n}', /Corefile:4 - Error during setup: plugin\/transfer: unknown property 'tsig'/],
+  ];
+  for (const [block, want] of rows) {
+    await t.rejects(startServer(`example.org {\n${block}\n  file db\n}\n`, { files: { db: '$TTL 60\n@ SOA ns hm 1 1 1 1 1\n' } }), want, block.replace(/\n/g, ' '));
+  }
 });
