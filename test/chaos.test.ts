@@ -5,7 +5,9 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { startServer } from './helpers/server.js';
 import { dig } from './helpers/dig.js';
-import { startKnot } from './helpers/upstream.js';
+import { makeQuery, startKnot } from './helpers/upstream.js';
+import { CLASS, TYPE } from '../src/server/wire/constants.js';
+import type { Reply } from '../src/server/types.js';
 import { VERSION } from '../src/pkg/version.js';
 
 const ZONE = readFileSync(new URL('../zones/example.org.zone', import.meta.url), 'utf8');
@@ -71,4 +73,35 @@ t.test('classes: a listener with forward or chaos routes every class; rewrite cl
   t.equal(r.status, 'NOERROR');
   t.match(r.raw, /;www\.example\.org\.\s+CH\s+A/, 'the CH question is echoed');
   t.same(r.answer.map((a) => `${a.class} ${a.data}`).sort(), ['IN 192.0.2.80', 'IN 192.0.2.81'], 'answered from the IN zone');
+});
+
+t.test('classes: answers memoised by file, hosts and kubernetes are kept per class', async (t) => {
+  const cluster = readFileSync(new URL('../zones/cluster.yaml', import.meta.url), 'utf8');
+  const srv = await startServer(`cluster.local {
+    kubernetes cluster.local {
+        manifests cluster.yaml
+    }
+}
+example.org {
+    file db
+}
+hosts.test {
+    hosts {
+        192.0.2.1 a.hosts.test
+    }
+}
+. {
+    forward . 127.0.0.1:9
+}
+`, { files: { db: ZONE, 'cluster.yaml': cluster } });
+  t.teardown(() => srv.stop());
+  for (const [name, i] of [['kubernetes.default.svc.cluster.local.', 0], ['www.example.org.', 1], ['a.hosts.test.', 2]] as const) {
+    const block = srv.server.config!.blocks[i]!;
+    const ask = async (klass: number) => (await block.handler({ ...makeQuery(name, TYPE.A, { class: klass }), zone: block.zones[0]! })) as Reply;
+    const ch = await ask(CLASS.CH);
+    const inet = await ask(CLASS.IN);
+    t.equal(ch.msg?.question?.class, CLASS.CH, `${name}: the CH reply echoes CH`);
+    t.equal(inet.msg?.question?.class, CLASS.IN, `${name}: the IN reply after it is IN's own (the server's fast path applies)`);
+    t.equal((await ask(CLASS.IN)).msg, inet.msg, `${name}: and memoised`);
+  }
 });

@@ -218,10 +218,10 @@ export async function startBlackhole(): Promise<{ port: number; addr: string; re
 }
 
 /** A Query as the server hands it to plugins, built from a real encoded query (for calling serve() directly). */
-export function makeQuery(name: string, type: number, opts: { id?: number; do?: boolean; edns?: boolean; udpSize?: number; proto?: 'udp' | 'tcp'; rd?: boolean; cd?: boolean } = {}): Query {
+export function makeQuery(name: string, type: number, opts: { id?: number; do?: boolean; edns?: boolean; udpSize?: number; proto?: 'udp' | 'tcp'; rd?: boolean; cd?: boolean; class?: number } = {}): Query {
   const raw = encodeMessage({
     id: opts.id ?? Math.floor(Math.random() * 0xffff), qr: false, rd: opts.rd ?? true, cd: opts.cd, rcode: 0,
-    question: { name, type, class: CLASS.IN }, answer: [], authority: [], additional: [],
+    question: { name, type, class: opts.class ?? CLASS.IN }, answer: [], authority: [], additional: [],
     edns: opts.edns === false ? null : { udpSize: opts.udpSize ?? 1232, version: 0, do: !!opts.do },
   });
   const pq = parseQuery(raw);

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { RCODE, TYPE } from '../../server/wire/constants.js';
+import { CLASS, RCODE, TYPE } from '../../server/wire/constants.js';
 import type { Message, RR } from '../../server/wire/message.js';
 import type { Fall } from '../../pkg/fall.js';
 import { matchZone } from '../../pkg/zone.js';
@@ -100,7 +100,8 @@ export class FilePlugin implements Plugin, Transferer {
   }
 
   serve(q: Query, next: Next): Reply | Promise<Reply> {
-    const key = q.lname + '|' + q.type;
+    // Other classes reach here only on a listener with forward or chaos; their replies echo their class.
+    const key = q.lname + '|' + q.type + (q.class === CLASS.IN ? '' : '|' + q.class);
     const cached = this.answers.get(key);
     if (cached === 'next') return next(q);
     if (cached) return cached;

@@ -1,5 +1,5 @@
 import { statSync, readFileSync } from 'node:fs';
-import { TYPE, RCODE } from '../../server/wire/constants.js';
+import { CLASS, TYPE, RCODE } from '../../server/wire/constants.js';
 import type { Message, RR } from '../../server/wire/message.js';
 import { Fall } from '../../pkg/fall.js';
 import { isSubdomain } from '../../pkg/zone.js';
@@ -102,7 +102,8 @@ export class Hosts implements Plugin {
   }
 
   serve(q: Query, next: Next): Reply | Promise<Reply> {
-    const key = q.lname + '|' + q.type;
+    // Other classes reach here only on a listener with forward or chaos; their replies echo their class.
+    const key = q.lname + '|' + q.type + (q.class === CLASS.IN ? '' : '|' + q.class);
     const cached = this.answers.get(key);
     if (cached) return cached;
     const inZone = this.opts.origins.some((z) => isSubdomain(q.lname, z));

@@ -3,7 +3,7 @@ import type { LabelSelector } from '../../cluster/selector.js';
 import type { ClusterSource } from '../../cluster/source.js';
 import type { ClusterStore } from '../../cluster/store.js';
 import type { Endpoint, EndpointSlice, Service } from '../../cluster/types.js';
-import { RCODE, TYPE } from '../../server/wire/constants.js';
+import { CLASS, RCODE, TYPE } from '../../server/wire/constants.js';
 import type { Message, RR, SoaData } from '../../server/wire/message.js';
 import { Fall } from '../../pkg/fall.js';
 import { isSubdomain, matchZone } from '../../pkg/zone.js';
@@ -98,9 +98,11 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather, Transfe
     // names copied from the question point at it. SRV targets carry the zone as typed, uncompressed, so SRV
     // answers are kept per spelling; so are CNAME answers ('exact'), whose targets may share a suffix with
     // the question by the first asker's spelling and must not follow another's.
-    let key = `${q.type}/${q.type === TYPE.SRV ? q.name : lname}`;
+    // Other classes reach here only on a listener with forward or chaos; their replies echo their class.
+    const qt = q.class === CLASS.IN ? q.type : `${q.type}c${q.class}`;
+    let key = `${qt}/${q.type === TYPE.SRV ? q.name : lname}`;
     let hit = this.cache.get(key);
-    if (hit === 'exact') hit = this.cache.get((key = `${q.type}=${q.name}`));
+    if (hit === 'exact') hit = this.cache.get((key = `${qt}=${q.name}`));
     if (hit === 'next') return next(q);
     if (hit && hit !== 'exact') return hit;
 
@@ -112,8 +114,8 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather, Transfe
     if (!res.answer.some(isPending)) {
       const reply = this.reply(q, res.rcode, res.answer as RR[], res.authority, res.additional);
       if (q.type !== TYPE.SRV && res.answer.some((rr) => (rr as RR).type === TYPE.CNAME)) {
-        this.remember(`${q.type}/${lname}`, 'exact');
-        key = `${q.type}=${q.name}`;
+        this.remember(`${qt}/${lname}`, 'exact');
+        key = `${qt}=${q.name}`;
       }
       this.remember(key, reply);
       return reply;
