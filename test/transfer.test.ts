@@ -1,6 +1,6 @@
 import t from 'tap';
-import { execFile } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { dig, parseDig, type DigRR } from './helpers/dig.js';
@@ -144,13 +144,17 @@ t.test('a zone larger than one message goes out in several, as the connection dr
   t.equal((await dig(big.port, ['svc-2999.big.svc.cluster.local', 'A'])).answer[0]?.data, '10.96.11.183', 'the server answers on after the transfer');
 });
 
-t.test('knotd as a secondary: transfers the kubernetes zone, then a manifest change arrives by NOTIFY', async (t) => {
+const cli = join(root, 'dist', 'src', 'cli.js');
+
+t.test('knotd as a secondary of a spawned clusterdns: transfers the kubernetes zone, then a manifest change arrives by NOTIFY',
+  { skip: !existsSync(cli) && 'dist/src/cli.js missing (run tsc -p . first)' }, async (t) => {
   const dir = tempDir('xfr-knot');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const manifests = join(dir, 'cluster.yaml');
   writeFileSync(manifests, readFileSync(snapshot, 'utf8'));
-  const knotPort = await freePort();
-  const primary = await startServer(`cluster.local {
+  const [port, knotPort] = [await freePort(), await freePort()];
+  writeFileSync(join(dir, 'Corefile'), `cluster.local:${port} {
+  bind 127.0.0.1
   transfer {
     to 127.0.0.1:${knotPort}
   }
@@ -159,8 +163,12 @@ t.test('knotd as a secondary: transfers the kubernetes zone, then a manifest cha
   }
 }
 `);
-  t.teardown(() => primary.stop());
-  const knot = await startKnot({ zones: { 'cluster.local.': '' }, primary: `127.0.0.1@${primary.port}`, port: knotPort });
+  const child = spawn(process.execPath, [cli, '-conf', join(dir, 'Corefile')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
+  t.teardown(() => { if (child.exitCode === null) process.kill(child.pid!, 'SIGKILL'); });
+  await waitFor('clusterdns to answer', async () => (await dig(port, ['cluster.local', 'SOA']).catch(() => undefined))?.status === 'NOERROR', 15_000, 100);
+  const knot = await startKnot({ zones: { 'cluster.local.': '' }, primary: `127.0.0.1@${port}`, port: knotPort });
   t.teardown(() => knot.stop());
   const fromKnot = async (name: string) => (await dig(knotPort, [name, 'A', '+norec']).catch(() => parseDig(''))).answer.map((r) => r.data);
   await waitFor('knotd to serve the transferred zone', async () => (await fromKnot('myweb-svc-ses.default.svc.cluster.local')).includes('10.233.24.46'), 20_000, 200);
@@ -184,6 +192,7 @@ spec:
   await waitFor('knotd to serve the new Service', async () => (await fromKnot('added-by-test.default.svc.cluster.local')).includes('10.233.77.77'), 20_000, 200);
   const after = (await dig(knotPort, ['cluster.local', 'SOA'])).answer[0]!.data.split(' ')[2];
   t.ok(Number(after) > Number(before), `knotd took the new serial (${before} -> ${after})`);
+  t.match(log, /plugin\/transfer: Outgoing transfer of \d+ records of zone "cluster\.local\." to 127\.0\.0\.1/, 'clusterdns logged the transfers');
 });
 
 t.test('knotd as a secondary of a file zone: a reload with a new serial arrives by NOTIFY', async (t) => {
