@@ -25,6 +25,8 @@ if (!isRoot() || !existsSync(CLI)) {
     await lab.must('b', 'ip', ['link', 'add', 'dum0', 'type', 'veth', 'peer', 'name', 'dum1']);
     for (const a of ['10.77.0.1/24', '10.77.0.2/24']) await lab.must('b', 'ip', ['addr', 'add', a, 'dev', 'dum0']);
     await lab.must('b', 'ip', ['addr', 'add', 'fd00:77::1/64', 'dev', 'dum0', 'nodad']);
+    // A link-local address of our own: bound as fe80::77%dum0, the zone naming the interface.
+    await lab.must('b', 'ip', ['addr', 'add', 'fe80::77/64', 'dev', 'dum0', 'nodad']);
     // No kernel-made link-local addresses: their DAD would make the set of addresses depend on timing.
     for (const i of ['dum1', 'dum0']) await lab.must('b', 'ip', ['link', 'set', i, 'addrgenmode', 'none', 'up']);
   });
@@ -32,7 +34,7 @@ if (!isRoot() || !existsSync(CLI)) {
   /** The local addresses listening on PORT, per protocol, as ss prints them (`[v6]` without brackets). */
   const listening = async (proto: 'u' | 't') => {
     const out = await lab.must('b', 'ss', [`-Hln${proto}`, `( sport = :${PORT} )`]);
-    return out.split('\n').filter((l) => l.trim()).map((l) => l.trim().split(/\s+/)[3]!.replace(/:\d+$/, '').replace(/^\[|\]$/g, '')).sort();
+    return out.split('\n').filter((l) => l.trim()).map((l) => l.trim().split(/\s+/)[3]!.replace(/:\d+$/, '').replace(/[[\]]/g, '')).sort();
   };
 
   const serve = async (t: Test, bind: string) => {
@@ -54,10 +56,12 @@ if (!isRoot() || !existsSync(CLI)) {
 
   t.test('bind dum0 lo { except 10.77.0.2 127.0.0.1 }: the interfaces\' addresses, minus except', async (t) => {
     const child = await serve(t, 'bind dum0 lo {\n    except 10.77.0.2 127.0.0.1\n}');
-    const want = ['10.77.0.1', '::1', 'fd00:77::1'];
+    const want = ['10.77.0.1', '::1', 'fd00:77::1', 'fe80::77%dum0'];
     t.same(await listening('u'), want, 'UDP sockets');
     t.same(await listening('t'), want, 'TCP sockets');
     for (const a of want) t.ok(await answers(a), `answers on ${a}`);
+    const ll = await lab.must('b', 'dig', ['@fe80::77%dum0', '-p', String(PORT), '+time=1', '+tries=1', 'example.org', 'A']);
+    t.match(ll, /example\.org\.\s+0\s+IN\s+AAAA\s+fe80::77\n/, 'whoami writes a link-local asker without its zone');
     for (const a of ['10.77.0.2', '127.0.0.1']) t.notOk(await answers(a), `nothing on ${a} (excepted)`);
     await lab.kill(child);
   });

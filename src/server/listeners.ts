@@ -90,9 +90,13 @@ export function reusePortWorkers(version = process.versions.node, env = process.
 }
 
 function unmap(address: string): [string, 1 | 2] {
+  if (!address.includes(':')) return [address, 1];
   // Dual-stack sockets report IPv4 peers as ::ffff:a.b.c.d.
   if (address.startsWith('::ffff:') && address.includes('.')) return [address.slice(7), 1];
-  return [address, address.includes(':') ? 2 : 1];
+  // A link-local peer comes as fe80::1%eth0: plugins see the address alone (Go's UDPAddr.IP, what whoami
+  // writes into an AAAA record); replies go to the socket's own peer, zone and all.
+  const zone = address.indexOf('%');
+  return [zone > 0 ? address.slice(0, zone) : address, 2];
 }
 
 function settle(r: Answer | Promise<Answer>, done: (b: Answer) => void): void {
