@@ -94,11 +94,11 @@ t.test('AXFR of the k8s_external zone holds exactly what its queries answer', as
   }
 });
 
-t.test('who may transfer: to hosts, CIDRs, *; TCP only; nothing without transfer', async (t) => {
+t.test('who may transfer: to hosts, CIDRs, *; TCP only; nothing without transfer; a second file line', async (t) => {
   const db = '$TTL 60\n@ SOA ns hm 3 1 1 1 1\n@ NS ns\nns A 192.0.2.1\nwww A 192.0.2.80\n';
   const srv = await inProcessServer([
     'example.org {\n  transfer {\n    to 192.0.2.7 [2001:db8::7]:5300 10.1.0.0/16\n  }\n  file db\n}',
-    'example.net {\n  file db example.net\n}',
+    'example.net example.com {\n  transfer example.com {\n    to *\n  }\n  file db example.net\n  file db example.com\n}',
     'cluster.local {\n  transfer {\n    to *\n  }\n  kubernetes {\n    manifests ' + snapshot + '\n  }\n}',
     '',
   ].join('\n'), { files: { db } });
@@ -112,6 +112,7 @@ t.test('who may transfer: to hosts, CIDRs, *; TCP only; nothing without transfer
     ['example.org.', 'AXFR', { from: '192.0.2.7', proto: 'udp' }, 'REFUSED', 0],
     ['www.example.org.', 'AXFR', { from: '192.0.2.7', proto: 'tcp' }, 'REFUSED', 0],
     ['example.net.', 'AXFR', { from: '192.0.2.7', proto: 'tcp' }, 'REFUSED', 0],
+    ['example.com.', 'AXFR', { from: '192.0.2.7', proto: 'tcp' }, 'NOERROR', 5],
     ['cluster.local.', 'AXFR', { from: '198.51.100.9', proto: 'tcp' }, 'NOERROR'],
     ['svc.cluster.local.', 'AXFR', { from: '198.51.100.9', proto: 'tcp' }, 'REFUSED', 0],
     ['example.org.', 'A', { from: '10.2.0.1', proto: 'udp' }, 'NOERROR', 0],

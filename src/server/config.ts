@@ -196,11 +196,11 @@ async function setupBlock(sb: ServerBlock, opts: LoadOptions, rank: Map<string, 
   const zones = [...new Set(addresses.flatMap((a) => a.zones))];
   const ordered = [...sb.directives].sort((a, b) => rank.get(a.name)! - rank.get(b.name)!);
   const checks: (() => void)[] = [];
+  const plugins: Plugin[] = [];
   const ctx: SetupContext = {
     corefile: opts.file, addresses, zones, servers: [...new Set(addresses.map((a) => `${a.scheme}://:${a.port}`))],
-    block: sb.directives, peers: new Map(), shared: opts.shared, afterBlock: (check) => void checks.push(check),
+    block: sb.directives, peers: new Map(), instances: plugins, shared: opts.shared, afterBlock: (check) => void checks.push(check),
   };
-  const plugins: Plugin[] = [];
   try {
     for (const d of ordered) {
       const def = opts.plugins.get(d.name)!;

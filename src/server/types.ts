@@ -106,6 +106,8 @@ export interface SetupContext {
   block: Directive[];
   /** Plugin instances of the same block created so far, in execution order (filled as setup runs). */
   peers: Map<string, Plugin>;
+  /** Every instance `peers` holds and the repeats it leaves out (a second `file` line), in execution order. */
+  instances: readonly Plugin[];
   /**
    * Runs `check` once every plugin of the block is set up, so a plugin can take a peer that comes later
    * in the execution order (k8s_external and autopath use kubernetes); a throw rejects the Corefile.

@@ -52,7 +52,7 @@ export const definition: PluginDefinition = {
     const t = new TransferPlugin(parseTransfer(d, ctx));
     // The zone plugins come later in the execution order: they exist once the whole block is set up.
     ctx.afterBlock(() => {
-      for (const p of ctx.peers.values()) if (isTransferer(p)) t.transferers.push(p);
+      for (const p of ctx.instances) if (isTransferer(p)) t.transferers.push(p);
     });
     return t;
   },
