@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { startServer } from './helpers/server.js';
 import { dig } from './helpers/dig.js';
 import { makeQuery, startKnot } from './helpers/upstream.js';
+import { serveCli } from './helpers/serve-cli.js';
 import { CLASS, TYPE } from '../src/server/wire/constants.js';
 import type { Reply } from '../src/server/types.js';
 import { VERSION } from '../src/pkg/version.js';
@@ -23,6 +24,28 @@ t.test("OpenShift's dns-operator Corefile (bufsize, chaos for hostname.bind) pas
   t.equal(r.stderr, '');
   t.equal(r.stdout, `${file}: OK (3 server blocks)\n`);
   t.equal(r.code, 0);
+});
+
+t.test("OpenShift's Corefile served by clusterdns serve: hostname.bind, cluster names, CH and IN forwarded to knotd", { skip }, async (t) => {
+  const knot = await startKnot({ zones: { 'example.org.': ZONE } });
+  t.teardown(() => knot.stop());
+  // Off-cluster stand-ins: manifests for the API, knotd for /etc/resolv.conf, free ports for the HTTP endpoints.
+  const text = readFileSync('test/fixtures/corefiles/openshift.Corefile', 'utf8');
+  const srv = await serveCli((port) => text.replaceAll(':5353', `:${port}`)
+    .replace('forward . /etc/resolv.conf {', `forward . ${knot.addr} {`)
+    .replaceAll('prometheus 127.0.0.1:9153', 'prometheus 127.0.0.1:0')
+    .replace('health {', 'health 127.0.0.1:0 {')
+    .replace(/^ {4}ready$/m, '    ready 127.0.0.1:0')
+    .replace('        pods insecure', '        manifests cluster.yaml\n        pods insecure'),
+  { files: { 'cluster.yaml': readFileSync('zones/cluster.yaml', 'utf8') }, probe: ['kubernetes.default.svc.cluster.local', 'A'] });
+  t.teardown(() => srv.stop());
+  t.same((await dig(srv.port, ['-c', 'CH', '-t', 'TXT', 'hostname.bind'])).answer.map((a) => a.data), [`"${hostname()}"`], 'hostname.bind from chaos');
+  const svc = await dig(srv.port, ['kubernetes.default.svc.cluster.local', 'A']);
+  t.equal(svc.status, 'NOERROR');
+  t.equal(svc.answer.length, 1, 'a cluster name from the kubernetes block');
+  const www = await dig(srv.port, ['www.example.org', 'A', '+bufsize=4096']);
+  t.same(www.answer.map((a) => a.data).sort(), ['192.0.2.80', '192.0.2.81'], 'forwarded to knotd (bufsize 1232 on the way)');
+  t.match((await dig(srv.port, ['-c', 'CH', '-t', 'TXT', 'version.server'])).answer, [{ class: 'CH', type: 'TXT' }], 'CH relayed to knotd');
 });
 
 t.test('chaos: CH TXT answers; other questions go on', async (t) => {
