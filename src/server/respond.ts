@@ -1,6 +1,6 @@
 import { DEFAULT_UDP_SIZE, FLAG, HEADER_SIZE, RCODE, SERVER_UDP_SIZE, TYPE } from './wire/constants.js';
 import { decodeMessage, encodeMessage, type Message } from './wire/message.js';
-import { readName } from './wire/name.js';
+import { skipName } from './wire/name.js';
 import type { ParsedQuery } from './wire/query.js';
 import type { Reply } from './types.js';
 
@@ -18,7 +18,11 @@ const encoded = new WeakMap<Message, Buffer>();
 export function canonicalWire(msg: Message): Buffer {
   let w = encoded.get(msg);
   if (!w) {
-    w = encodeMessage({ ...msg, edns: null });
+    const e = encodeMessage({ ...msg, edns: null });
+    // Its own memory, not a slice of Node's shared 8 KB pool: a memoised encoding would keep the whole
+    // slab alive, and the short-lived buffers of other queries in it, long after they are gone.
+    w = Buffer.allocUnsafeSlow(e.length);
+    e.copy(w);
     encoded.set(msg, w);
   }
   return w;
@@ -30,14 +34,53 @@ export function findOpt(buf: Buffer): number {
   if (ar === 0) return -1;
   let off = HEADER_SIZE;
   const qd = buf.readUInt16BE(4);
-  for (let i = 0; i < qd; i++) off = readName(buf, off)[1] + 4;
+  for (let i = 0; i < qd; i++) off = skipName(buf, off) + 4;
   const total = buf.readUInt16BE(6) + buf.readUInt16BE(8) + ar;
   for (let i = 0; i < total; i++) {
-    const o = readName(buf, off)[1];
+    const o = skipName(buf, off);
     if (i >= total - ar && buf.readUInt16BE(o) === TYPE.OPT) return off;
     off = o + 10 + buf.readUInt16BE(o + 8);
   }
   return -1;
+}
+
+/** What of an encoded response goes to the asker: the bytes before `end`, with these section counts. */
+interface Layout { end: number; an: number; ns: number; ar: number; tc: boolean }
+
+/**
+ * Cuts an encoded response to `budget` bytes at a record boundary, the way encodeMessage's maxSize does
+ * (records in order until one does not fit; TC only when an answer or authority record is left out),
+ * so a big answer is truncated for a UDP asker without decoding it. A trailing OPT is left out (the
+ * server writes its own); `opt` false skips looking for one (our own encodings carry none). `end` is -1
+ * when an OPT sits anywhere but last (the slow path handles that).
+ */
+function layout(src: Buffer, qEnd: number, budget: number, opt: boolean): Layout {
+  const counts = [src.readUInt16BE(6), src.readUInt16BE(8), src.readUInt16BE(10)];
+  const kept = [0, 0, 0];
+  let off = qEnd;
+  let cut = -1;
+  let tc = false;
+  walk: for (let s = 0; s < 3; s++) {
+    for (let i = 0; i < counts[s]!; i++) {
+      const start = off;
+      const o = skipName(src, off);
+      off = o + 10 + src.readUInt16BE(o + 8);
+      if (opt && s === 2 && src.readUInt16BE(o) === TYPE.OPT) {
+        if (off !== src.length) return { end: -1, an: 0, ns: 0, ar: 0, tc: false };
+        if (cut < 0) cut = start;
+        break walk;
+      }
+      if (cut >= 0) continue;
+      if (off > budget) {
+        cut = start;
+        tc = s < 2;
+        if (!opt) break walk;
+      } else {
+        kept[s]!++;
+      }
+    }
+  }
+  return { end: cut < 0 ? off : cut, an: kept[0]!, ns: kept[1]!, ar: kept[2]!, tc };
 }
 
 function optRecord(q: ParsedQuery, rcode: number): Buffer {
@@ -50,26 +93,34 @@ function optRecord(q: ParsedQuery, rcode: number): Buffer {
 }
 
 /**
- * Turns a chain's reply into the bytes for this asker. Fast path (pre-encoded answers): copy, patch the
- * header and the question bytes (echoing the asker's letter case), append our OPT. Anything unusual
- * (too big, OPT present without EDNS in the query) is decoded and re-encoded with truncation.
+ * Turns a chain's reply into the bytes for this asker. Fast path (pre-encoded answers): copy (cut at a
+ * record boundary when too big), patch the header and the question bytes (echoing the asker's letter
+ * case), append our OPT. Anything unusual (another question, an OPT that is not last) is decoded and
+ * re-encoded with truncation.
  */
 export function renderReply(q: ParsedQuery, reply: Reply, limit: number, ra: boolean): Buffer {
   if (!reply.msg && !reply.wire) return errorResponse(q, reply.rcode, ra, reply.ede, reply.edeText);
   const src = reply.wire ?? canonicalWire(reply.msg!);
   let out: Buffer | undefined;
   if (src.readUInt16BE(4) === 1 && reply.ede === undefined && sameQuestionBytes(src, q)) {
-    // A trailing OPT (upstream answers, cache entries) is cut and replaced by ours; elsewhere: slow path.
-    const optAt = reply.wire ? findOpt(src) : -1;
-    const base = optAt < 0 ? src.length : optAt + 11 + src.readUInt16BE(optAt + 9) === src.length ? optAt : -1;
+    // Our own encodings and cache entries carry no OPT; an upstream's (forward) may, as the last record.
+    const opt = reply.wire !== undefined && src.readUInt16BE(10) > 0;
     const extra = q.edns ? 11 : 0;
-    if (base >= 0 && base + extra <= limit) {
-      out = Buffer.allocUnsafe(base + extra);
-      src.copy(out, 0, 0, base);
+    const l = !opt && src.length + extra <= limit ? undefined : layout(src, q.questionEnd, limit - extra, opt);
+    if (!l || l.end >= 0) {
+      const end = l ? l.end : src.length;
+      out = Buffer.allocUnsafe(end + extra);
+      src.copy(out, 0, 0, end);
       q.raw.copy(out, HEADER_SIZE, HEADER_SIZE, q.questionEnd);
-      let ar = out.readUInt16BE(10) - (base < src.length ? 1 : 0);
+      let ar = src.readUInt16BE(10);
+      if (l) {
+        if (l.tc) out[2]! |= FLAG.TC >> 8;
+        out.writeUInt16BE(l.an, 6);
+        out.writeUInt16BE(l.ns, 8);
+        ar = l.ar;
+      }
       if (q.edns) {
-        optRecord(q, reply.msg ? reply.msg.rcode : src.readUInt16BE(2) & 0xf).copy(out, base);
+        optRecord(q, reply.msg ? reply.msg.rcode : src.readUInt16BE(2) & 0xf).copy(out, end);
         ar++;
       }
       out.writeUInt16BE(ar, 10);

@@ -10,6 +10,7 @@ import { loadPlugins } from '../../src/plugins/registry.js';
 import { closePlugins, loadConfig } from '../../src/server/config.js';
 import { DnsServer } from '../../src/server/dns-server.js';
 import { Frames } from '../../src/server/listeners.js';
+import type { Plugin } from '../../src/server/types.js';
 import { CLASS, rcodeName, typeName, typeNumber } from '../../src/server/wire/constants.js';
 import { decodeMessage, encodeMessage, type Message, type RR } from '../../src/server/wire/message.js';
 import { tempDir } from './temp-dir.js';
@@ -38,6 +39,8 @@ export interface InProcessServer {
   ask(name: string, type: string, opts?: AskOptions): Promise<Answer>;
   /** Directory holding the Corefile (relative paths in it resolve here). */
   dir: string;
+  /** The first plugin instance named `name` (tests that look at a plugin's own state, e.g. a memo's size). */
+  plugin<T extends Plugin>(name: string): T;
   close(): Promise<void>;
 }
 
@@ -88,6 +91,11 @@ export async function inProcessServer(corefile: string, opts: { files?: Record<s
         rcode: rcodeName(msg.rcode), aa: !!msg.aa, tc: !!msg.tc, msg,
         answer: msg.answer.map(rrText), ns: msg.authority.map(rrText), extra: msg.additional.map(rrText),
       };
+    },
+    plugin<T extends Plugin>(name: string): T {
+      const p = config.blocks.flatMap((b) => b.plugins).find((x) => x.name === name);
+      if (!p) throw new Error(`no plugin ${name} in the Corefile`);
+      return p as T;
     },
     close: () => closePlugins(config.blocks),
   };

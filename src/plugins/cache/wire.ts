@@ -1,5 +1,6 @@
 import { responseType } from '../../server/response-type.js';
 import { HEADER_SIZE, TYPE } from '../../server/wire/constants.js';
+import { skipName } from '../../server/wire/name.js';
 
 /** How CoreDNS's response.Typify + cache key() file a response: which cache, or none. */
 export type Kind = 'success' | 'denial' | 'servfail';
@@ -23,20 +24,9 @@ export interface Inspected {
   wire: Buffer;
 }
 
-/** Skips a (possibly compressed) name without building it: a hit path must not allocate strings. */
-function skipName(b: Buffer, off: number): number {
-  for (;;) {
-    const len = b[off];
-    if (len === undefined) throw new RangeError('name runs past the end');
-    if (len === 0) return off + 1;
-    if ((len & 0xc0) === 0xc0) return off + 2;
-    off += len + 1;
-  }
-}
-
 /**
- * Walks a response once: classifies it and records where its TTLs are. Throws RangeError on a malformed
- * message (the caller does not cache it).
+ * Walks a response once: classifies it and records where its TTLs are. Throws (RangeError, WireError)
+ * on a malformed message (the caller does not cache it).
  */
 export function inspect(wire: Buffer, qtype: number): Inspected {
   const flags = wire.readUInt16BE(2);

@@ -3,8 +3,11 @@ import type { LabelSelector } from '../../cluster/selector.js';
 import type { ClusterSource } from '../../cluster/source.js';
 import type { ClusterStore } from '../../cluster/store.js';
 import type { Endpoint, EndpointSlice, Service } from '../../cluster/types.js';
-import { CLASS, RCODE, TYPE } from '../../server/wire/constants.js';
+import { CLASS, HEADER_SIZE, RCODE, TYPE } from '../../server/wire/constants.js';
 import type { Message, RR, SoaData } from '../../server/wire/message.js';
+import { nameToWire, skipName } from '../../server/wire/name.js';
+import { answerMemo, messageBytes } from '../../server/memo.js';
+import { canonicalWire } from '../../server/respond.js';
 import { Fall } from '../../pkg/fall.js';
 import { isSubdomain, matchZone } from '../../pkg/zone.js';
 import { PluginError, ReentryError, type Next, type Plugin, type Query, type Reply, type SharedServices } from '../../server/types.js';
@@ -53,21 +56,52 @@ interface Entry {
 interface Pending { pending: string; type: number }
 type Item = RR | Pending;
 
+/** An answer before CNAME targets outside the zone are resolved; `tc`: records were left out (too many). */
+interface Answered { rcode: number; answer: Item[]; authority: RR[]; additional: RR[]; tc?: boolean }
+
 const DNS_SCHEMA_VERSION = '1.1.0';
 const MAX_CNAME_CHAIN = 10;
-const CACHE_LIMIT = 200_000;
+/** Largest message (TCP): records past it are never sent, so they are not built either. */
+const MAX_MESSAGE = 65535;
+
+/**
+ * Bounds of the reply memo. CoreDNS keeps no such memo (its `cache` plugin, with its own capacity, is
+ * what remembers answers); ours spares building and encoding hot names, so it must not grow with the
+ * names askers make up: least recently used entries go first, by count and by estimated bytes.
+ */
+export const MEMO_ENTRIES = 10_000;
+export const MEMO_BYTES = 16 << 20;
+
+/**
+ * A memoised answer to (type, lower-case name), in two spellings, each built when first asked: `lower`,
+ * the Message for askers who spell the name in lower case (nearly all), and `upper`, an encoding built
+ * for the name in upper case that every other spelling is made from (see respell). `next`: passed on.
+ */
+interface Memo { next?: true; lower?: Reply; upper?: Respellable }
+
+/**
+ * An answer encoded for the question in upper case. Names that come from the question (owners, the zone
+ * in the SOA and NS names) are then the only ones spelled in upper case, so name compression (exact
+ * spelling, as in miekg/dns) points only them at the question; names from cluster data never do. Copying
+ * an asker's question over it gives them the asker's spelling, as CoreDNS writes them; the one place the
+ * question's spelling is written out in full is the zone at the end of SRV targets (never compressed,
+ * RFC 2782): `zoneAt` lists where, `zoneLength` its bytes.
+ */
+interface Respellable { rcode: number; wire: Buffer; zoneAt: number[]; zoneLength: number }
 
 const isPending = (i: Item): i is Pending => 'pending' in i;
 
 /**
  * The `kubernetes` plugin: a pure read of the cluster store, mirroring CoreDNS's plugin/kubernetes and
- * plugin/backend_lookup.go. Finished replies are cached per (name, type) until the store changes, and
- * the same Message object is returned for identical questions (the server memoises its encoding).
+ * plugin/backend_lookup.go. Finished replies are memoised per (type, lower-case name) until the store
+ * changes (see Memo); the same Message object is returned for the same question (the server memoises its
+ * encoding).
  */
 export class KubernetesPlugin implements Plugin, Externaler, AutoPather, Transferer {
   readonly name = 'kubernetes';
-  private cache = new Map<string, Reply | 'next' | 'exact'>();
-  private cacheGeneration = -1;
+  private readonly memo = answerMemo<Memo>(MEMO_ENTRIES, MEMO_BYTES, (m) =>
+    64 + (m.lower ? messageBytes(m.lower.msg!) : 0) + (m.upper ? 256 + m.upper.wire.length : 0));
+  private memoGeneration = -1;
 
   constructor(
     readonly opts: KubernetesOptions,
@@ -75,6 +109,11 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather, Transfe
     private readonly source: ClusterSource,
     private readonly shared: Pick<SharedServices, 'resolve'>,
   ) {}
+
+  /** Entries memoised now (tests: the memo stays bounded). */
+  get memoised(): number {
+    return this.memo.size;
+  }
 
   ready(): boolean {
     return this.store.synced;
@@ -90,51 +129,50 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather, Transfe
     if (zone === undefined) return next(q);
     if (q.type === TYPE.AXFR || q.type === TYPE.IXFR) return { rcode: RCODE.REFUSED };
 
-    if (this.cacheGeneration !== this.store.generation) {
-      this.cache.clear();
-      this.cacheGeneration = this.store.generation;
+    if (this.memoGeneration !== this.store.generation) {
+      this.memo.clear();
+      this.memoGeneration = this.store.generation;
     }
-    // A reply serves every letter case of its question: the server swaps in the asker's question bytes, and
-    // names copied from the question point at it. SRV targets carry the zone as typed, uncompressed, so SRV
-    // answers are kept per spelling; so are CNAME answers ('exact'), whose targets may share a suffix with
-    // the question by the first asker's spelling and must not follow another's.
     // Other classes reach here only on a listener with forward or chaos; their replies echo their class.
-    const qt = q.class === CLASS.IN ? q.type : `${q.type}c${q.class}`;
-    let key = `${qt}/${q.type === TYPE.SRV ? q.name : lname}`;
-    let hit = this.cache.get(key);
-    if (hit === 'exact') hit = this.cache.get((key = `${qt}=${q.name}`));
-    if (hit === 'next') return next(q);
-    if (hit && hit !== 'exact') return hit;
+    const key = `${q.class === CLASS.IN ? q.type : `${q.type}c${q.class}`}/${lname}`;
+    const lower = q.name === lname;
+    const m = this.memo.get(key);
+    if (m?.next) return next(q);
+    if (lower && m?.lower) return m.lower;
+    const respelled = !lower && m?.upper && respell(q, m.upper);
+    if (respelled) return respelled;
 
-    const res = this.answer(q, lname, zone);
+    const spelling = lower ? lname : lname.toUpperCase();
+    const res = this.answer(q, spelling, zone);
     if (res === 'next') {
-      this.remember(key, 'next');
+      this.memo.set(key, { next: true });
       return next(q);
     }
-    if (!res.answer.some(isPending)) {
-      const reply = this.reply(q, res.rcode, res.answer as RR[], res.authority, res.additional);
-      if (q.type !== TYPE.SRV && res.answer.some((rr) => (rr as RR).type === TYPE.CNAME)) {
-        this.remember(`${qt}/${lname}`, 'exact');
-        key = `${qt}=${q.name}`;
-      }
-      this.remember(key, reply);
+    if (res.answer.some(isPending)) {
+      // Answers that include upstream data are not memoised (their TTLs are the upstream's): built as asked.
+      const own = lower ? res : this.answer(q, q.name, zone) as Answered;
+      return this.chase(q, own.answer).then(({ answer, tc }) => this.reply(q, q.name, own, answer, tc));
+    }
+    const reply = this.reply(q, spelling, res, res.answer as RR[]);
+    if (lower) {
+      this.memo.set(key, { ...m, lower: reply });
       return reply;
     }
-    // Answers that include upstream data are not cached here: their TTLs are the upstream's.
-    return this.chase(q, res.answer).then(({ answer, tc }) => this.reply(q, res.rcode, answer, res.authority, res.additional, tc));
+    const upper = respellable(reply, nameToWire(zone).length - 1);
+    this.memo.set(key, { ...m, upper });
+    const out = respell(q, upper);
+    if (out) return out;
+    // A question respell cannot take (a compression pointer in it) gets an answer of its own.
+    const own = this.answer(q, q.name, zone) as Answered;
+    return this.reply(q, q.name, own, own.answer as RR[]);
   }
 
-  private remember(key: string, v: Reply | 'next' | 'exact'): void {
-    if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
-    this.cache.set(key, v);
-  }
-
-  private reply(q: Query, rcode: number, answer: RR[], authority: RR[], additional: RR[], tc = false): Reply {
+  private reply(q: Query, name: string, res: Answered, answer: RR[], tc = false): Reply {
     const msg: Message = {
-      id: 0, qr: true, aa: true, tc, rcode, question: { name: q.name, type: q.type, class: q.class },
-      answer, authority, additional,
+      id: 0, qr: true, aa: true, tc: tc || res.tc, rcode: res.rcode, question: { name, type: q.type, class: q.class },
+      answer, authority: res.authority, additional: res.additional,
     };
-    return { rcode, msg, plugin: this.name };
+    return { rcode: res.rcode, msg, plugin: this.name };
   }
 
   /**
@@ -164,25 +202,27 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather, Transfe
 
   /* ------------------------------------------------------------------ answering */
 
-  private answer(q: Query, lname: string, zone: string):
-    { rcode: number; answer: Item[]; authority: RR[]; additional: RR[] } | 'next' {
-    const zoneTyped = zone === '.' ? '.' : q.name.slice(q.name.length - zone.length);
+  /** The answer with owner names, and the zone where CoreDNS writes it as asked, spelled as `name`. */
+  private answer(q: Query, name: string, zone: string): Answered | 'next' {
+    const lname = q.lname;
+    const zoneTyped = zone === '.' ? '.' : name.slice(name.length - zone.length);
     let answer: Item[] = [];
     let additional: RR[] = [];
+    let tc = false;
     let nameError = false;
     const ttl = this.opts.ttl;
 
     switch (q.type) {
       case TYPE.A:
       case TYPE.AAAA: {
-        const r = this.address(q.name, lname, q.type, [], zone, zoneTyped);
+        const r = this.address(name, lname, q.type, [], zone, zoneTyped);
         if (r === null) nameError = true;
         else answer = r;
         break;
       }
       case TYPE.TXT:
         if (trimZone(lname, zone) === 'dns-version') {
-          answer = [{ name: q.name, type: TYPE.TXT, ttl: 28800, data: [DNS_SCHEMA_VERSION] }];
+          answer = [{ name: name, type: TYPE.TXT, ttl: 28800, data: [DNS_SCHEMA_VERSION] }];
         } else if (this.records(lname, zone) === null) {
           nameError = true;
         }
@@ -190,19 +230,19 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather, Transfe
       case TYPE.CNAME: {
         const r = this.services(lname, zone, zoneTyped, q.type);
         if (r === null) nameError = true;
-        else if (r[0]?.cname) answer = [{ name: q.name, type: TYPE.CNAME, ttl, data: r[0].host + '.' }];
+        else if (r[0]?.cname) answer = [{ name: name, type: TYPE.CNAME, ttl, data: r[0].host + '.' }];
         break;
       }
       case TYPE.PTR: {
-        const r = this.ptr(q.name, lname, zone);
+        const r = this.ptr(name, lname, zone);
         if (r === null) nameError = true;
         else answer = r;
         break;
       }
       case TYPE.SRV: {
-        const r = this.srv(q.name, lname, zone, zoneTyped);
+        const r = this.srv(name, lname, zone, zoneTyped);
         if (r === null) nameError = true;
-        else [answer, additional] = r;
+        else [answer, additional, tc] = r;
         break;
       }
       case TYPE.SOA:
@@ -210,7 +250,7 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather, Transfe
         break;
       case TYPE.NS:
         if (lname === zone) {
-          [answer, additional] = this.ns(q.name, zoneTyped);
+          [answer, additional] = this.ns(name, zoneTyped);
           break;
         }
         nameError = this.services(lname, zone, zoneTyped, TYPE.A) === null;
@@ -226,7 +266,7 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather, Transfe
       return { rcode, answer: [], authority: [this.soa(zoneTyped)], additional: [] };
     }
     if (answer.length === 0) return { rcode: RCODE.NOERROR, answer: [], authority: [this.soa(zoneTyped)], additional: [] };
-    return { rcode: RCODE.NOERROR, answer, authority: [], additional };
+    return { rcode: RCODE.NOERROR, answer, authority: [], additional, tc };
   }
 
   private soa(zoneTyped: string): RR {
@@ -270,7 +310,8 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather, Transfe
     return out;
   }
 
-  private srv(owner: string, lname: string, zone: string, zoneTyped: string): [RR[], RR[]] | null {
+  /** The SRV records and their glue, and whether answers were left out because they cannot fit. */
+  private srv(owner: string, lname: string, zone: string, zoneTyped: string): [RR[], RR[], boolean] | null {
     const found = this.services(lname, zone, zoneTyped, TYPE.SRV);
     if (found === null) return null;
     // CoreDNS divides before removing duplicates: weight = ⌊100 / candidates⌋, at least 1.
@@ -278,20 +319,29 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather, Transfe
     const answer: RR[] = [];
     const extra: RR[] = [];
     const seen = new Set<string>();
+    // Least wire bytes of what is built so far: an SRV record takes at least an owner pointer, 16 fixed
+    // bytes and its whole target; a glue record a pointer, 10 fixed bytes and the address. Records past
+    // MAX_MESSAGE are never sent, so a headless Service with thousands of endpoints stops here.
+    let answerBytes = HEADER_SIZE;
+    let extraBytes = 0;
     for (const e of found) {
       if (e.port < 0) continue;
       const target = join(e.target, zoneTyped);
       const lt = target.toLowerCase();
       if (!seen.has(`${lt} ${e.port}`)) {
+        answerBytes += 18 + (target.includes('\\') ? nameToWire(target).length : target.length + 1);
+        if (answerBytes > MAX_MESSAGE) return [answer, extra, true];
         seen.add(`${lt} ${e.port}`);
         answer.push({ name: owner, type: TYPE.SRV, ttl: this.opts.ttl, data: { priority: 0, weight, port: e.port, target } });
       }
       if (!seen.has(`${lt} @${e.host}`)) {
         seen.add(`${lt} @${e.host}`);
-        extra.push({ name: target, type: ipFamily(e.host) === 4 ? TYPE.A : TYPE.AAAA, ttl: this.opts.ttl, data: e.host });
+        const v4 = ipFamily(e.host) === 4;
+        extraBytes += v4 ? 16 : 28;
+        if (answerBytes + extraBytes <= MAX_MESSAGE) extra.push({ name: target, type: v4 ? TYPE.A : TYPE.AAAA, ttl: this.opts.ttl, data: e.host });
       }
     }
-    return [answer, extra];
+    return [answer, extra, false];
   }
 
   private ptr(owner: string, lname: string, zone: string): RR[] | null {
@@ -626,6 +676,44 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather, Transfe
     for (const sl of this.slices(svc.namespace, svc.name)) for (const ep of sl.endpoints) if (ep.ready) n += ep.addresses.length;
     return n;
   }
+}
+
+const fold = (c: number) => (c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
+
+/** The upper-case spelling's encoding and where its SRV targets end in the zone (see Respellable). */
+function respellable(reply: Reply, zoneLength: number): Respellable {
+  const wire = canonicalWire(reply.msg!);
+  const zoneAt: number[] = [];
+  let off = skipName(wire, HEADER_SIZE) + 4;
+  const records = wire.readUInt16BE(6) + wire.readUInt16BE(8) + wire.readUInt16BE(10);
+  for (let i = 0; i < records; i++) {
+    const o = skipName(wire, off);
+    off = o + 10 + wire.readUInt16BE(o + 8);
+    if (zoneLength > 0 && wire.readUInt16BE(o) === TYPE.SRV) zoneAt.push(off - 1 - zoneLength);
+  }
+  return { rcode: reply.rcode, wire, zoneAt, zoneLength };
+}
+
+/**
+ * The answer for this asker's spelling of the question: a copy of the upper-case encoding with the
+ * asker's question bytes, and its spelling of the zone in SRV targets. No build, no encoding and nothing
+ * kept per spelling (0x20 case randomisation makes nearly every query a new one). Undefined when the
+ * question is not the same name byte for byte but for case (a compression pointer in it).
+ */
+function respell(q: Query, u: Respellable): Reply | undefined {
+  const raw = q.raw;
+  const end = q.questionEnd;
+  const w = u.wire;
+  if (w.length < end) return undefined;
+  for (let i = HEADER_SIZE; i < end - 4; i++) if (fold(raw[i]!) !== fold(w[i]!)) return undefined;
+  for (let i = end - 4; i < end; i++) if (raw[i] !== w[i]) return undefined;
+  const out = Buffer.allocUnsafe(w.length);
+  w.copy(out);
+  raw.copy(out, HEADER_SIZE, HEADER_SIZE, end - 4);
+  // The zone's labels end the question name, before its root label and QTYPE/QCLASS.
+  const at = end - 5 - u.zoneLength;
+  for (const off of u.zoneAt) raw.copy(out, off, at, at + u.zoneLength);
+  return { rcode: u.rcode, wire: out, plugin: 'kubernetes' };
 }
 
 /** `_port._proto` filters; '' matches anything, comparison ignores case. */

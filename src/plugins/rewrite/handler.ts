@@ -1,5 +1,6 @@
 import { RCODE, TYPE } from '../../server/wire/constants.js';
 import { decodeMessage, type Message } from '../../server/wire/message.js';
+import { answerMemo, messageBytes } from '../../server/memo.js';
 import { withEdnsOptions, withQuestion } from '../../server/requery.js';
 import { ReentryError, type Next, type Plugin, type Query, type Reply, type SharedServices } from '../../server/types.js';
 import { logger } from '../../pkg/log.js';
@@ -9,17 +10,28 @@ import type { CnameRule, Question, RecordRule, ResponseRule, Rule } from './rule
 const log = logger('plugin/rewrite');
 
 /**
- * Mapped responses per source (a Message or wire buffer from later plugins) and original question, so an
- * unchanged source maps to the same Message object and the server's per-object encoding memo keeps working.
+ * Bounds of the memo of mapped responses, per source (a Message or wire buffer from later plugins) and
+ * original question, which lets an unchanged source map to the same Message object so the server's
+ * per-object encoding memo keeps working. One source can stand for any number of asked names (a regex
+ * rule mapping many names onto one cluster name), so the memo is bounded as a whole, not per source.
  */
-type Memo = WeakMap<object, Map<string, Message>>;
+export const MEMO_ENTRIES = 4096;
+export const MEMO_BYTES = 8 << 20;
 
 /** The rules of every `rewrite` line of a block, applied in order (CoreDNS builds one handler for them all). */
 export class Rewrite implements Plugin {
   readonly name = 'rewrite';
-  private memo: Memo = new WeakMap();
+  private readonly memo = answerMemo<Message>(MEMO_ENTRIES, MEMO_BYTES, messageBytes);
+  /** Identity of each source object in memo keys; an entry dies with its source. */
+  private readonly sources = new WeakMap<object, number>();
+  private lastSource = 0;
 
   constructor(readonly rules: Rule[], private readonly shared: SharedServices) {}
+
+  /** Mapped responses memoised now (tests: the memo stays bounded). */
+  get memoised(): number {
+    return this.memo.size;
+  }
 
   serve(q: Query, next: Next): Reply | Promise<Reply> {
     const cur: Question = { name: q.lname, type: q.type, class: q.class };
@@ -79,8 +91,10 @@ export class Rewrite implements Plugin {
   private revert(q: Query, key: string, r: Reply, rules: ResponseRule[]): Reply {
     const src: Message | Buffer | undefined = r.msg ?? r.wire;
     if (!src) return r;
-    let byQuestion = this.memo.get(src);
-    const hit = byQuestion?.get(key);
+    let id = this.sources.get(src);
+    if (id === undefined) this.sources.set(src, (id = ++this.lastSource));
+    const memoKey = `${id}|${key}`;
+    const hit = this.memo.get(memoKey);
     if (hit) return { rcode: hit.rcode, msg: hit, plugin: r.plugin };
     let m: Message;
     try {
@@ -100,8 +114,7 @@ export class Rewrite implements Plugin {
       ...m, rcode, edns: null, question: { name: q.name, type: q.type, class: q.class },
       answer: map(m.answer), authority: map(m.authority), additional: map(m.additional),
     };
-    if (!byQuestion) this.memo.set(src, (byQuestion = new Map()));
-    byQuestion.set(key, out);
+    this.memo.set(memoKey, out);
     return { rcode, msg: out, plugin: r.plugin };
   }
 }

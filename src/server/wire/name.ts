@@ -57,6 +57,20 @@ export function readName(buf: Buffer, off: number): [string, number] {
   }
 }
 
+/**
+ * Offset just after the (possibly compressed) name at `off`, without building it: for walking records
+ * of messages this server encoded or already checked. Throws WireError when the name runs past the end.
+ */
+export function skipName(buf: Buffer, off: number): number {
+  for (;;) {
+    const len = buf[off];
+    if (len === undefined) throw new WireError('name runs past the end of the message');
+    if (len === 0) return off + 1;
+    if ((len & 0xc0) === 0xc0) return off + 2;
+    off += len + 1;
+  }
+}
+
 /** Splits a presentation name into raw labels (escapes resolved). Root gives []. */
 export function nameLabels(name: string): Buffer[] {
   if (name === '.' || name === '') return [];
