@@ -150,9 +150,15 @@ export function cidrFamily(cidr: string): Family | 0 {
 export function cidrContains(cidr: string, ip: string): boolean {
   const prefix = parseCidr(cidr.includes('/') ? cidr : `${cidr}/${ipFamily(cidr) === 6 ? 128 : 32}`);
   const family = ipFamily(ip);
-  if (!prefix || family !== prefix.family || ip.includes('%')) return false;
+  if (!prefix || !family || ip.includes('%')) return false;
+  return prefixContains(prefix, family, ipToBigInt(ip, family));
+}
+
+/** Whether the address `value` (as ipToBigInt gives it) of `family` lies in the parsed `prefix`. */
+export function prefixContains(prefix: Cidr, family: Family, value: bigint): boolean {
+  if (family !== prefix.family) return false;
   const shift = BigInt(FAMILY_BITS[family] - prefix.ones);
-  return prefix.network >> shift === ipToBigInt(ip, family) >> shift;
+  return prefix.network >> shift === value >> shift;
 }
 
 /** The address as an integer of 32 or 128 bits; `ip` must be a valid address of `family` without a zone. */

@@ -1,4 +1,4 @@
-import { FAMILY_BITS, ipFamily, ipToBigInt, type Cidr } from '../../pkg/ip.js';
+import { ipFamily, ipToBigInt, prefixContains, type Cidr } from '../../pkg/ip.js';
 import { matchZone } from '../../pkg/zone.js';
 import { logger } from '../../pkg/log.js';
 import { RCODE } from '../../server/wire/constants.js';
@@ -28,17 +28,11 @@ export interface AclRule {
 const EDE_BLOCKED = 15;
 const EDE_FILTERED = 17;
 
-function contains(net: Cidr, family: 4 | 6, ip: bigint): boolean {
-  if (net.family !== family) return false;
-  const shift = BigInt(FAMILY_BITS[family] - net.ones);
-  return net.network >> shift === ip >> shift;
-}
-
 /** The first policy matching the source and type decides; none: the next rule (CoreDNS's matchWithPolicies). */
 function decide(policies: Policy[], family: 4 | 6, ip: bigint, qtype: number): Action | undefined {
   for (const p of policies) {
     if (p.types && !p.types.has(qtype)) continue;
-    if (p.nets && !p.nets.some((n) => contains(n, family, ip))) continue;
+    if (p.nets && !p.nets.some((n) => prefixContains(n, family, ip))) continue;
     return p.action;
   }
   return undefined;
