@@ -43,7 +43,7 @@ function cluster(n: number): { services: Service[]; slices: EndpointSlice[] } {
     const name = `svc-${i}`;
     services.push({
       namespace: 'bench', name, type: 'ClusterIP', clusterIPs: [`10.${ip(96, i)}`], headless: false,
-      ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }], externalIPs: [], loadBalancerIPs: [],
+      ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }], externalIPs: [], loadBalancerIPs: [], loadBalancerIngress: [],
       loadBalancerSourceRanges: [], sessionAffinity: 'None', sessionAffinityTimeout: 10800,
       externalTrafficPolicy: 'Cluster', internalTrafficPolicy: 'Cluster', labels: {},
     });

@@ -27,6 +27,12 @@ t.test('toService', async (t) => {
   const lb = toService(svc({ type: 'LoadBalancer', ports: [{ port: 80, nodePort: 31001 }] },
     { status: { loadBalancer: { ingress: [{ ip: '192.168.64.4' }, { ip: '1.2.3.4', ipMode: 'Proxy' }, { hostname: 'lb.example' }] } } }));
   t.same(lb.loadBalancerIPs, ['192.168.64.4'], 'ipMode Proxy and hostnames skipped');
+  t.same(lb.loadBalancerIngress, ['192.168.64.4', '1.2.3.4', 'lb.example'], 'DNS reads every entry: ip in any ipMode, else hostname');
+  const plain = toService(svc({ type: 'LoadBalancer' }, { status: { loadBalancer: { ingress: [{ ip: '192.0.2.1' }] } } }));
+  t.equal(plain.loadBalancerIngress, plain.loadBalancerIPs, 'one array when they agree');
+  t.same(toService(svc({}, { status: { loadBalancer: { ingress: [{ hostname: 'LB.Example.' }] } } })).loadBalancerIngress, ['lb.example']);
+  t.throws(() => toService(svc({}, { status: { loadBalancer: { ingress: [{ hostname: 'not a name' }] } } })),
+    /status\.loadBalancer\.ingress\[0\]\.hostname: not a valid DNS name/);
   t.equal(lb.ports[0]!.nodePort, 31001);
   t.equal(toService(svc({ sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } } })).sessionAffinityTimeout, 60);
   t.same(toService(svc({ loadBalancerSourceRanges: [' 10.1.0.0/16 ', 'FD00::/64'] })).loadBalancerSourceRanges, ['10.1.0.0/16', 'fd00::/64'],

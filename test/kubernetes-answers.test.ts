@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { checkCases, inProcessServer, type Answer, type InProcessServer } from './helpers/in-process.js';
 import { tempDir } from './helpers/temp-dir.js';
 import { answerCases, defaultNs, mainCorefile, normaliseSerial, optionCases, optionsCorefile } from './fixtures/kubernetes/cases.js';
-import { externalCases, externalCorefile } from './fixtures/kubernetes/external-cases.js';
+import { EXTERNAL_LB_FIXTURE, externalCases, externalCorefile } from './fixtures/kubernetes/external-cases.js';
 
 /*
  * The answer tables of the kubernetes and k8s_external plugins asked in-process (no sockets, no dig): the
@@ -17,6 +17,10 @@ const dir = tempDir('k8s-answers');
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 copyFileSync(join(root, 'zones', 'cluster.yaml'), join(dir, 'cluster.yaml'));
 copyFileSync(join(root, 'test', 'fixtures', 'kubernetes', 'edge-cases.yaml'), join(dir, 'edge-cases.yaml'));
+const externalDir = tempDir('k8s-external');
+t.teardown(() => rmSync(externalDir, { recursive: true, force: true }));
+copyFileSync(join(root, 'zones', 'cluster.yaml'), join(externalDir, 'cluster.yaml'));
+copyFileSync(join(root, 'test', 'fixtures', 'kubernetes', EXTERNAL_LB_FIXTURE), join(externalDir, EXTERNAL_LB_FIXTURE));
 
 const normalised = (srv: InProcessServer) => async (q: string, type: string): Promise<Answer> => {
   const r = await srv.ask(q, type);
@@ -38,7 +42,7 @@ t.test(`kubernetes options (${optionCases.length} cases, in-process)`, async (t)
 });
 
 t.test(`k8s_external answers (${externalCases.length} cases, in-process)`, async (t) => {
-  const srv = await inProcessServer(externalCorefile(join(root, 'zones', 'cluster.yaml')));
+  const srv = await inProcessServer(externalCorefile(externalDir));
   t.teardown(() => srv.close());
   await checkCases(t, normalised(srv), externalCases);
 });

@@ -189,14 +189,25 @@ export function toService(obj: unknown): Service {
   const status = r.obj(o.status, 'status');
   const lb = r.obj(status.loadBalancer, 'status.loadBalancer');
   const loadBalancerIPs: string[] = [];
+  const ingress: string[] = [];
   r.list(lb.ingress, 'status.loadBalancer.ingress').forEach((v, i) => {
     const f = `status.loadBalancer.ingress[${i}]`;
     const ing = r.obj(v, f);
-    if (ing.ip === undefined || ing.ip === null) return;
+    if (ing.ip === undefined || ing.ip === null || ing.ip === '') {
+      const host = r.str(ing.hostname, `${f}.hostname`)?.toLowerCase().replace(/\.$/, '');
+      if (!host) return;
+      if (!SUBDOMAIN.test(host)) throw r.fail(`${f}.hostname`, `not a valid DNS name: ${show(ing.hostname)}`);
+      ingress.push(host);
+      return;
+    }
     const ip = r.ip(ing.ip, `${f}.ip`).ip;
+    ingress.push(ip);
     // ipMode Proxy: traffic to this IP arrives at the nodes from the balancer, not addressed to the IP.
+    // DNS names it all the same (CoreDNS reads only the ip).
     if (r.str(ing.ipMode, `${f}.ipMode`) !== 'Proxy') loadBalancerIPs.push(ip);
   });
+  // Equal lengths: every entry a plain IP, in the same order; one array serves both.
+  const loadBalancerIngress = ingress.length === loadBalancerIPs.length ? loadBalancerIPs : ingress;
 
   const affinity = r.str(spec.sessionAffinity, 'spec.sessionAffinity') ?? 'None';
   if (affinity !== 'None' && affinity !== 'ClientIP') throw r.fail('spec.sessionAffinity', `want None or ClientIP, got ${show(affinity)}`);
@@ -210,7 +221,7 @@ export function toService(obj: unknown): Service {
 
   const svc: Service = {
     namespace: m.namespace, name: m.name, type: type as Service['type'], clusterIPs, headless, ports, externalIPs,
-    loadBalancerIPs,
+    loadBalancerIPs, loadBalancerIngress,
     loadBalancerSourceRanges: r.list(spec.loadBalancerSourceRanges, 'spec.loadBalancerSourceRanges')
       .map((v, i) => r.cidr(v, `spec.loadBalancerSourceRanges[${i}]`)),
     sessionAffinity: affinity, sessionAffinityTimeout: timeout,

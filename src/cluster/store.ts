@@ -31,7 +31,7 @@ function lookup(index: Index, k: string): string[] {
 /** The parts of a Service that change DNS answers (the rest matters to the VIP programmer only). */
 function serviceDnsView(s: Service): unknown {
   return [s.type, s.clusterIPs, s.headless, s.externalName, s.ports.map((p) => [p.name, p.port, p.protocol]),
-    s.externalIPs, s.loadBalancerIPs, s.labels];
+    s.externalIPs, s.loadBalancerIngress, s.labels];
 }
 
 function sliceDnsView(s: EndpointSlice): unknown {
@@ -130,7 +130,7 @@ export class ClusterStore {
     if (old) this.unindexService(key, old);
     this.svcs.set(key, s);
     for (const ip of s.clusterIPs) addToIndex(this.svcByIP, ip, key);
-    for (const ip of [...s.externalIPs, ...s.loadBalancerIPs]) addToIndex(this.svcByExternalIP, ip, key);
+    for (const ip of [...s.externalIPs, ...s.loadBalancerIngress]) addToIndex(this.svcByExternalIP, ip, key);
   }
 
   deleteService(namespace: string, name: string): void {
@@ -144,7 +144,7 @@ export class ClusterStore {
 
   private unindexService(key: string, s: Service): void {
     for (const ip of s.clusterIPs) removeFromIndex(this.svcByIP, ip, key);
-    for (const ip of [...s.externalIPs, ...s.loadBalancerIPs]) removeFromIndex(this.svcByExternalIP, ip, key);
+    for (const ip of [...s.externalIPs, ...s.loadBalancerIngress]) removeFromIndex(this.svcByExternalIP, ip, key);
   }
 
   service(namespace: string, name: string): Service | undefined {
@@ -160,7 +160,7 @@ export class ClusterStore {
     return lookup(this.svcByIP, ip).map((k) => this.svcs.get(k)!);
   }
 
-  /** Services with `ip` among externalIPs or LoadBalancer ingress IPs. */
+  /** Services with `ip` among externalIPs or LoadBalancer ingress entries (any ipMode). */
   servicesByExternalIP(ip: string): Service[] {
     return lookup(this.svcByExternalIP, ip).map((k) => this.svcs.get(k)!);
   }

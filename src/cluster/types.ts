@@ -27,8 +27,14 @@ export interface Service {
   externalName?: string;
   ports: ServicePort[];
   externalIPs: string[];
-  /** status.loadBalancer.ingress[].ip (those with `ipMode: Proxy` excluded). */
+  /** status.loadBalancer.ingress[].ip (those with `ipMode: Proxy` excluded): what the VIP programmer serves. */
   loadBalancerIPs: string[];
+  /**
+   * Every status.loadBalancer.ingress[] entry as DNS (k8s_external) reads it, like CoreDNS: its ip whatever
+   * its ipMode, else its hostname (lower case, no trailing dot; cloud balancers that publish only a name).
+   * The same array as `loadBalancerIPs` when the two agree.
+   */
+  loadBalancerIngress: string[];
   loadBalancerSourceRanges: string[];
   sessionAffinity: 'None' | 'ClientIP';
   /** sessionAffinityConfig.clientIP.timeoutSeconds (default 10800). */

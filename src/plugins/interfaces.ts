@@ -7,13 +7,20 @@ import type { Plugin, Query } from '../server/types.js';
  * no plugin depends on another's concrete class.
  */
 
-/** One address k8s_external answers for a name, with the port and owner name its SRV record would carry. */
+/**
+ * One address k8s_external answers for a name, with the port and owner name its SRV record would carry
+ * (CoreDNS's msg.Service).
+ */
 export interface ExternalEntry {
-  ip: string;
-  /** -1: no port (a portless endpoint slice), so no SRV record. */
+  /** An IP, or (with `cname`) the hostname a LoadBalancer publishes instead of one: lower case, no trailing dot. */
+  host: string;
+  cname?: true;
+  /** -1: no port (a portless endpoint slice, a Service without ports), so no SRV record. */
   port: number;
   /** Absolute owner name of the SRV target / PTR, below the k8s_external zone. */
   target: string;
+  /** The cluster plugin's TTL: CoreDNS gives SRV and CNAME records this one, not k8s_external's. */
+  ttl: number;
 }
 
 /** Offered by the plugin holding the cluster data (kubernetes) to k8s_external. */

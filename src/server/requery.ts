@@ -1,7 +1,7 @@
-import type { Query } from './types.js';
+import { ReentryError, type Query, type SharedServices } from './types.js';
 import { findOpt } from './respond.js';
 import { HEADER_SIZE, TYPE } from './wire/constants.js';
-import type { Question } from './wire/message.js';
+import type { Question, RR } from './wire/message.js';
 import { nameToWire, WireError } from './wire/name.js';
 import { isParseFailure, parseQuery } from './wire/query.js';
 
@@ -63,4 +63,33 @@ export function withEdnsOptions(q: Query, options: Buffer, udpSize = 4096): Quer
   const parsed = parseQuery(raw);
   if (isParseFailure(parsed)) throw new WireError(`query with new EDNS options does not parse: ${parsed.reason}`);
   return { ...q, ...parsed };
+}
+
+/** A name whose records of `type` are to be asked of the whole server: a CNAME target outside the zone. */
+export interface Pending { pending: string; type: number }
+
+export const isPending = (i: RR | Pending): i is Pending => 'pending' in i;
+
+/**
+ * Replaces each Pending by the answer section the server gives for it (CoreDNS's upstream.Lookup), in
+ * order; a lookup that fails adds nothing. `tc`: an answer came back truncated, so the reply built from
+ * these must say it is incomplete. A ReentryError (a CNAME loop) goes on, so the client gets SERVFAIL.
+ */
+export async function resolvePending(shared: Pick<SharedServices, 'resolve'>, items: (RR | Pending)[], from: Query): Promise<{ records: RR[]; tc: boolean }> {
+  const records: RR[] = [];
+  let tc = false;
+  for (const it of items) {
+    if (!isPending(it)) {
+      records.push(it);
+      continue;
+    }
+    try {
+      const m = await shared.resolve({ name: it.pending, type: it.type }, from);
+      records.push(...m.answer);
+      tc ||= !!m.tc;
+    } catch (e) {
+      if (e instanceof ReentryError) throw e;
+    }
+  }
+  return { records, tc };
 }

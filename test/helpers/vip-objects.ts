@@ -4,7 +4,7 @@ import type { Endpoint, EndpointSlice, Service, ServicePort } from '../../src/cl
 export function svc(name: string, o: Partial<Service> & { ports?: ServicePort[] } = {}): Service {
   return {
     namespace: 'default', name, type: 'ClusterIP', clusterIPs: ['10.96.0.10'], headless: false,
-    ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }], externalIPs: [], loadBalancerIPs: [],
+    ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }], externalIPs: [], loadBalancerIPs: [], loadBalancerIngress: [],
     loadBalancerSourceRanges: [], sessionAffinity: 'None', sessionAffinityTimeout: 10800,
     externalTrafficPolicy: 'Cluster', internalTrafficPolicy: 'Cluster', labels: {}, ...o,
   };

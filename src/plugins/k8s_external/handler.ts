@@ -4,7 +4,8 @@ import { CLASS, RCODE, TYPE } from '../../server/wire/constants.js';
 import type { Message, RR, SoaData } from '../../server/wire/message.js';
 import { Fall } from '../../pkg/fall.js';
 import { isSubdomain, matchZone } from '../../pkg/zone.js';
-import { PluginError, type Next, type Plugin, type Query, type Reply } from '../../server/types.js';
+import { isPending, resolvePending, type Pending } from '../../server/requery.js';
+import { PluginError, type Next, type Plugin, type Query, type Reply, type SharedServices } from '../../server/types.js';
 import type { ExternalEntry, Externaler, Transferer } from '../interfaces.js';
 import { join, trimZone } from '../kubernetes/names.js';
 
@@ -28,7 +29,12 @@ export interface ExternalOptions {
 export class ExternalPlugin implements Plugin, Transferer {
   readonly name = 'k8s_external';
 
-  constructor(readonly opts: ExternalOptions, private readonly backend: () => Externaler) {}
+  constructor(
+    readonly opts: ExternalOptions,
+    private readonly backend: () => Externaler,
+    /** Asks the whole server for a LoadBalancer hostname's addresses (CoreDNS's upstream.Lookup). */
+    private readonly shared: Pick<SharedServices, 'resolve'>,
+  ) {}
 
   serve(q: Query, next: Next): Reply | Promise<Reply> {
     const lname = q.lname;
@@ -43,43 +49,69 @@ export class ExternalPlugin implements Plugin, Transferer {
       if (rcode === RCODE.NXDOMAIN && this.opts.fallthrough.through(lname)) return next(q);
       return this.reply(q, rcode, [], [this.soa(zone, k)]);
     }
-    const ttl = this.opts.ttl;
-    let answer: RR[] = [];
-    const additional: RR[] = [];
     switch (q.type) {
       case TYPE.A:
-      case TYPE.AAAA: {
-        const family = q.type === TYPE.A ? 4 : 6;
-        const seen = new Set<string>();
-        for (const e of entries) {
-          if (ipFamily(e.ip) !== family || seen.has(e.ip)) continue;
-          seen.add(e.ip);
-          answer.push({ name: q.name, type: q.type, ttl, data: e.ip });
-        }
-        break;
+      case TYPE.AAAA:
+        return this.address(q, zone, k, entries);
+      case TYPE.SRV:
+        return this.srv(q, zone, k, entries);
+      case TYPE.PTR: {
+        const answer = [...new Set(entries.map((e) => e.target))].map((t) => ({ name: q.name, type: TYPE.PTR, ttl: this.opts.ttl, data: t }));
+        return this.reply(q, RCODE.NOERROR, answer, []);
       }
-      case TYPE.SRV: {
-        const weight = Math.max(1, Math.floor(100 / entries.length));
-        const seen = new Set<string>();
-        for (const e of entries) {
-          if (e.port < 0) continue;
-          if (!seen.has(`${e.target} ${e.port}`)) {
-            seen.add(`${e.target} ${e.port}`);
-            answer.push({ name: q.name, type: TYPE.SRV, ttl, data: { priority: 0, weight, port: e.port, target: e.target } });
-          }
-          if (!seen.has(`${e.target} @${e.ip}`)) {
-            seen.add(`${e.target} @${e.ip}`);
-            additional.push({ name: e.target, type: ipFamily(e.ip) === 4 ? TYPE.A : TYPE.AAAA, ttl, data: e.ip });
-          }
-        }
-        break;
-      }
-      case TYPE.PTR:
-        answer = [...new Set(entries.map((e) => e.target))].map((t) => ({ name: q.name, type: TYPE.PTR, ttl, data: t }));
-        break;
     }
+    return this.reply(q, RCODE.NOERROR, [], [this.soa(zone, k)]);
+  }
+
+  /**
+   * External addresses of the asked family; a LoadBalancer's hostname as a CNAME followed by the target's
+   * records asked of the whole server (CoreDNS k8s_external a()/aaaa(): the CNAME stays even if that fails,
+   * a truncated target answer truncates ours).
+   */
+  private address(q: Query, zone: string, k: Externaler, entries: ExternalEntry[]): Reply | Promise<Reply> {
+    const family = q.type === TYPE.A ? 4 : 6;
+    const answer: (RR | Pending)[] = [];
+    const seen = new Set<string>();
+    for (const e of entries) {
+      if (seen.has(e.host) || (!e.cname && ipFamily(e.host) !== family)) continue;
+      seen.add(e.host);
+      if (e.cname) answer.push({ name: q.name, type: TYPE.CNAME, ttl: e.ttl, data: `${e.host}.` }, { pending: `${e.host}.`, type: q.type });
+      else answer.push({ name: q.name, type: q.type, ttl: this.opts.ttl, data: e.host });
+    }
+    if (!answer.some(isPending)) return this.found(q, zone, k, answer as RR[], []);
+    return resolvePending(this.shared, answer, q).then(({ records, tc }) => this.found(q, zone, k, records, [], tc));
+  }
+
+  /**
+   * SRV records (the cluster plugin's TTL, weight 100 / candidates) with glue: our TTL for external IPs, the
+   * target's A and AAAA records asked of the whole server for a LoadBalancer hostname, which is the target.
+   */
+  private srv(q: Query, zone: string, k: Externaler, entries: ExternalEntry[]): Reply | Promise<Reply> {
+    const weight = Math.max(1, Math.floor(100 / entries.length));
+    const answer: RR[] = [];
+    const additional: (RR | Pending)[] = [];
+    const seen = new Set<string>();
+    for (const e of entries) {
+      if (e.port < 0) continue;
+      const target = e.cname ? `${e.host}.` : e.target;
+      if (!seen.has(`${target} ${e.port}`)) {
+        seen.add(`${target} ${e.port}`);
+        answer.push({ name: q.name, type: TYPE.SRV, ttl: e.ttl, data: { priority: 0, weight, port: e.port, target } });
+      }
+      if (seen.has(`${target} @${e.host}`)) continue;
+      seen.add(`${target} @${e.host}`);
+      if (e.cname) additional.push({ pending: target, type: TYPE.A }, { pending: target, type: TYPE.AAAA });
+      else additional.push({ name: target, type: ipFamily(e.host) === 4 ? TYPE.A : TYPE.AAAA, ttl: this.opts.ttl, data: e.host });
+    }
+    if (!additional.some(isPending)) return this.found(q, zone, k, answer, additional as RR[]);
+    // CoreDNS does not carry a truncated glue answer's TC into SRV replies: glue is optional.
+    return resolvePending(this.shared, additional, q).then(({ records }) => this.found(q, zone, k, answer, records));
+  }
+
+  /** The reply for a name that exists: NODATA (with our SOA) when nothing of the asked type was found. */
+  private found(q: Query, zone: string, k: Externaler, answer: RR[], additional: RR[], tc = false): Reply {
     if (answer.length === 0) return this.reply(q, RCODE.NOERROR, [], [this.soa(zone, k)]);
-    return this.reply(q, RCODE.NOERROR, answer, [], additional);
+    return this.reply(q, RCODE.NOERROR, answer, [], additional, tc);
   }
 
   /**
@@ -117,7 +149,7 @@ export class ExternalPlugin implements Plugin, Transferer {
     if (q.type === TYPE.PTR) {
       const ip = ipFromReverseName(lname);
       if (ip !== undefined) {
-        const names = k.externalReverse(ip, this.opts.zones[0]!).map((target) => ({ ip, port: 0, target }));
+        const names = k.externalReverse(ip, this.opts.zones[0]!).map((target) => ({ host: ip, port: 0, target, ttl: this.opts.ttl }));
         return [names, names.length > 0 ? RCODE.NOERROR : RCODE.NXDOMAIN];
       }
     }
@@ -158,9 +190,9 @@ export class ExternalPlugin implements Plugin, Transferer {
     };
   }
 
-  private reply(q: Query, rcode: number, answer: RR[], authority: RR[], additional: RR[] = []): Reply {
+  private reply(q: Query, rcode: number, answer: RR[], authority: RR[], additional: RR[] = [], tc = false): Reply {
     const msg: Message = {
-      id: 0, qr: true, aa: true, rcode, question: { name: q.name, type: q.type, class: q.class }, answer, authority, additional,
+      id: 0, qr: true, aa: true, tc, rcode, question: { name: q.name, type: q.type, class: q.class }, answer, authority, additional,
     };
     return { rcode, msg, plugin: this.name };
   }

@@ -45,6 +45,6 @@ export const definition: PluginDefinition = {
       if (!isExternaler(k)) throw new SetupError(d.file, d.line, 'k8s_external', 'kubernetes plugin not loaded: add a kubernetes block to this server block');
       backend = k;
     });
-    return new ExternalPlugin(opts, () => backend!);
+    return new ExternalPlugin(opts, () => backend!, ctx.shared);
   },
 };

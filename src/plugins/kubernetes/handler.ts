@@ -10,7 +10,8 @@ import { answerMemo, messageBytes } from '../../server/memo.js';
 import { canonicalWire } from '../../server/respond.js';
 import { Fall } from '../../pkg/fall.js';
 import { isSubdomain, matchZone } from '../../pkg/zone.js';
-import { PluginError, ReentryError, type Next, type Plugin, type Query, type Reply, type SharedServices } from '../../server/types.js';
+import { PluginError, type Next, type Plugin, type Query, type Reply, type SharedServices } from '../../server/types.js';
+import { isPending, resolvePending, type Pending } from '../../server/requery.js';
 import { ipFromReverseName } from '../../pkg/reverse.js';
 import type { AutoPather, ExternalEntry, Externaler, Transferer } from '../interfaces.js';
 import { podSearchPath } from './autopath.js';
@@ -52,8 +53,7 @@ interface Entry {
   target: string;
 }
 
-/** A CNAME target outside our zones, resolved through the whole chain after the fact. */
-interface Pending { pending: string; type: number }
+/** A record, or a CNAME target outside our zones, resolved through the whole chain after the fact. */
 type Item = RR | Pending;
 
 /** An answer before CNAME targets outside the zone are resolved; `tc`: records were left out (too many). */
@@ -88,8 +88,6 @@ interface Memo { next?: true; lower?: Reply; upper?: Respellable }
  * RFC 2782): `zoneAt` lists where, `zoneLength` its bytes.
  */
 interface Respellable { rcode: number; wire: Buffer; zoneAt: number[]; zoneLength: number }
-
-const isPending = (i: Item): i is Pending => 'pending' in i;
 
 /**
  * The `kubernetes` plugin: a pure read of the cluster store, mirroring CoreDNS's plugin/kubernetes and
@@ -151,7 +149,9 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather, Transfe
     if (res.answer.some(isPending)) {
       // Answers that include upstream data are not memoised (their TTLs are the upstream's): built as asked.
       const own = lower ? res : this.answer(q, q.name, zone) as Answered;
-      return this.chase(q, own.answer).then(({ answer, tc }) => this.reply(q, q.name, own, answer, tc));
+      // A target that cannot be resolved leaves the CNAME alone (CoreDNS drops it, see README); a truncated
+      // target answer makes ours truncated too (CoreDNS backend_lookup).
+      return resolvePending(this.shared, own.answer, q).then(({ records, tc }) => this.reply(q, q.name, own, records, tc));
     }
     const reply = this.reply(q, spelling, res, res.answer as RR[]);
     if (lower) {
@@ -173,31 +173,6 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather, Transfe
       answer, authority: res.authority, additional: res.additional,
     };
     return { rcode: res.rcode, msg, plugin: this.name };
-  }
-
-  /**
-   * Replaces out-of-zone CNAME targets by what the rest of the chain answers; a failure keeps just the CNAME.
-   * `tc`: a target's answer came back truncated, so the asker must learn the answer is incomplete (CoreDNS
-   * backend_lookup carries the flag the same way).
-   */
-  private async chase(q: Query, items: Item[]): Promise<{ answer: RR[]; tc: boolean }> {
-    const out: RR[] = [];
-    let tc = false;
-    for (const it of items) {
-      if (!isPending(it)) {
-        out.push(it);
-        continue;
-      }
-      try {
-        const m = await this.shared.resolve({ name: it.pending, type: it.type }, q);
-        out.push(...m.answer);
-        tc ||= !!m.tc;
-      } catch (e) {
-        if (e instanceof ReentryError) throw e;
-        // CoreDNS answers NOERROR with the CNAME alone when the target cannot be resolved.
-      }
-    }
-    return { answer: out, tc };
   }
 
   /* ------------------------------------------------------------------ answering */
@@ -407,7 +382,8 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather, Transfe
             if (ep.ready) ep.addresses.forEach((ip, i) => out.push({ name: `${this.label(ep, i)}.${svcName}`, ip }));
           }
         } else {
-          for (const ip of external ? [...svc.externalIPs, ...svc.loadBalancerIPs] : svc.clusterIPs) out.push({ name: svcName, ip });
+          // A balancer's hostname is no address to give as glue.
+          for (const ip of external ? [...svc.externalIPs, ...svc.loadBalancerIngress] : svc.clusterIPs) if (ipFamily(ip)) out.push({ name: svcName, ip });
         }
       }
     }
@@ -539,14 +515,22 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather, Transfe
     if (req.service === '') return { entries: [], rcode: RCODE.NOERROR };
     const svc = this.store.service(req.namespace, req.service);
     const out: ExternalEntry[] = [];
+    const ttl = this.opts.ttl;
     if (svc && this.visible(svc)) {
-      const external = [...svc.externalIPs, ...svc.loadBalancerIPs];
+      const external = [...svc.externalIPs, ...svc.loadBalancerIngress];
       const base = `${svc.name}.${svc.namespace}.${zone}`;
       if (headless && external.length === 0 && (svc.headless || req.endpoint)) {
-        for (const e of this.endpointTargets(svc, req)) out.push({ ip: e.ip, port: e.port, target: `${e.label}.${base}` });
+        for (const e of this.endpointTargets(svc, req)) out.push({ host: e.ip, port: e.port, target: `${e.label}.${base}`, ttl });
       } else {
-        // Like CoreDNS, an endpoint label on a non-headless name is ignored and the service answers.
-        for (const ip of external) for (const p of svc.ports) if (matchPort(req, p.name, p.protocol)) out.push({ ip, port: p.port, target: base });
+        // Like CoreDNS, an endpoint label on a non-headless name is ignored and the service answers; a
+        // Service without ports still answers its addresses (CoreDNS's port -1 sentinel).
+        const ports = svc.ports.length > 0 ? svc.ports : [{ name: '', port: -1, protocol: '' }];
+        for (const host of external) {
+          const cname = ipFamily(host) === 0;
+          for (const p of ports) {
+            if (matchPort(req, p.name, p.protocol)) out.push({ host, ...(cname ? { cname } : {}), port: p.port, target: base, ttl });
+          }
+        }
       }
     }
     return { entries: out, rcode: out.length > 0 ? RCODE.NOERROR : RCODE.NXDOMAIN };
