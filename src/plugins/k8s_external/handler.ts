@@ -37,6 +37,11 @@ export class ExternalPlugin implements Plugin, Transferer {
   ) {}
 
   serve(q: Query, next: Next): Reply | Promise<Reply> {
+    return this.answerQuery(q, next, true);
+  }
+
+  /** `lookups` false: a balancer hostname's records are not asked for (transfers hold only the zone's records). */
+  private answerQuery(q: Query, next: Next, lookups: boolean): Reply | Promise<Reply> {
     const lname = q.lname;
     const zone = matchZone(lname, this.opts.zones);
     if (zone === undefined) return next(q);
@@ -52,9 +57,9 @@ export class ExternalPlugin implements Plugin, Transferer {
     switch (q.type) {
       case TYPE.A:
       case TYPE.AAAA:
-        return this.address(q, zone, k, entries);
+        return this.address(q, zone, k, entries, lookups);
       case TYPE.SRV:
-        return this.srv(q, zone, k, entries);
+        return this.srv(q, zone, k, entries, lookups);
       case TYPE.PTR: {
         const answer = [...new Set(entries.map((e) => e.target))].map((t) => ({ name: q.name, type: TYPE.PTR, ttl: this.opts.ttl, data: t }));
         return this.reply(q, RCODE.NOERROR, answer, []);
@@ -68,14 +73,17 @@ export class ExternalPlugin implements Plugin, Transferer {
    * records asked of the whole server (CoreDNS k8s_external a()/aaaa(): the CNAME stays even if that fails,
    * a truncated target answer truncates ours).
    */
-  private address(q: Query, zone: string, k: Externaler, entries: ExternalEntry[]): Reply | Promise<Reply> {
+  private address(q: Query, zone: string, k: Externaler, entries: ExternalEntry[], lookups: boolean): Reply | Promise<Reply> {
     const family = q.type === TYPE.A ? 4 : 6;
     const answer: (RR | Pending)[] = [];
     const seen = new Set<string>();
     for (const e of entries) {
       if (seen.has(e.host) || (!e.cname && ipFamily(e.host) !== family)) continue;
       seen.add(e.host);
-      if (e.cname) answer.push({ name: q.name, type: TYPE.CNAME, ttl: e.ttl, data: `${e.host}.` }, { pending: `${e.host}.`, type: q.type });
+      if (e.cname) {
+        answer.push({ name: q.name, type: TYPE.CNAME, ttl: e.ttl, data: `${e.host}.` });
+        if (lookups) answer.push({ pending: `${e.host}.`, type: q.type });
+      }
       else answer.push({ name: q.name, type: q.type, ttl: this.opts.ttl, data: e.host });
     }
     if (!answer.some(isPending)) return this.found(q, zone, k, answer as RR[], []);
@@ -86,7 +94,7 @@ export class ExternalPlugin implements Plugin, Transferer {
    * SRV records (the cluster plugin's TTL, weight 100 / candidates) with glue: our TTL for external IPs, the
    * target's A and AAAA records asked of the whole server for a LoadBalancer hostname, which is the target.
    */
-  private srv(q: Query, zone: string, k: Externaler, entries: ExternalEntry[]): Reply | Promise<Reply> {
+  private srv(q: Query, zone: string, k: Externaler, entries: ExternalEntry[], lookups: boolean): Reply | Promise<Reply> {
     const weight = Math.max(1, Math.floor(100 / entries.length));
     const answer: RR[] = [];
     const additional: (RR | Pending)[] = [];
@@ -100,7 +108,9 @@ export class ExternalPlugin implements Plugin, Transferer {
       }
       if (seen.has(`${target} @${e.host}`)) continue;
       seen.add(`${target} @${e.host}`);
-      if (e.cname) additional.push({ pending: target, type: TYPE.A }, { pending: target, type: TYPE.AAAA });
+      if (e.cname) {
+        if (lookups) additional.push({ pending: target, type: TYPE.A }, { pending: target, type: TYPE.AAAA });
+      }
       else additional.push({ name: target, type: ipFamily(e.host) === 4 ? TYPE.A : TYPE.AAAA, ttl: this.opts.ttl, data: e.host });
     }
     if (!additional.some(isPending)) return this.found(q, zone, k, answer, additional as RR[]);
@@ -117,7 +127,8 @@ export class ExternalPlugin implements Plugin, Transferer {
   /**
    * Transferer: the SOA, the apex NS and its glue, then exactly what this plugin answers for A, AAAA and SRV of
    * every name the cluster has below the zone, and the SOA again (CoreDNS's k8s_external transfer holds the same
-   * records as its answers). No NOTIFY, as in CoreDNS.
+   * records as its answers; for a balancer hostname the CNAME and SRV, not the hostname's records, which
+   * CoreDNS's transfer cannot look up either). No NOTIFY, as in CoreDNS.
    */
   transfer(zone: string, serial: number): Iterable<RR[]> | undefined {
     if (!this.opts.zones.includes(zone)) return undefined;
@@ -137,8 +148,10 @@ export class ExternalPlugin implements Plugin, Transferer {
     const none: Next = () => ({ rcode: RCODE.NXDOMAIN });
     for (const name of names) {
       for (const type of [TYPE.A, TYPE.AAAA, TYPE.SRV]) {
-        const r = this.serve(question(name, type), none);
-        if (!(r instanceof Promise) && r.msg && r.rcode === RCODE.NOERROR) yield r.msg.answer;
+        const r = this.answerQuery(question(name, type), none, false);
+        if (r instanceof Promise || !r.msg || r.rcode !== RCODE.NOERROR) continue;
+        // A balancer hostname's CNAME answers A and AAAA alike: the zone holds it once (CoreDNS's repeats it).
+        yield type === TYPE.AAAA ? r.msg.answer.filter((rr) => rr.type !== TYPE.CNAME) : r.msg.answer;
       }
     }
     yield [soa];
