@@ -559,7 +559,7 @@ export class KubernetesPlugin implements Plugin, Externaler, AutoPather, Transfe
       const named = (ports: { name: string; protocol: string }[]) => {
         for (const p of ports) if (p.name) out.push(`_${p.name.toLowerCase()}._${p.protocol.toLowerCase()}.${base}`);
       };
-      if (svc.externalIPs.length > 0 || svc.loadBalancerIPs.length > 0) {
+      if (svc.externalIPs.length > 0 || svc.loadBalancerIngress.length > 0) {
         out.push(base);
         named(svc.ports);
       } else if (headless && svc.headless) {
