@@ -1,9 +1,6 @@
 import { ipFamily, ipv6Bytes, writeIpv4 } from '../../pkg/ip.js';
 import type { Query } from '../../server/types.js';
-import type { Question, Rule } from './rules.js';
-
-/** One EDNS0 option of the query (RFC 6891 §6.1.2). */
-export interface EdnsOption { code: number; data: Buffer }
+import type { EdnsOption, Question, Rule } from './types.js';
 
 const NSID = 3;
 const SUBNET = 8;

@@ -5,7 +5,7 @@ import { withEdnsOptions, withQuestion } from '../../server/requery.js';
 import { ReentryError, type Next, type Plugin, type Query, type Reply, type SharedServices } from '../../server/types.js';
 import { logger } from '../../pkg/log.js';
 import { encodeOptions } from './edns0.js';
-import type { CnameRule, Question, RecordRule, ResponseRule, Rule } from './rules.js';
+import type { CnameRule, Question, RecordRule, ResponseRule, Rule } from './types.js';
 
 const log = logger('plugin/rewrite');
 

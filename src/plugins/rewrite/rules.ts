@@ -1,28 +1,8 @@
 import { rcodeName, TYPE, typeNumber } from '../../server/wire/constants.js';
-import type { MxData, RR, SoaData, SrvData } from '../../server/wire/message.js';
-import type { Query } from '../../server/types.js';
+import type { MxData, SoaData, SrvData } from '../../server/wire/message.js';
 import { fqdn } from '../../pkg/zone.js';
-import { newEdns0Rule, type EdnsOption } from './edns0.js';
-
-/**
- * The question as the rules see it; `name` is lower-case FQDN (CoreDNS's state.Name()). `options` are the
- * query's EDNS0 options once an edns0 rule touched them (the query `next` sees then carries them).
- */
-export interface Question { name: string; type: number; class: number; options?: EdnsOption[] }
-
-/** Rewrites one record of the response (applied in reverse rule order, like CoreDNS). Returns a copy or `rr`. */
-export type RecordRule = (rr: RR) => RR;
-/** `rcode` rules: a response with rcode `from` gets `to`. */
-export interface RcodeRule { rcode: { from: number; to: number } }
-/** `cname` rules: the new target for a CNAME target, or undefined; the new target is resolved again. */
-export interface CnameRule { cname: (target: string) => string | undefined }
-export type ResponseRule = RecordRule | RcodeRule | CnameRule;
-
-export interface Rule {
-  mode: 'stop' | 'continue';
-  /** Rewrites `q` in place when it matches; returns the response rules to apply, or null for no match. */
-  apply(q: Question, query: Query): ResponseRule[] | null;
-}
+import { newEdns0Rule } from './edns0.js';
+import type { CnameRule, Question, RcodeRule, RecordRule, ResponseRule, Rule } from './types.js';
 
 type Rewriter = (s: string) => string;
 

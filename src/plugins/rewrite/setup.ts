@@ -1,7 +1,8 @@
 import type { PluginDefinition } from '../../server/types.js';
 import { SetupError, type Directive } from '../../corefile/types.js';
 import { Rewrite, RewritePassThrough } from './handler.js';
-import { parseRule, type Rule } from './rules.js';
+import { parseRule } from './rules.js';
+import type { Rule } from './types.js';
 
 /** A rule's words: on the line, or (CoreDNS's nested form, when the line has < 2) every token of the block. */
 function ruleArgs(d: Directive): string[] {
