@@ -163,6 +163,10 @@ t.test('file: DNAME, CAA, CNAME loops and out-of-zone targets through dig', asyn
     { q: ['Alias.dname.example.org', 'A'], status: 'NOERROR', answer: [dname, 'Alias.dname.example.org. 300 CNAME Alias.target.example.org.',
       // The chased record is the zone's, spelled as stored (compression keeps each name's own case).
       'alias.target.example.org. 300 CNAME www.target.example.org.', 'www.target.example.org. 300 A 192.0.2.90'] },
+    // Asked before in lower case: names from the zone keep the zone's spelling (CoreDNS writes records as stored).
+    { q: ['WWW.TARGET.EXAMPLE.ORG', 'A'], status: 'NOERROR', answer: ['www.target.example.org. 300 A 192.0.2.90'], authority: ['example.org. 300 NS ns1.example.org.'] },
+    { q: ['alias.target.example.org', 'A'], status: 'NOERROR', answer: ['alias.target.example.org. 300 CNAME www.target.example.org.', 'www.target.example.org. 300 A 192.0.2.90'] },
+    { q: ['ALIAS.Target.Example.ORG', 'A'], status: 'NOERROR', answer: ['alias.target.example.org. 300 CNAME www.target.example.org.', 'www.target.example.org. 300 A 192.0.2.90'] },
     { q: ['x.dname.example.org', 'CNAME'], status: 'NOERROR', answer: [dname, 'x.dname.example.org. 300 CNAME x.target.example.org.'] },
     { q: ['host.away.example.org', 'A'], status: 'NOERROR', answer: ['away.example.org. 300 DNAME example.net.', 'host.away.example.org. 300 CNAME host.example.net.'] },
     // Loops end in a bare SERVFAIL, not a chain of repeated CNAMEs.

@@ -101,7 +101,9 @@ export class FilePlugin implements Plugin, Transferer {
 
   serve(q: Query, next: Next): Reply | Promise<Reply> {
     // Other classes reach here only on a listener with forward or chaos; their replies echo their class.
-    const key = q.lname + '|' + q.type + (q.class === CLASS.IN ? '' : '|' + q.class);
+    // Kept per spelling: the server copies an asker's question over a reply's, and a zone name (a CNAME
+    // target, the NS in authority) spelled like the first asker's question would then take the next one's.
+    const key = q.name + '|' + q.type + (q.class === CLASS.IN ? '' : '|' + q.class);
     const cached = this.answers.get(key);
     if (cached === 'next') return next(q);
     if (cached) return cached;
