@@ -84,8 +84,16 @@ export async function benchDns(o: DnsBenchOptions): Promise<string> {
     const base = o.baseline ? await startClusterdns(scope, dir, productionCorefile(data.manifestFile, await freePort()), probe, { name: 'baseline', cli: o.baseline }) : undefined;
     const keys = ['knot plain', 'clusterdns plain', 'knot mix', 'clusterdns mix'] as const;
     const baseKeys = base ? ['baseline plain', 'baseline mix'] as const : [];
-    const portOf = (k: string) => (k.startsWith('knot') ? knot.port : k.startsWith('baseline') ? base!.port : ours.port);
-    const res = await alternate(o.rounds, [...keys, ...baseKeys], (k) => dnsperf(portOf(k), k.endsWith('plain') ? plainFile : mixFile, o.seconds));
+    const serverOf = (k: string) => (k.startsWith('knot') ? knot : k.startsWith('baseline') ? base! : ours);
+    // CPU per answered query of this build and the baseline: steadier than QPS on a shared machine.
+    const cpu: Record<string, number[]> = {};
+    const res = await alternate(o.rounds, [...keys, ...baseKeys], async (k) => {
+      const file = k.endsWith('plain') ? plainFile : mixFile;
+      if (k.startsWith('knot')) return dnsperf(knot.port, file, o.seconds);
+      const r = await measured(serverOf(k), file, o.seconds);
+      (cpu[k] ??= []).push(r.cpuUs);
+      return r;
+    });
     const rssLoaded = rssMB(ours.proc.pid);
     const med = (k: (typeof keys)[number]) => medianQps(res[k]);
     const rows: (string | number)[][] = [['server', 'workload', 'median QPS', 'runs', 'avg latency ms', 'rcode % (last run)', 'lost', 'ratio to knot']];
@@ -107,8 +115,10 @@ export async function benchDns(o: DnsBenchOptions): Promise<string> {
       `ratio to knot, plain A: ${(med('clusterdns plain') / med('knot plain')).toFixed(3)} (target ≥ 0.20, stretch 0.28); ` +
         `cluster mix: ${(med('clusterdns mix') / med('knot mix')).toFixed(3)}; mix vs plain (clusterdns): ${(med('clusterdns mix') / med('clusterdns plain')).toFixed(3)} (must be ≥ 0.90)`,
       `rcode gate: ${gate.length ? gate.join('; ') : 'clusterdns and knotd answered the same rcode split'}`,
-      ...(base ? [`this build / baseline (${o.baseline}): plain ${(med('clusterdns plain') / medianQps(res['baseline plain'])).toFixed(3)}, ` +
-        `mix ${(med('clusterdns mix') / medianQps(res['baseline mix'])).toFixed(3)} (runs: ${['plain', 'mix'].map((w) => res[`baseline ${w}` as 'baseline plain'].map((r) => Math.round(r.qps / 1000) + 'k').join(' ')).join(' / ')})`] : []),
+      ...(base ? [`this build / baseline (${o.baseline}): QPS plain ${(med('clusterdns plain') / medianQps(res['baseline plain'])).toFixed(3)}, ` +
+        `mix ${(med('clusterdns mix') / medianQps(res['baseline mix'])).toFixed(3)} (runs: ${['plain', 'mix'].map((w) => res[`baseline ${w}` as 'baseline plain'].map((r) => Math.round(r.qps / 1000) + 'k').join(' ')).join(' / ')}); ` +
+        `CPU µs/query plain ${median(cpu['clusterdns plain']!).toFixed(1)} vs ${median(cpu['baseline plain']!).toFixed(1)} (${(median(cpu['clusterdns plain']!) / median(cpu['baseline plain']!)).toFixed(3)}), ` +
+        `mix ${median(cpu['clusterdns mix']!).toFixed(1)} vs ${median(cpu['baseline mix']!).toFixed(1)} (${(median(cpu['clusterdns mix']!) / median(cpu['baseline mix']!)).toFixed(3)})`] : []),
       table([
         ['measure', 'value', 'target'],
         ['spawn to first answer', `${readyMs.toFixed(0)} ms`, ''],

@@ -1,9 +1,10 @@
 /**
- * `npm run bench [dns|metrics|cache|ndots|informers|nodecache|vip ...] [--services N] [--endpoints N] [--seconds S] [--rounds R]
- *   [--changes N] [--informer-changes N] [--names N] [--misses N] [--no-workers] [--sizes 1000,5000,10000] [--vip-budget S] [--queries N] [--metric-queries N]
+ * `npm run bench [dns|metrics|cache|ndots|informers|nodecache|soak|vip ...] [--services N] [--endpoints N] [--seconds S] [--rounds R]
+ *   [--changes N] [--informer-changes N] [--names N] [--misses N] [--no-workers] [--soak-seconds S] [--soak-heap MB] [--headless N] [--rate QPS]
+ *   [--sizes 1000,5000,10000] [--vip-budget S] [--queries N] [--metric-queries N]
  *   [--node LABEL=NODE_BINARY,...]
  *   [--baseline OTHER/dist/src/cli.js]`  (dns: another build measured in the same alternation, for a change's before/after)
- * No suite named = all, about 22 minutes with the defaults, half of it the vip suite's iptables restores at
+ * No suite named = all, about 23 minutes with the defaults, half of it the vip suite's iptables restores at
  * 10k services (`--seconds 10` is the reference protocol of perf-anchors.md; 6 keeps the DNS suites short). Every number is reported next to a reference
  * measured in the same run (this VM is noisy). Each suite stops what it started, also on error and on
  * SIGINT/SIGTERM.
@@ -15,6 +16,7 @@ import { benchMetrics } from './metrics.js';
 import { Scope } from './lib.js';
 import { benchNdots } from './ndots.js';
 import { benchNodecache } from './nodecache.js';
+import { benchSoak } from './soak.js';
 import { benchVip } from './vip.js';
 
 function opt(name: string, dflt: number): number {
@@ -61,6 +63,10 @@ const suites: Record<string, () => Promise<string>> = {
   // The watcher's targets are defined for 10k Services / 100k endpoints and 1000 changes, whatever the dns suite uses.
   informers: () => benchInformers({ services: 10_000, endpoints: 10, changes: opt('informer-changes', 1000) }),
   nodecache: () => benchNodecache({ names: opt('names', 1000), seconds: seconds(), rounds: rounds(), queries: opt('queries', 2000) }),
+  soak: () => benchSoak({
+    seconds: opt('soak-seconds', 20), services: opt('services', 1000), endpoints: opt('endpoints', 10),
+    headless: opt('headless', 3000), rate: opt('rate', 2000), heapMb: opt('soak-heap', 128),
+  }),
   vip: () => benchVip({ sizes: list('sizes', [1000, 5000, 10_000]), endpoints: opt('endpoints', 10), budget: opt('vip-budget', 720) }),
 };
 

@@ -77,8 +77,9 @@ export function udpLoad(o: LoadOptions): Promise<LoadResult> {
     // Expires lost queries, paces an open loop, and ends the run when nothing is left to wait for.
     const ticker = setInterval(() => {
       const now = performance.now();
+      // In sending order: the first one not yet due ends the scan.
       for (const [id, p] of pending) {
-        if (now - p.t0 < timeoutMs) continue;
+        if (now - p.t0 < timeoutMs) break;
         pending.delete(id);
         res.lost++;
       }
