@@ -1,4 +1,5 @@
 import t from 'tap';
+import { join } from 'node:path';
 import { SetupError, type Directive } from '../src/corefile/types.js';
 import { Cache } from '../src/plugins/cache/cache.js';
 import { parseCache } from '../src/plugins/cache/setup.js';
@@ -9,6 +10,7 @@ import type { Reply } from '../src/server/types.js';
 import { RCODE, TYPE } from '../src/server/wire/constants.js';
 import { decodeMessage, type Message } from '../src/server/wire/message.js';
 import { dig } from './helpers/dig.js';
+import { inProcessServer } from './helpers/in-process.js';
 import { startServer } from './helpers/server.js';
 import { exampleZone, makeQuery, startKnot } from './helpers/upstream.js';
 import { sleep } from './helpers/wait.js';
@@ -152,6 +154,19 @@ ns.sub A 127.0.0.2
   t.same(referral.additional.map((r) => [r.data, r.ttl]), [['127.0.0.2', 5]]);
 });
 
+t.test('in front of kubernetes: another spelling of a cached question gets the stored names (no respelling through the question)', async (t) => {
+  const srv = await inProcessServer(`cluster.local {\n  cache 30\n  kubernetes {\n    manifests ${join(import.meta.dirname, '..', 'zones', 'cluster.yaml')}\n  }\n}\n`);
+  t.teardown(() => srv.close());
+  const stored = [
+    '_http._tcp.myweb-svc-multi.default.svc.cluster.local. 5 IN SRV 0 100 80 myweb-svc-multi.default.svc.cluster.local.',
+  ];
+  t.same((await srv.ask('_http._tcp.myweb-svc-multi.default.svc.cluster.local.', 'SRV')).answer, stored);
+  const other = await srv.ask('_http._tcp.MyWeb-Svc-Multi.DEFAULT.svc.ClUsTeR.lOcAl.', 'SRV');
+  t.equal(other.msg.question?.name, '_http._tcp.MyWeb-Svc-Multi.DEFAULT.svc.ClUsTeR.lOcAl.', 'the question as asked');
+  t.same(other.answer.map((l) => l.replace(/ \d+ IN/, ' 5 IN')), stored, 'records as first stored');
+  t.same(other.extra.map((l) => l.split(' ')[0]), ['myweb-svc-multi.default.svc.cluster.local.'], 'the additional owner is not respelled');
+});
+
 t.test('hit, miss and TTL decrement in front of forward to knotd', async (t) => {
   const up = await startKnot({ zones: { 'example.com.': zone } });
   let upStopped = false;
@@ -176,7 +191,8 @@ t.test('hit, miss and TTL decrement in front of forward to knotd', async (t) => 
   upStopped = true;
   const cached = await dig(srv.port, ['WWW.example.com']);
   t.same(cached.answer.map((r) => r.data), ['192.0.2.1'], 'served from cache with the upstream gone');
-  t.equal(cached.answer[0]!.name, 'WWW.example.com.', 'asker case echoed on a hit');
+  t.equal(cached.answer[0]!.name, 'www.example.com.', 'a hit serves the records as stored (CoreDNS), the question as asked');
+  t.match(cached.raw, /;WWW\.example\.com\.\s+IN\s+A/);
   t.equal((await dig(srv.port, ['nope.example.com'])).status, 'NXDOMAIN', 'denial served from cache');
 });
 

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
-import { FLAG, RCODE, TYPE } from '../../server/wire/constants.js';
+import { FLAG, HEADER_SIZE, RCODE, TYPE } from '../../server/wire/constants.js';
+import { decodeMessage, encodeMessage } from '../../server/wire/message.js';
 import { canonicalWire } from '../../server/respond.js';
 import { isSubdomain } from '../../pkg/zone.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
@@ -147,12 +148,13 @@ export class Cache implements Plugin {
 
   /** A copy of the stored answer with every TTL set to `ttl` (CoreDNS serves one TTL for the whole message). */
   private answer(q: Query, e: Entry, ttl: number): Reply {
-    const out = Buffer.allocUnsafe(e.wire.length);
+    let out: Buffer = Buffer.allocUnsafe(e.wire.length);
     e.wire.copy(out);
     for (const off of e.ttlOffsets) out.writeUInt32BE(ttl, off);
     // CoreDNS sets AA on every cached answer: some old glibc stubs drop non-authoritative replies entirely.
     out[2] |= FLAG.AA >> 8;
     if (!q.edns?.do && !(q.raw[3]! & FLAG.AD)) out[3] &= ~FLAG.AD;
+    if (out.length < q.questionEnd || out.compare(q.raw, HEADER_SIZE, q.questionEnd, HEADER_SIZE, q.questionEnd) !== 0) out = respelled(out, q);
     return { rcode: e.rcode, wire: out, plugin: this.name };
   }
 
@@ -270,5 +272,20 @@ export class Cache implements Plugin {
   close(): void {
     this.success.clear();
     this.denial.clear();
+  }
+}
+
+/**
+ * A stored answer for an asker who spells the question otherwise: its records as stored, only the question
+ * the asker's (CoreDNS's cache item keeps the first answer's names). Copying the asker's question over the
+ * stored one, as the server does, would respell every name that points at it, not only the owners that
+ * repeat the question.
+ */
+function respelled(wire: Buffer, q: Query): Buffer {
+  try {
+    const m = decodeMessage(wire);
+    return encodeMessage({ ...m, question: { name: q.name, type: q.type, class: q.class } });
+  } catch {
+    return wire;
   }
 }
