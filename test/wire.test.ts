@@ -1,5 +1,5 @@
 import t from 'tap';
-import { TYPE } from '../src/server/wire/constants.js';
+import { classNumber, rcodeName, rcodeNumber, TYPE, typeByMnemonic, typeName, typeNumber } from '../src/server/wire/constants.js';
 import { decodeMessage, encodeMessage, type Message } from '../src/server/wire/message.js';
 import { nameToWire, readName, WireError } from '../src/server/wire/name.js';
 import { isParseFailure, parseQuery } from '../src/server/wire/query.js';
@@ -14,6 +14,34 @@ t.test('names round-trip through wire form, escapes included', async (t) => {
   }
   t.throws(() => nameToWire('a'.repeat(64) + '.'), WireError);
   t.throws(() => nameToWire(('a'.repeat(63) + '.').repeat(5)), WireError, 'longer than 255');
+});
+
+t.test('type, class and rcode names read as miekg/dns and dig spell them', async (t) => {
+  // Corefile spelling (dns.StringToType/StringToRcode/StringToClass): exact mnemonics, every one we can name.
+  t.equal(typeByMnemonic('AAAA'), TYPE.AAAA);
+  t.equal(typeByMnemonic('DS'), 43, 'a type we only name still has a number');
+  t.equal(typeByMnemonic('ANY'), TYPE.ANY);
+  t.equal(typeByMnemonic('aaaa'), undefined, 'case-sensitive');
+  t.equal(typeByMnemonic('TYPE28'), undefined, 'no TYPEnnn form');
+  t.equal(rcodeNumber('NXDOMAIN'), 3);
+  t.equal(rcodeNumber('NOTIMPL'), 4, "miekg's alias");
+  t.equal(rcodeNumber('BADSIG'), 16);
+  t.equal(rcodeNumber('BADCOOKIE'), 23);
+  t.equal(rcodeNumber('nxdomain'), undefined, 'case-sensitive');
+  t.equal(rcodeNumber('RCODE3'), undefined);
+  t.equal(classNumber('CH'), 3);
+  t.equal(classNumber('NONE'), 254);
+  t.equal(classNumber('ch'), undefined);
+  // Names back, as metrics labels and logs print them.
+  for (let r = 0; r <= 23; r++) if (rcodeNumber(rcodeName(r)) !== undefined) t.equal(rcodeNumber(rcodeName(r)), r, `rcode ${r} round-trips`);
+  t.equal(rcodeName(16), 'BADSIG', 'RcodeToString[16], as CoreDNS labels it');
+  t.equal(rcodeName(12), 'RCODE12');
+  t.equal(rcodeName(12, ''), '12');
+  // dig/zone-file spelling: any case, TYPEnnn, only types we can encode by mnemonic.
+  t.equal(typeNumber('srv'), TYPE.SRV);
+  t.equal(typeNumber('TYPE65280'), 65280);
+  t.equal(typeNumber('DS'), undefined, 'no RDATA codec: write TYPE43');
+  t.equal(typeName(65280), 'TYPE65280');
 });
 
 t.test('readName rejects pointer loops and out-of-range pointers', async (t) => {

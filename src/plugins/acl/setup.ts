@@ -2,7 +2,7 @@ import type { Directive } from '../../corefile/types.js';
 import type { PluginDefinition, SetupContext } from '../../server/types.js';
 import { SetupArgs } from '../../pkg/args.js';
 import { parseCidr, type Cidr } from '../../pkg/ip.js';
-import { TYPE, typeNumber } from '../../server/wire/constants.js';
+import { typeByMnemonic } from '../../server/wire/constants.js';
 import { Acl, AclPassThrough, type Action, type AclRule, type Policy } from './handler.js';
 import { aclMetrics } from './metrics.js';
 
@@ -28,8 +28,7 @@ function parsePolicy(a: SetupArgs, c: Directive): Policy {
       if (types !== null) types ??= new Set();
       for (const v of values) {
         if (v === '*') { types = null; continue; }
-        // dns.StringToType: upper-case mnemonics only.
-        const t = v === v.toUpperCase() ? (v === 'ANY' ? TYPE.ANY : typeNumber(v)) : undefined;
+        const t = typeByMnemonic(v);
         if (t === undefined) throw a.error(c, `unexpected token '${v}'; expect legal QTYPE`);
         types?.add(t);
       }

@@ -114,6 +114,7 @@ export function parseTTL(text: string): number | undefined {
   return pos === text.length && pos > 0 && total <= 0xffffffff ? total : undefined;
 }
 
+/** Master-file classes (RFC 1035 §5.1): data classes only, so the query-only NONE and ANY never read as a class token. */
 const CLASSES: Record<string, number> = { IN: CLASS.IN, CH: CLASS.CH, CS: 2, HS: 4 };
 
 /** `\DDD` and `\X` escapes of a character string (RFC 1035 §5.1) to the text the encoder writes. */

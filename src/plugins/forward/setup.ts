@@ -77,7 +77,7 @@ function parseTo(arg: string, line: number, d: Directive, corefile: string): Hos
 function parseRcodes(args: string[], opt: string, line: number, d: Directive): number[] {
   if (!args.length) throw new SetupError(d.file, line, 'forward', `${opt} needs at least one RCODE`);
   return args.map((a) => {
-    const rc = rcodeNumber(a);
+    const rc = rcodeNumber(a.toUpperCase());
     if (rc === undefined) throw new SetupError(d.file, line, 'forward', `${opt}: '${a}' is not a valid rcode`);
     if (opt === 'failover' && rc === RCODE.NOERROR) throw new SetupError(d.file, line, 'forward', 'failover: NOERROR cannot be used');
     return rc;

@@ -1,4 +1,4 @@
-import { rcodeName, TYPE, typeNumber } from '../../server/wire/constants.js';
+import { classNumber, rcodeNumber, TYPE, typeByMnemonic } from '../../server/wire/constants.js';
 import type { MxData, SoaData, SrvData } from '../../server/wire/message.js';
 import { fqdn } from '../../pkg/zone.js';
 import { newEdns0Rule } from './edns0.js';
@@ -178,11 +178,9 @@ function newNameRule(mode: Rule['mode'], args: string[]): Rule {
   };
 }
 
-const CLASSES: Record<string, number> = { IN: 1, CS: 2, CH: 3, HS: 4, NONE: 254, ANY: 255 };
-
 function newTypeRule(mode: Rule['mode'], args: string[]): Rule {
   const [from, to] = args.map((a) => {
-    const t = a.toUpperCase() === 'ANY' ? TYPE.ANY : typeNumber(a);
+    const t = typeByMnemonic(a.toUpperCase());
     if (t === undefined) throw new Error(`invalid type "${a.toUpperCase()}"`);
     return t;
   }) as [number, number];
@@ -191,7 +189,7 @@ function newTypeRule(mode: Rule['mode'], args: string[]): Rule {
 
 function newClassRule(mode: Rule['mode'], args: string[]): Rule {
   const [from, to] = args.map((a) => {
-    const c = CLASSES[a.toUpperCase()];
+    const c = classNumber(a.toUpperCase());
     if (c === undefined) throw new Error(`invalid class "${a.toUpperCase()}"`);
     return c;
   }) as [number, number];
@@ -242,8 +240,7 @@ function newTTLRule(mode: Rule['mode'], args: string[]): Rule {
 /** An rcode by number (0-23) or by name, as CoreDNS's isValidRCode takes it. */
 function parseRcode(v: string): number | undefined {
   if (/^\d+$/.test(v)) return Number(v) <= 23 ? Number(v) : undefined;
-  for (let i = 0; i <= 23; i++) if (rcodeName(i, '') === v.toUpperCase()) return i;
-  return undefined;
+  return rcodeNumber(v.toUpperCase());
 }
 
 /** `rcode [MATCH] NAME FROM TO`: responses to matching questions with rcode FROM get TO. */

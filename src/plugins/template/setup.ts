@@ -1,33 +1,18 @@
 import type { Directive } from '../../corefile/types.js';
 import type { PluginDefinition } from '../../server/types.js';
-import { rcodeName, typeName } from '../../server/wire/constants.js';
+import { classNumber, rcodeNumber, typeByMnemonic } from '../../server/wire/constants.js';
 import { SetupArgs } from '../../pkg/args.js';
 import { Fall } from '../../pkg/fall.js';
 import { GoRegexpError, goRegexp } from './goregexp.js';
 import { GoTemplate, TemplateSyntaxError } from './gotemplate.js';
 import { Template, templateMetrics, type TemplateRule } from './handler.js';
 
-/** miekg/dns StringToClass: the names are case-sensitive, as in CoreDNS. */
-const CLASSES: Record<string, number> = { IN: 1, CS: 2, CH: 3, HS: 4, NONE: 254, ANY: 255 };
-
-/** The number of an upper-case type mnemonic (miekg/dns StringToType has no TYPEnnn form). */
-function typeByName(name: string): number | undefined {
-  for (let t = 1; t < 65536; t++) if (typeName(t) === name && !/^TYPE\d/.test(name)) return t;
-  return undefined;
-}
-
-/** miekg/dns StringToRcode (upper case). */
-function rcodeByName(name: string): number | undefined {
-  for (let r = 0; r < 24; r++) if (rcodeName(r) === name) return r;
-  return undefined;
-}
-
 export function parseTemplate(d: Directive, blockZones: string[]): TemplateRule {
   const a = new SetupArgs('template');
   const [klass, type] = a.count(d, 2, Infinity, 'CLASS TYPE [ZONE...]');
-  const qclass = CLASSES[klass!];
+  const qclass = classNumber(klass!);
   if (qclass === undefined) throw a.error(d, `invalid query class ${klass}`);
-  const qtype = typeByName(type!);
+  const qtype = typeByMnemonic(type!);
   if (qtype === undefined) throw a.error(d, `invalid RR class ${type}`);
   const zones = d.args.length > 2 ? a.zones(d, d.args.slice(2)) : blockZones;
   const rule: TemplateRule = {
@@ -58,7 +43,7 @@ export function parseTemplate(d: Directive, blockZones: string[]): TemplateRule 
         break;
       case 'rcode': {
         const [code] = a.count(c, 1, 1, 'CODE');
-        const rcode = rcodeByName(code!);
+        const rcode = rcodeNumber(code!);
         if (rcode === undefined) throw a.error(c, `unknown rcode ${code}`);
         rule.rcode = rcode;
         break;

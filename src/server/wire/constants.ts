@@ -29,19 +29,27 @@ const typeNames = new Map<number, string>([
   ...Object.entries(TYPE).map(([k, v]) => [v, k] as [number, string]),
 ]);
 const typeNumbers = new Map<string, number>(Object.entries(TYPE));
+/** miekg/dns StringToType: every mnemonic we can name, spelled as miekg spells it. */
+const mnemonicTypes = new Map<string, number>([...typeNames].map(([n, s]) => [s, n]));
 
-/** miekg/dns RcodeToString, extended codes included. */
+/** miekg/dns RcodeToString, extended codes included (16 is BADSIG there, which RFC 6891 also calls BADVERS). */
 const rcodeNames = new Map<number, string>([
-  ...['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH', 'NOTZONE']
+  ...['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH', 'NOTZONE', 'DSOTYPENI']
     .map((n, i) => [i, n] as [number, string]),
-  [16, 'BADVERS'], [17, 'BADKEY'], [18, 'BADTIME'], [19, 'BADMODE'], [20, 'BADNAME'], [21, 'BADALG'], [22, 'BADTRUNC'], [23, 'BADCOOKIE'],
+  [16, 'BADSIG'], [17, 'BADKEY'], [18, 'BADTIME'], [19, 'BADMODE'], [20, 'BADNAME'], [21, 'BADALG'], [22, 'BADTRUNC'], [23, 'BADCOOKIE'],
 ]);
+/** miekg/dns StringToRcode: the reverse of RcodeToString plus its NOTIMPL alias. */
+const rcodeNumbers = new Map<string, number>([...[...rcodeNames].map(([n, s]) => [s, n] as [string, number]), ['NOTIMPL', 4]]);
+
+/** miekg/dns StringToClass. */
+const classNumbers = new Map<string, number>(Object.entries({ IN: 1, CS: 2, CH: 3, HS: 4, NONE: 254, ANY: 255 }));
 
 /** `TYPE65280` style for types without a mnemonic, like dig prints them. */
 export function typeName(t: number): string {
   return typeNames.get(t) ?? `TYPE${t}`;
 }
 
+/** dig's and zone files' spelling: any case, and TYPEnnn for the types we have no RDATA codec for. */
 export function typeNumber(name: string): number | undefined {
   const upper = name.toUpperCase();
   const known = typeNumbers.get(upper);
@@ -55,8 +63,19 @@ export function rcodeName(r: number, unknownPrefix: '' | 'RCODE' = 'RCODE'): str
   return rcodeNames.get(r) ?? `${unknownPrefix}${r}`;
 }
 
+/** CoreDNS's Corefile spelling (dns.StringToType): an exact mnemonic, no TYPEnnn; callers upper-case where CoreDNS does. */
+export function typeByMnemonic(name: string): number | undefined {
+  return mnemonicTypes.get(name);
+}
+
+/** dns.StringToRcode: exact names; callers upper-case where CoreDNS does. */
 export function rcodeNumber(name: string): number | undefined {
-  return (RCODE as Record<string, number>)[name.toUpperCase()];
+  return rcodeNumbers.get(name);
+}
+
+/** dns.StringToClass: exact names; callers upper-case where CoreDNS does. */
+export function classNumber(name: string): number | undefined {
+  return classNumbers.get(name);
 }
 
 /** Header bit masks on the 16-bit flags word. */
