@@ -4,7 +4,7 @@ import { unsupportedRuntime } from './runtime.js';
 import cluster from 'node:cluster';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { bool, describeFlags, parseFlags, port, text, UsageError, value, type FlagSet, type Values } from './pkg/flags.js';
+import { bool, commandLine, describeFlags, parseFlags, port, text, UsageError, value, type Flag, type FlagSet, type Values } from './pkg/flags.js';
 import { VERSION } from './pkg/version.js';
 import { loadPlugins } from './plugins/registry.js';
 import { checkCorefile } from './server/check.js';
@@ -163,17 +163,13 @@ async function check(f: ConfigFlags, plugins: PluginDefinitions): Promise<number
   }
 }
 
-/** The command's flags, or the exit status after a usage error (printed with the usage, like Go's flag). */
-function parseOrExplain<S extends FlagSet>(set: S, argv: string[], command: string): Values<S> | number {
-  try {
+/** The command's flags, or the exit status after a usage error or `-help`. */
+function parseOrExplain<S extends FlagSet & { help: Flag<boolean> }>(set: S, argv: string[], command: string): Values<S> | number {
+  return commandLine(command, () => usage(set), (): Values<S> & { help: boolean } => {
     const { values, args } = parseFlags(set, argv);
     if (args.length) throw new UsageError(`extra command line arguments: ${args.join(' ')}`);
-    return values;
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`${command}: ${e.message}\n${usage(set)}`);
-    return 2;
-  }
+    return values as Values<S> & { help: boolean };
+  });
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -184,12 +180,10 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'check') {
     const f = parseOrExplain(CONFIG_FLAGS, rest, 'clusterdns check');
     if (typeof f === 'number') return f;
-    if (f.help) { process.stdout.write(usage(CONFIG_FLAGS)); return 0; }
     return check(f, await loadPlugins());
   }
   const f = parseOrExplain(SERVE_FLAGS, cmd === 'serve' ? rest : argv, 'clusterdns');
   if (typeof f === 'number') return f;
-  if (f.help) { process.stdout.write(usage(SERVE_FLAGS)); return 0; }
   if (f.version) { process.stdout.write(`clusterdns-${VERSION}\n${process.platform}/${process.arch}, node-${process.version}\n`); return 0; }
   const plugins = await loadPlugins();
   if (f.plugins) { process.stdout.write(describePlugins(plugins.keys())); return 0; }

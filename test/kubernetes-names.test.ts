@@ -6,7 +6,7 @@ import { endpointLabel, isReverse, parseExternalRequest, parseRequest, podLabelT
 import { tryParseDuration as parseDuration } from '../src/pkg/duration.js';
 import { Fall } from '../src/pkg/fall.js';
 import { RCODE, TYPE } from '../src/server/wire/constants.js';
-import { encodeMessage } from '../src/server/wire/message.js';
+import { decodeMessage, encodeMessage } from '../src/server/wire/message.js';
 import { isParseFailure, parseQuery } from '../src/server/wire/query.js';
 import type { Query, Reply } from '../src/server/types.js';
 
@@ -114,9 +114,17 @@ t.test('handler: unsynced, AXFR, cache', async (t) => {
   t.ok(plugin.ready());
   t.equal(serve(`nosuch.default.svc.${Z}`, TYPE.A).rcode, RCODE.NXDOMAIN, 'NXDOMAIN once synced');
   const a = serve(`redis.default.svc.${Z}`, TYPE.A);
-  const b = serve(`Redis.Default.svc.${Z}`, TYPE.A);
-  t.equal(a.msg, b.msg, 'the same Message object for the same question in any case');
+  t.equal(serve(`redis.default.svc.${Z}`, TYPE.A).msg, a.msg, 'the same Message object for the same lower-case question');
   t.same(a.msg?.answer.map((r) => r.data), ['10.0.0.1']);
+  // Other spellings: the memoised upper-case encoding with the asker's question copied in (no build).
+  for (const spelling of [`Redis.Default.svc.${Z}`, `rEDIS.default.SVC.${Z}`]) {
+    const mixed = serve(spelling, TYPE.A);
+    t.notOk(mixed.msg, `${spelling}: served as wire`);
+    const m = decodeMessage(mixed.wire!);
+    t.equal(m.question?.name, spelling, `${spelling}: the asker's question`);
+    t.same(m.answer.map((r) => [r.name, r.data]), [[spelling, '10.0.0.1']], `${spelling}: owner in the asker's case, as CoreDNS writes it`);
+  }
+  t.equal(plugin.memoised, 2, 'one entry per (type, lower-case name) whatever the spellings: nosuch and redis');
   store.upsertService(toService({ kind: 'Service', metadata: { name: 'redis' }, spec: { clusterIP: '10.0.0.2', ports: [{ port: 6379 }] } }));
   const c = serve(`redis.default.svc.${Z}`, TYPE.A);
   t.not(c.msg, a.msg, 'a store change drops the cache');

@@ -2,7 +2,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { canonicalIP } from '../pkg/ip.js';
 import { parseDuration } from '../pkg/duration.js';
 import { runCommand } from '../pkg/command.js';
-import { bool, describeFlags, list, parseFlags, text, UsageError, value } from '../pkg/flags.js';
+import { bool, commandLine, describeFlags, list, parseFlags, text, UsageError, value } from '../pkg/flags.js';
 import { loadPlugins } from '../plugins/registry.js';
 import { DnsServer } from '../server/dns-server.js';
 import { logger } from '../pkg/log.js';
@@ -107,18 +107,8 @@ export function parseNodecacheArgs(argv: readonly string[]): NodecacheOptions {
 }
 
 export async function runNodecache(argv: string[]): Promise<number> {
-  let o: NodecacheOptions;
-  try {
-    o = parseNodecacheArgs(argv);
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`clusterdns nodecache: ${e.message}\n${usage()}`);
-    return 2;
-  }
-  if (o.help) {
-    process.stdout.write(usage());
-    return 0;
-  }
+  const o = commandLine('clusterdns nodecache', usage, () => parseNodecacheArgs(argv));
+  if (typeof o === 'number') return o;
   // One registry for the agent and the DNS server it runs: one scrape shows both.
   const registry = createRegistry();
   const metrics = new NodecacheMetrics(registry);

@@ -135,6 +135,24 @@ export function parseFlags<S extends FlagSet>(set: S, argv: readonly string[], o
   return { values: values as Values<S>, given: given as Set<keyof S & string>, args };
 }
 
+/**
+ * A command's options from its parser, the way Go's flag treats a command line: a usage error is printed
+ * with the usage (status 2), `-help` prints the usage (status 0). A number is the status to exit with.
+ */
+export function commandLine<T extends { help: boolean }>(command: string, usage: () => string, parse: () => T): T | number {
+  let o: T;
+  try {
+    o = parse();
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`${command}: ${e.message}\n${usage()}`);
+    return 2;
+  }
+  if (!o.help) return o;
+  process.stdout.write(usage());
+  return 0;
+}
+
 /** Go's PrintDefaults layout: `  -name arg` then the help on an indented line, sorted by name. */
 export function describeFlags(set: FlagSet, dashes: '-' | '--' = '-'): string {
   return Object.entries(set).sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, f]) => {

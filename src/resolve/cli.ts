@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { reverseName } from '../pkg/reverse.js';
 import { rcodeName, RCODE, TYPE, typeName, typeNumber } from '../server/wire/constants.js';
 import type { Message, RR } from '../server/wire/message.js';
-import { bool, describeFlags, parseFlags, text, UsageError, value } from '../pkg/flags.js';
+import { bool, commandLine, describeFlags, parseFlags, text, UsageError, value } from '../pkg/flags.js';
 import { ask, parseServer, type Server } from './client.js';
 import { parseResolvConf } from './resolv-conf.js';
 import { decide, searchOrder, type Outcome, type Stub } from './stub.js';
@@ -71,23 +71,16 @@ const RESOLVE_FLAGS = {
 };
 
 export async function runResolve(argv: string[]): Promise<number> {
-  let parsed;
-  try {
+  const parsed = commandLine('clusterdns resolve', usage, () => {
     // The name may come before the flags (`resolve NAME -type A`), as the README writes it.
-    parsed = parseFlags(RESOLVE_FLAGS, argv, { interspersed: true });
-    if (!parsed.values.help && parsed.args.length !== 1) throw new UsageError(parsed.args.length ? `one NAME expected, got: ${parsed.args.join(' ')}` : 'NAME missing');
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`clusterdns resolve: ${e.message}\n${usage()}`);
-    return 2;
-  }
-  const { values: f, args } = parsed;
-  if (f.help) {
-    process.stdout.write(usage());
-    return 0;
-  }
+    const { values, args } = parseFlags(RESOLVE_FLAGS, argv, { interspersed: true });
+    if (!values.help && args.length !== 1) throw new UsageError(args.length ? `one NAME expected, got: ${args.join(' ')}` : 'NAME missing');
+    return { ...values, name: args[0]! };
+  });
+  if (typeof parsed === 'number') return parsed;
+  const f = parsed;
   const { stub, type, 'resolv-conf': confFile } = f;
-  let name = args[0]!;
+  let name = f.name;
   if (type === TYPE.PTR && isIP(name)) name = reverseName(name);
   let conf;
   try {

@@ -5,7 +5,7 @@ import { ClusterStore } from '../cluster/store.js';
 import type { ClusterSource } from '../cluster/source.js';
 import { canonicalCidr, canonicalIP, cidrFamily } from '../pkg/ip.js';
 import { tryParseDuration } from '../pkg/duration.js';
-import { bool, describeFlags, list, parseFlags, text, UsageError, value } from '../pkg/flags.js';
+import { bool, commandLine, describeFlags, list, parseFlags, text, UsageError, value } from '../pkg/flags.js';
 import { logger } from '../pkg/log.js';
 import { runCommand } from '../pkg/command.js';
 import { nftablesUsable } from './apply-nftables.js';
@@ -161,18 +161,8 @@ async function makeSource(o: VipOptions, metrics: VipMetrics): Promise<ClusterSo
 }
 
 export async function runVip(argv: string[]): Promise<number> {
-  let o: VipOptions;
-  try {
-    o = parseVipArgs(argv);
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`clusterdns vip: ${e.message}\n${usage()}`);
-    return 2;
-  }
-  if (o.help) {
-    process.stdout.write(usage());
-    return 0;
-  }
+  const o = commandLine('clusterdns vip', usage, () => parseVipArgs(argv));
+  if (typeof o === 'number') return o;
   // Capabilities first: without CAP_NET_ADMIN even the nftables probe of `auto` fails, for the wrong reason.
   const capability = o.dryRun ? null : capabilityProblem();
   const mode = capability ?? await resolveMode(o.mode, o.dryRun);
