@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { CLASS, TYPE, typeNumber } from '../src/server/wire/constants.js';
 import { encodeMessage } from '../src/server/wire/message.js';
+import { StreamFrames, tcpFrame } from '../src/server/wire/stream.js';
 import { udpLoad, type LoadResult } from '../test/helpers/udp-load.js';
 
 export interface LegitConfig { port: number; seconds: number; rate: number; queryFile: string }
@@ -48,12 +49,8 @@ async function legit(c: LegitConfig): Promise<LegitResult> {
   return { sent: r.sent, answered: r.answered, lost: r.lost, rcodes: r.rcodes, p50: pct(r.latencyMs, 50), p99: pct(r.latencyMs, 99), max: r.latencyMs.at(-1) ?? NaN };
 }
 
-function tcpFrame(name: string, type: number, id: number): Buffer {
-  const m = encodeMessage({ id, qr: false, rd: true, rcode: 0, question: { name, type, class: CLASS.IN }, answer: [], authority: [], additional: [] });
-  const f = Buffer.allocUnsafe(m.length + 2);
-  f.writeUInt16BE(m.length, 0);
-  m.copy(f, 2);
-  return f;
+function queryFrame(name: string, type: number, id: number): Buffer {
+  return tcpFrame(encodeMessage({ id, qr: false, rd: true, rcode: 0, question: { name, type, class: CLASS.IN }, answer: [], authority: [], additional: [] }));
 }
 
 let seed = 12345;
@@ -102,7 +99,7 @@ async function attack(c: AttackConfig): Promise<AttackResult> {
   let stalledBytes = 0;
   const stalled = connections(c.port, c.stalled, until, (s) => {
     s.pause();
-    const chunk = Buffer.concat(Array.from({ length: 200 }, (_, i) => tcpFrame(randomCase(c.bigName), TYPE.SRV, i)));
+    const chunk = Buffer.concat(Array.from({ length: 200 }, (_, i) => queryFrame(randomCase(c.bigName), TYPE.SRV, i)));
     const pump = () => {
       while (!s.destroyed && Date.now() < until && s.write(chunk)) stalledBytes += chunk.length;
     };
@@ -112,13 +109,12 @@ async function attack(c: AttackConfig): Promise<AttackResult> {
   const slow = connections(c.port, c.slowloris, until, (s) => { s.write(Buffer.from([0])); });
   let tcpAnswers = 0;
   const srvTcp = connections(c.port, 1, until, (s) => {
-    let buf = Buffer.alloc(0);
+    const frames = new StreamFrames();
     let id = 0;
-    const ask = () => { if (Date.now() < until) s.write(tcpFrame(randomCase(c.bigName), TYPE.SRV, id++ & 0xffff)); };
+    const ask = () => { if (Date.now() < until) s.write(queryFrame(randomCase(c.bigName), TYPE.SRV, id++ & 0xffff)); };
     s.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-        buf = buf.subarray(2 + buf.readUInt16BE(0));
+      frames.push(d);
+      while (frames.next()) {
         tcpAnswers++;
         ask();
       }

@@ -4,6 +4,8 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MEMO_ENTRIES as K8S_MEMO_ENTRIES, type KubernetesPlugin } from '../src/plugins/kubernetes/handler.js';
 import { MEMO_ENTRIES as REWRITE_MEMO_ENTRIES, type Rewrite } from '../src/plugins/rewrite/handler.js';
+import { MEMO_BYTES as FILE_MEMO_BYTES, type FilePlugin } from '../src/plugins/file/handler.js';
+import { MEMO_BYTES as HOSTS_MEMO_BYTES, type Hosts } from '../src/plugins/hosts/handler.js';
 import { RCODE, TYPE } from '../src/server/wire/constants.js';
 import { bigHeadlessManifest } from './helpers/big-headless.js';
 import { dig } from './helpers/dig.js';
@@ -134,4 +136,27 @@ t.test('a big headless SRV answer asked in random letter case (0x20): one memo e
   }
   t.same(problems, [], '200 spellings, TCP and UDP: right answers in the asker\'s case');
   t.equal(k8s.memoised, entries + 1, 'one memo entry for every spelling (no answer built or kept per spelling)');
+});
+
+t.test('file and hosts: a big RRset asked in many letter cases stays within the memo byte budget', async (t) => {
+  const ips = Array.from({ length: 250 }, (_, i) => `10.9.${i >> 8}.${i & 255}`);
+  const zone = ['$TTL 300', '@ SOA ns1 admin 1 3600 600 86400 300', '@ NS ns1', 'ns1 A 192.0.2.1', ...ips.map((ip) => `big A ${ip}`)].join('\n') + '\n';
+  const hosts = ips.map((ip) => `${ip} big.hosts.test`).join('\n') + '\n';
+  const srv = await inProcessServer(`example.org {\n  file db.example.org\n}\nhosts.test {\n  hosts hosts.txt\n}\n`,
+    { files: { 'db.example.org': zone, 'hosts.txt': hosts } });
+  t.teardown(() => srv.close());
+  // Each spelling is kept apart (zone names keep the zone's case), so 0x20 randomisation makes new entries.
+  const spellings = 600;
+  let wrong = 0;
+  for (let i = 0; i < spellings; i++) {
+    const mix = (name: string) => [...name].map((c, k) => ((i >> (k % 10)) & 1 ? c.toUpperCase() : c)).join('');
+    const [f, h] = await Promise.all([srv.ask(mix('big.example.org.'), 'A', { proto: 'tcp' }), srv.ask(mix('big.hosts.test.'), 'A', { proto: 'tcp' })]);
+    if (f.answer.length !== ips.length || h.answer.length !== ips.length) wrong++;
+  }
+  t.equal(wrong, 0, `${spellings} spellings, every answer whole`);
+  for (const [name, memo, budget] of [['file', srv.plugin<FilePlugin>('file').memoised, FILE_MEMO_BYTES], ['hosts', srv.plugin<Hosts>('hosts').memoised, HOSTS_MEMO_BYTES]] as const) {
+    t.ok(memo.bytes <= budget, `${name}: ${memo.bytes} estimated bytes within ${budget}`);
+    t.ok(memo.entries < spellings, `${name}: ${memo.entries} entries, fewer than the ${spellings} spellings asked`);
+    t.ok(memo.entries > 0, `${name}: answers are memoised`);
+  }
 });

@@ -9,6 +9,7 @@ import { loadPlugins } from '../src/plugins/registry.js';
 import { DnsServer } from '../src/server/dns-server.js';
 import { CLASS, TYPE } from '../src/server/wire/constants.js';
 import { decodeMessage, encodeMessage } from '../src/server/wire/message.js';
+import { tcpFrame } from '../src/server/wire/stream.js';
 import { dig } from './helpers/dig.js';
 import { sleep, waitFor } from './helpers/wait.js';
 import { freePort } from './helpers/upstream.js';
@@ -19,13 +20,9 @@ import { tempDir } from './helpers/temp-dir.js';
 const CLI = new URL('../dist/src/cli.js', import.meta.url).pathname;
 
 function frame(name: string, id: number): Buffer {
-  const m = encodeMessage({
+  return tcpFrame(encodeMessage({
     id, qr: false, rd: true, rcode: 0, question: { name, type: TYPE.A, class: CLASS.IN }, answer: [], authority: [], additional: [],
-  });
-  const f = Buffer.allocUnsafe(m.length + 2);
-  f.writeUInt16BE(m.length, 0);
-  m.copy(f, 2);
-  return f;
+  }));
 }
 
 function rssKb(pid: number): number {

@@ -5,6 +5,7 @@ import { dig } from './helpers/dig.js';
 import { startServer } from './helpers/server.js';
 import { CLASS, TYPE } from '../src/server/wire/constants.js';
 import { decodeMessage, encodeMessage } from '../src/server/wire/message.js';
+import { StreamFrames, tcpFrame } from '../src/server/wire/stream.js';
 
 const s = await startServer(`example.org {\n  whoami\n}\nsub.example.org {\n  whoami\n}\n`);
 t.teardown(() => s.stop());
@@ -58,21 +59,15 @@ t.test('malformed queries: FORMERR, NOTIMP, silence for runts and responses', as
 t.test('TCP: pipelined queries on one connection all get answers', async (t) => {
   const ids = Array.from({ length: 50 }, (_, i) => 1000 + i);
   const frames = ids.map((id) => {
-    const m = q(`n${id}.example.org.`, TYPE.A, CLASS.IN, id);
-    const len = Buffer.alloc(2);
-    len.writeUInt16BE(m.length);
-    return Buffer.concat([len, m]);
+    return tcpFrame(q(`n${id}.example.org.`, TYPE.A, CLASS.IN, id));
   });
   const got = await new Promise<number[]>((resolve, reject) => {
     const sock = connect(s.port, '127.0.0.1');
-    let buf = Buffer.alloc(0);
+    const answers = new StreamFrames();
     const seen: number[] = [];
     sock.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-        seen.push(decodeMessage(buf.subarray(2, 2 + buf.readUInt16BE(0))).id);
-        buf = buf.subarray(2 + buf.readUInt16BE(0));
-      }
+      answers.push(d);
+      for (let m = answers.next(); m; m = answers.next()) seen.push(decodeMessage(m).id);
       if (seen.length === ids.length) { sock.end(); resolve(seen); }
     });
     sock.on('error', reject);

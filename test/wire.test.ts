@@ -3,6 +3,7 @@ import { classNumber, rcodeName, rcodeNumber, TYPE, typeByMnemonic, typeName, ty
 import { decodeMessage, encodeMessage, type Message } from '../src/server/wire/message.js';
 import { nameToWire, readName, WireError } from '../src/server/wire/name.js';
 import { isParseFailure, parseQuery } from '../src/server/wire/query.js';
+import { StreamFrames, tcpFrame } from '../src/server/wire/stream.js';
 
 const query = (name: string, type: number, extra: Partial<Message> = {}): Buffer =>
   encodeMessage({ id: 0x1234, qr: false, rd: true, rcode: 0, question: { name, type, class: 1 }, answer: [], authority: [], additional: [], ...extra });
@@ -42,6 +43,29 @@ t.test('type, class and rcode names read as miekg/dns and dig spell them', async
   t.equal(typeNumber('TYPE65280'), 65280);
   t.equal(typeNumber('DS'), undefined, 'no RDATA codec: write TYPE43');
   t.equal(typeName(65280), 'TYPE65280');
+});
+
+t.test('stream framing: messages come out whole whatever the chunks, and outlive them', async (t) => {
+  const msgs = [query('a.example.', TYPE.A), query('b.example.', TYPE.AAAA), Buffer.alloc(0)];
+  const stream = Buffer.concat(msgs.map(tcpFrame));
+  t.equal(stream.length, msgs.reduce((n, m) => n + m.length + 2, 0));
+  for (const size of [1, 2, 3, 7, stream.length]) {
+    const frames = new StreamFrames();
+    const got: Buffer[] = [];
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < stream.length; i += size) {
+      chunks.push(Buffer.from(stream.subarray(i, i + size)));
+      frames.push(chunks.at(-1)!);
+      for (let m = frames.next(); m; m = frames.next()) got.push(m);
+    }
+    for (const c of chunks) c.fill(0xff);
+    t.same(got, msgs, `chunks of ${size} bytes`);
+    t.equal(frames.buffered, 0);
+  }
+  const partial = new StreamFrames();
+  partial.push(tcpFrame(msgs[0]!).subarray(0, 5));
+  t.equal(partial.next(), undefined, 'a partial message waits');
+  t.equal(partial.buffered, 5);
 });
 
 t.test('readName rejects pointer loops and out-of-range pointers', async (t) => {

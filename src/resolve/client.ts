@@ -3,6 +3,7 @@ import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { CLASS } from '../server/wire/constants.js';
 import { decodeMessage, encodeMessage, type Message } from '../server/wire/message.js';
+import { StreamFrames, tcpFrame } from '../server/wire/stream.js';
 
 export interface Server { host: string; port: number }
 
@@ -36,23 +37,22 @@ function udp(server: Server, query: Buffer, id: number, timeoutMs: number): Prom
 function tcp(server: Server, query: Buffer, timeoutMs: number): Promise<Message> {
   return new Promise((resolve, reject) => {
     const sock = connect(server.port, server.host);
-    const len = Buffer.alloc(2);
-    len.writeUInt16BE(query.length);
-    let buf = Buffer.alloc(0);
+    const frames = new StreamFrames();
     sock.setTimeout(timeoutMs, () => { sock.destroy(); reject(new Error(`TCP timeout after ${timeoutMs} ms`)); });
     sock.on('error', reject);
     sock.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+      frames.push(d);
+      const answer = frames.next();
+      if (answer) {
         sock.end();
         try {
-          resolve(decodeMessage(buf.subarray(2, 2 + buf.readUInt16BE(0))));
+          resolve(decodeMessage(answer));
         } catch (e) {
           reject(e);
         }
       }
     });
-    sock.write(Buffer.concat([len, query]));
+    sock.write(tcpFrame(query));
   });
 }
 

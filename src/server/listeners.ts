@@ -3,6 +3,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import tls from 'node:tls';
 import { logger } from '../pkg/log.js';
+import { StreamFrames } from './wire/stream.js';
 
 const log = logger('server');
 
@@ -260,7 +261,7 @@ export class DnsListener {
  */
 class TcpConn {
   inflight = 0;
-  private pending: Buffer = Buffer.alloc(0);
+  private readonly frames = new StreamFrames();
   private ended = false;
   private writeBlocked = false;
   /** A transfer's messages are being written: nothing else is read or answered on this connection meanwhile. */
@@ -275,7 +276,7 @@ class TcpConn {
     sock.setTimeout(lim.idleMs, () => { if (this.inflight === 0 && !this.writeBlocked) sock.destroy(); });
     sock.on('error', () => sock.destroy());
     sock.on('data', (chunk) => {
-      this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+      this.frames.push(chunk);
       this.drain();
     });
     sock.on('end', () => {
@@ -300,11 +301,9 @@ class TcpConn {
     if (this.draining) return;
     this.draining = true;
     let took = false;
-    while (this.pending.length >= 2 && !this.paused && !this.sock.destroyed) {
-      const len = this.pending.readUInt16BE(0);
-      if (this.pending.length < 2 + len) break;
-      const frame = Buffer.from(this.pending.subarray(2, 2 + len));
-      this.pending = this.pending.subarray(2 + len);
+    while (!this.paused && !this.sock.destroyed) {
+      const frame = this.frames.next();
+      if (!frame) break;
       took = true;
       this.run(frame);
     }
@@ -313,7 +312,7 @@ class TcpConn {
       this.sock.pause();
       clearTimeout(this.readTimer);
       this.readTimer = undefined;
-    } else if (this.pending.length === 0) {
+    } else if (this.frames.buffered === 0) {
       clearTimeout(this.readTimer);
       this.readTimer = undefined;
     } else if (took || !this.readTimer) {

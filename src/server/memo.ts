@@ -16,6 +16,6 @@ export function messageBytes(m: Message): number {
  * encoding, serves the same question again), bounded by entries and estimated bytes: keys are names
  * askers choose, and a memo that grows with them is a memory leak any client can drive.
  */
-export function answerMemo<V extends object>(maxEntries: number, maxBytes: number, bytes: (v: V) => number): LRUCache<string, V> {
+export function answerMemo<V extends {}>(maxEntries: number, maxBytes: number, bytes: (v: V) => number): LRUCache<string, V> {
   return new LRUCache<string, V>({ max: maxEntries, maxSize: maxBytes, sizeCalculation: (v) => Math.max(1, bytes(v)) });
 }

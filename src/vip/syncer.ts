@@ -75,6 +75,8 @@ export class VipSyncer {
   constructor(private readonly store: ClusterStore, private readonly opts: SyncerOptions) {
     for (const f of opts.families) {
       this.states.set(f, { backend: createBackend(opts.mode ?? 'iptables', f, opts, opts.run), changed: new Set() });
+      // Present at 0 from the start, so an alert on its increase sees the first failure.
+      for (const sync of ['full', 'partial']) opts.metrics?.errors.inc({ family: `IPv${f}`, sync }, 0);
     }
   }
 

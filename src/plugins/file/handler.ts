@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { CLASS, RCODE, TYPE } from '../../server/wire/constants.js';
 import type { Message, RR } from '../../server/wire/message.js';
+import { answerMemo, messageBytes } from '../../server/memo.js';
 import type { Fall } from '../../pkg/fall.js';
 import { matchZone } from '../../pkg/zone.js';
 import { ReentryError, type Next, type Plugin, type Query, type Reply, type SharedServices } from '../../server/types.js';
@@ -22,8 +23,10 @@ export function loadZone(path: string, origin: string): Zone {
   return new Zone(parseZoneFile(text, origin, path), path);
 }
 
-/** Answers cached per (zone, name, type) until the zone reloads; bounded against floods of random names. */
-const MAX_CACHED = 10_000;
+/** Answers cached per (zone, name, type) until the zone reloads; bounded against floods of random names and spellings. */
+const MEMO_ENTRIES = 10_000;
+export const MEMO_BYTES = 8 << 20;
+const newMemo = () => answerMemo<Reply | 'next'>(MEMO_ENTRIES, MEMO_BYTES, (v) => (v === 'next' || !v.msg ? 1 : messageBytes(v.msg)));
 
 export interface FileOptions {
   path: string;
@@ -39,7 +42,12 @@ export interface FileOptions {
 export class FilePlugin implements Plugin, Transferer {
   readonly name = 'file';
   readonly zones = new Map<string, Zone>();
-  private answers = new Map<string, Reply | 'next'>();
+  private answers = newMemo();
+
+  /** Answers memoised now and their estimated bytes (tests: the memo stays bounded). */
+  get memoised(): { entries: number; bytes: number } {
+    return { entries: this.answers.size, bytes: this.answers.calculatedSize };
+  }
   private timer: NodeJS.Timeout | undefined;
   /** Last reload error per origin: a file that stays broken is reported once, not every poll. */
   private reloadErrors = new Map<string, string>();
@@ -76,7 +84,7 @@ export class FilePlugin implements Plugin, Transferer {
       this.reloadErrors.delete(origin);
       if (z.serial === old.serial) continue;
       this.zones.set(origin, z);
-      this.answers = new Map();
+      this.answers = newMemo();
       log.info(`Successfully reloaded zone ${origin} in ${this.opts.path} with ${z.serial} SOA serial`);
       for (const l of this.zoneListeners) l(origin);
     }
@@ -123,7 +131,6 @@ export class FilePlugin implements Plugin, Transferer {
   }
 
   private remember(key: string, v: Reply | 'next'): void {
-    if (this.answers.size >= MAX_CACHED) this.answers.clear();
     this.answers.set(key, v);
   }
 

@@ -172,13 +172,15 @@ export class Zone {
   /** RFC 6672 §2.2: the DNAME, a CNAME synthesized from it (the DNAME's TTL), then whatever the new name gives. */
   private substitute(name: string, qtype: number, dname: RR, owner: string, seen: Set<string>): Answer {
     const to = dname.data as string;
-    const target = name.slice(0, name.length - owner.length) + (to === '.' ? '' : to);
+    // CoreDNS synthesizes from the lower-cased question (request.Name), so the CNAME is spelled in lower case.
+    const lname = name.toLowerCase();
+    const target = lname.slice(0, lname.length - owner.length) + (to === '.' ? '' : to);
     try {
       nameToWire(target);
     } catch {
       return { rcode: RCODE.YXDOMAIN, aa: true, answer: [dname], authority: [], additional: [] };
     }
-    const cname: RR = { name, type: TYPE.CNAME, class: dname.class, ttl: dname.ttl, data: target };
+    const cname: RR = { name: lname, type: TYPE.CNAME, class: dname.class, ttl: dname.ttl, data: target };
     if (qtype === TYPE.CNAME) return { rcode: RCODE.NOERROR, aa: true, answer: [dname, cname], authority: this.ns, additional: [] };
     return this.follow([dname, cname], target, qtype, seen);
   }

@@ -4,6 +4,7 @@ import tls from 'node:tls';
 import { randomInt } from 'node:crypto';
 import { CLASS, HEADER_SIZE, TYPE } from '../../server/wire/constants.js';
 import { encodeMessage } from '../../server/wire/message.js';
+import { StreamFrames, tcpFrame } from '../../server/wire/stream.js';
 import type { ForwardMetrics } from './metrics.js';
 import { PluginError } from '../../server/types.js';
 
@@ -135,7 +136,7 @@ class UdpChannel {
  */
 class TcpConn {
   readonly socket: net.Socket;
-  private buf: Buffer = Buffer.alloc(0);
+  private readonly frames = new StreamFrames();
   private waiting: { query: Buffer; questionEnd: number; resolve(b: Buffer): void; reject(e: Error): void } | null = null;
   private connected: Promise<void>;
   used = Date.now();
@@ -166,16 +167,12 @@ class TcpConn {
   }
 
   private onData(d: Buffer): void {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-    while (this.buf.length >= 2) {
-      const len = this.buf.readUInt16BE(0);
-      if (this.buf.length < 2 + len) return;
-      const msg = this.buf.subarray(2, 2 + len);
-      this.buf = this.buf.subarray(2 + len);
+    this.frames.push(d);
+    for (let msg = this.frames.next(); msg; msg = this.frames.next()) {
       const w = this.waiting;
       if (w && msg.length >= HEADER_SIZE && msg.readUInt16BE(0) === w.query.readUInt16BE(0) && matchesQuestion(msg, w.query, w.questionEnd)) {
         this.waiting = null;
-        w.resolve(Buffer.from(msg));
+        w.resolve(msg);
       }
     }
   }
@@ -188,9 +185,7 @@ class TcpConn {
   }
 
   async send(query: Buffer, questionEnd: number, timeoutMs: number): Promise<Buffer> {
-    const q = Buffer.allocUnsafe(query.length + 2);
-    q.writeUInt16BE(query.length, 0);
-    query.copy(q, 2);
+    const q = tcpFrame(query);
     const id = randomInt(0x10000);
     q.writeUInt16BE(id, 2);
     let timer: NodeJS.Timeout | undefined;

@@ -1,6 +1,7 @@
 import { statSync, readFileSync } from 'node:fs';
 import { CLASS, TYPE, RCODE } from '../../server/wire/constants.js';
 import type { Message, RR } from '../../server/wire/message.js';
+import { answerMemo, messageBytes } from '../../server/memo.js';
 import { Fall } from '../../pkg/fall.js';
 import { isSubdomain } from '../../pkg/zone.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
@@ -36,7 +37,9 @@ export interface HostsOptions {
 }
 
 /** Answers cached per (name, type) between reloads; bounded so random names cannot grow it without end. */
-const MAX_CACHED = 10_000;
+const MEMO_ENTRIES = 10_000;
+export const MEMO_BYTES = 8 << 20;
+const newMemo = () => answerMemo<Reply>(MEMO_ENTRIES, MEMO_BYTES, (v) => (v.msg ? messageBytes(v.msg) : 1));
 
 /** Serves A/AAAA/PTR from a hosts file plus inline lines, like CoreDNS's hosts plugin. */
 export class Hosts implements Plugin {
@@ -46,7 +49,12 @@ export class Hosts implements Plugin {
   private mtimeMs = -1;
   private size = -1;
   private timer: NodeJS.Timeout | undefined;
-  private answers = new Map<string, Reply>();
+  private answers = newMemo();
+
+  /** Answers memoised now and their estimated bytes (tests: the memo stays bounded). */
+  get memoised(): { entries: number; bytes: number } {
+    return { entries: this.answers.size, bytes: this.answers.calculatedSize };
+  }
 
   constructor(readonly opts: HostsOptions, private readonly metrics: ReturnType<typeof hostsMetrics>) {
     this.inline = parseHosts(opts.inline, opts.origins, opts.reverse);
@@ -88,7 +96,7 @@ export class Hosts implements Plugin {
     this.file = parseHosts(text, this.opts.origins, this.opts.reverse);
     this.mtimeMs = st.mtimeMs;
     this.size = st.size;
-    this.answers = new Map();
+    this.answers = newMemo();
     this.metrics.entries.set({ hostsfile: this.opts.path }, this.file.entries + this.inline.entries);
     this.metrics.reload.set(st.mtimeMs / 1000);
   }
@@ -127,7 +135,6 @@ export class Hosts implements Plugin {
       answer, authority: [], additional: [],
     };
     const reply: Reply = { rcode: RCODE.NOERROR, msg, plugin: this.name };
-    if (this.answers.size >= MAX_CACHED) this.answers.clear();
     this.answers.set(key, reply);
     return reply;
   }
