@@ -6,7 +6,7 @@ import type { PluginDefinition, PluginDefinitions } from '../server/types.js';
  * Each name is a folder `src/plugins/<name>/` whose `setup.js` exports `definition`.
  */
 export const PLUGIN_ORDER = [
-  'tls', 'timeouts', 'reload', 'bufsize', 'bind', 'ready', 'health', 'prometheus', 'errors', 'log', 'local', 'acl', 'any', 'chaos',
+  'tls', 'timeouts', 'reload', 'bufsize', 'bind', 'ready', 'health', 'prometheus', 'errors', 'log', 'dnstap', 'local', 'acl', 'any', 'chaos',
   'loadbalance', 'cache', 'rewrite', 'header', 'autopath', 'minimal', 'template', 'transfer', 'hosts', 'k8s_external', 'kubernetes', 'file', 'loop', 'forward',
   'whoami',
 ] as const;

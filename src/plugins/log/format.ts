@@ -84,7 +84,7 @@ function bufsize(q: Query): number {
   return Math.max(q.edns?.udpSize ?? 0, 512);
 }
 
-function value(label: string, q: Query, w: Written): string {
+function value(label: string, q: Query, w: Written | undefined): string {
   switch (label) {
     case '{type}': return typeName(q.type);
     case '{name}': return q.lname;
@@ -97,22 +97,26 @@ function value(label: string, q: Query, w: Written): string {
     case '{>opcode}': return String(q.opcode);
     case '{>do}': return String(q.edns?.do ?? false);
     case '{>bufsize}': return String(bufsize(q));
-    case '{rcode}': return rcodeName(w.wire.readUInt16BE(2) & 0xf, '');
-    case '{rsize}': return String(w.wire.length);
-    case '{duration}': return seconds(performance.now() - q.start);
-    case '{>rflags}': return flags(w.wire);
+    case '{rcode}': return w ? rcodeName(w.wire.readUInt16BE(2) & 0xf, '') : '-';
+    case '{rsize}': return w ? String(w.wire.length) : '-';
+    case '{duration}': return w ? seconds(performance.now() - q.start) : '-';
+    case '{>rflags}': return w ? flags(w.wire) : '-';
     // The core does not tell plugins the local address of the socket a query came in on.
     default: return '-';
   }
 }
 
-export function formatLine(nodes: Node[], q: Query, w: Written): string {
+/**
+ * The line for `q`; without `w` (dnstap's `extra`, made where CoreDNS's replacer has no response recorder) the
+ * response's labels are `-` as there.
+ */
+export function formatLine(nodes: Node[], q: Query, w?: Written): string {
   let out = '';
   for (const n of nodes) {
     if (n.kind === 'literal') out += n.text;
     else if (n.kind === 'label') out += value(n.label, q, w);
-    else if (n.key === 'log/type') out += w.type;
-    else if (n.key === 'log/class') out += classify(w.type);
+    else if (w && n.key === 'log/type') out += w.type;
+    else if (w && n.key === 'log/class') out += classify(w.type);
     else out += '-';
   }
   return out;
