@@ -162,7 +162,8 @@ export class TapOutput {
     s.write(controlFrame(CONTROL.START, CONTENT_TYPE));
     this.state = 'ready';
     this.retryMs = RETRY_FIRST_MS;
-    if (this.outageLogged) this.opts.log.info(`Connected to dnstap endpoint ${endpointText(this.endpoint)}`);
+    // Ours (CoreDNS says nothing): when taps start flowing, first or again after an outage.
+    this.opts.log.info(`Connected to dnstap endpoint ${endpointText(this.endpoint)}`);
     this.outageLogged = false;
     this.flush();
   }

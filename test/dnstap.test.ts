@@ -1,0 +1,318 @@
+import t from 'tap';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { dig } from './helpers/dig.js';
+import { serveCli, type ServedCli } from './helpers/serve-cli.js';
+import { startServer } from './helpers/server.js';
+import { tempDir } from './helpers/temp-dir.js';
+import { freePort } from './helpers/upstream.js';
+import { waitFor } from './helpers/wait.js';
+import { encodeDnstap, MESSAGE_TYPE } from '../src/plugins/dnstap/proto.js';
+
+const run = promisify(execFile);
+const cli = resolve('dist/src/cli.js');
+const missing = ['fstrm_capture', 'dnstap-ldns'].filter((b) => spawnSync('sh', ['-c', `command -v ${b}`]).status !== 0);
+const skip = missing.length ? `${missing.join(' and ')} missing (Debian packages fstrm-bin, dnstap-ldns)`
+  : !existsSync(cli) && 'dist/src/cli.js missing (run tsc -p . first)';
+
+/** The real Frame Streams collector (fstrm-bin), writing what it receives to `file`. */
+interface Capture {
+  file: string;
+  stop(): Promise<void>;
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
+}
+
+async function startCapture(dir: string, name: string, listen: { unix: string } | { port: number }): Promise<Capture> {
+  const file = join(dir, `${name}.fstrm`);
+  const where = 'unix' in listen ? ['-u', listen.unix] : ['-a', '127.0.0.1', '-p', String(listen.port)];
+  const child = spawn('fstrm_capture', ['-t', 'protobuf:dnstap.Dnstap', ...where, '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
+  // It says so once the socket listens and the output file is open.
+  await waitFor('fstrm_capture to listen', () => {
+    if (child.exitCode !== null) throw new Error(`fstrm_capture exited: ${err}`);
+    return err.includes('opened output file');
+  }, 10_000);
+  let stopped: Promise<void> | undefined;
+  const stop = () => (stopped ??= (async () => {
+    const done = exited(child);
+    if (child.exitCode === null) process.kill(child.pid!, 'SIGTERM');
+    await done;
+  })());
+  return { file, stop };
+}
+
+/** SIGTERM, as a kubelet stops the pod: the server closes its outputs (queued messages, then STOP). */
+async function terminate(srv: ServedCli): Promise<void> {
+  const done = exited(srv.child);
+  if (srv.child.exitCode === null) process.kill(srv.child.pid!, 'SIGTERM');
+  await done;
+}
+
+interface Entry {
+  type: string;
+  identity?: string;
+  version?: string;
+  family?: string;
+  protocol?: string;
+  address?: string;
+  port?: number;
+  queryTime?: string;
+  responseTime?: string;
+  queryMessage?: string;
+  responseMessage?: string;
+  /** The question name as dnstap-ldns prints the message (in either message). */
+  text: string;
+}
+
+/** What dnstap-ldns (the reference decoder, dnstap-ldns package) reads from a capture file. */
+async function decode(file: string): Promise<Entry[]> {
+  const { stdout } = await run('dnstap-ldns', ['-r', file, '-y'], { timeout: 15_000 });
+  return stdout.split(/^---$/m).filter((s) => s.trim()).map((text) => {
+    const field = (name: string) => new RegExp(`^ *${name}: (.*)$`, 'm').exec(text)?.[1]?.replace(/^"(.*)"$/, '$1');
+    const block = (name: string) => new RegExp(`^  ${name}: \\|\\n((?: {4}.*\\n?|\\n)*)`, 'm').exec(text)?.[1];
+    const port = field('query_port');
+    return {
+      type: /^ {2}type: (\w+)/m.exec(text)?.[1] ?? '?', identity: field('identity'), version: field('version'),
+      family: field('socket_family'), protocol: field('socket_protocol'), address: field('query_address'),
+      port: port === undefined ? undefined : Number(port), queryTime: field('query_time'), responseTime: field('response_time'),
+      queryMessage: block('query_message'), responseMessage: block('response_message'), text,
+    };
+  });
+}
+
+/** The payloads of a Frame Streams file (its control frames skipped): for the one field dnstap-ldns does not print. */
+function payloads(file: string): Buffer[] {
+  const b = readFileSync(file);
+  const out: Buffer[] = [];
+  for (let off = 0; off + 4 <= b.length;) {
+    const len = b.readUInt32BE(off);
+    off += 4;
+    if (len === 0) off += 4 + b.readUInt32BE(off);
+    else out.push(b.subarray(off, (off += len)));
+  }
+  return out;
+}
+
+/** Field `n` (length-delimited) of a protobuf message, walking only its top level. */
+function bytesField(msg: Buffer, n: number): Buffer | undefined {
+  for (let off = 0; off < msg.length;) {
+    const varint = () => {
+      let v = 0;
+      for (let m = 1; ; m *= 128) {
+        const byte = msg[off++]!;
+        v += (byte & 0x7f) * m;
+        if (byte < 0x80) return v;
+      }
+    };
+    const key = varint();
+    const wire = key & 7;
+    if (wire === 0) varint();
+    else if (wire === 5) off += 4;
+    else if (wire === 1) off += 8;
+    else {
+      const len = varint();
+      if (key >> 3 === n) return msg.subarray(off, off + len);
+      off += len;
+    }
+  }
+  return undefined;
+}
+
+const named = (entries: Entry[], name: string) => entries.filter((e) => e.text.includes(`;${name}\t`));
+
+t.test('dnstap: setup errors carry file:line', async (t) => {
+  const rows: [string, RegExp][] = [
+    ['dnstap', /Corefile:2 - Error during setup: plugin\/dnstap: wrong argument count: want SOCKET \[full\] \[WRITEBUFFER\] \[QUEUE\], got 0/],
+    ['dnstap tcp://127.0.0.1', /Corefile:2 - Error during setup: plugin\/dnstap: invalid endpoint 'tcp:\/\/127.0.0.1' \(want tcp:\/\/HOST:PORT\)/],
+    ['dnstap tcp://[::1:6000', /Corefile:2 - .*invalid endpoint 'tcp:\/\/\[::1:6000'/],
+    ['dnstap unix://', /Corefile:2 - .*no socket path in 'unix:\/\/'/],
+    ['dnstap /tmp/x.sock ful', /Corefile:2 - .*want 'full' after the socket, got 'ful'/],
+    ['dnstap /tmp/x.sock full 1025 1', /WRITEBUFFER \(MiB\) must be between 1 and 1024: 1025/],
+    ['dnstap /tmp/x.sock full 1 0', /QUEUE \(x10000 messages\) must be between 1 and 4096: 0/],
+    ['dnstap /tmp/x.sock full x 1', /WRITEBUFFER \(MiB\) must be between 1 and 1024: x/],
+    ['dnstap listen tcp://127.0.0.1:6000', /'dnstap listen' .* is not supported/],
+    ['dnstap /tmp/x.sock {\n        identitiy NAME\n    }', /Corefile:3 - Error during setup: plugin\/dnstap: unknown property 'identitiy'/],
+    ['dnstap /tmp/x.sock {\n        identity\n    }', /Corefile:3 - .*identity: wrong argument count: want IDENTITY, got 0/],
+    ['dnstap /tmp/x.sock {\n        version a b\n    }', /Corefile:3 - .*version: wrong argument count: want VERSION, got 2/],
+    ['dnstap /tmp/x.sock {\n        extra\n    }', /Corefile:3 - .*extra: wrong argument count/],
+    ['dnstap /tmp/x.sock {\n        skipverify\n    }', /Corefile:3 - .*skipverify needs a tls:\/\/ SOCKET/],
+    ['dnstap /tmp/x.sock {\n        tls cert key\n    }', /Corefile:3 - .*unknown property 'tls'/],
+  ];
+  for (const [line, re] of rows) await t.rejects(startServer(`. {\n    ${line}\n    whoami\n}\n`), re, line);
+});
+
+t.test('dnstap: encoding round trip against dnstap-ldns for IPv6 and large times', { skip }, async (t) => {
+  // A file holding one hand-made frame, as fstrm_capture writes them: START, the data frame, STOP.
+  const dir = tempDir('dnstap');
+  const ct = Buffer.from('protobuf:dnstap.Dnstap');
+  const start = Buffer.alloc(20 + ct.length);
+  start.writeUInt32BE(12 + ct.length, 4);
+  start.writeUInt32BE(2, 8);
+  start.writeUInt32BE(1, 12);
+  start.writeUInt32BE(ct.length, 16);
+  ct.copy(start, 20);
+  const payload = encodeDnstap({ identity: Buffer.from('id6'), version: Buffer.from('v6') }, {
+    type: MESSAGE_TYPE.CLIENT_QUERY, family: 2, protocol: 2,
+    queryAddress: Buffer.from('20010db8000000000000000000000053', 'hex'), queryPort: 65535, queryTime: Date.UTC(2099, 11, 31, 23, 59, 59, 999) + 0.5,
+  });
+  const frame = Buffer.alloc(4 + payload.length);
+  frame.writeUInt32BE(payload.length, 0);
+  payload.copy(frame, 4);
+  const stop = Buffer.from([0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 3]);
+  writeFileSync(join(dir, 'one.fstrm'), Buffer.concat([start, frame, stop]));
+  const [e] = await decode(join(dir, 'one.fstrm'));
+  t.equal(e?.type, 'CLIENT_QUERY');
+  t.equal(e?.identity, 'id6');
+  t.equal(e?.version, 'v6');
+  t.equal(e?.family, 'INET6');
+  t.equal(e?.protocol, 'TCP');
+  t.equal(e?.address, '2001:db8::53');
+  t.equal(e?.port, 65535);
+  t.match(e?.queryTime, /2099-12-31 23:59:59\.9995/, 'seconds past 2^32 and the nanoseconds as fixed32');
+});
+
+t.test('dnstap: client queries and responses reach fstrm_capture over unix (full) and tcp', { skip }, async (t) => {
+  const dir = tempDir('dnstap');
+  const sock = join(dir, 'tap.sock');
+  const tcpPort = await freePort();
+  const unix = await startCapture(dir, 'unix', { unix: sock });
+  t.teardown(() => unix.stop());
+  const tcp = await startCapture(dir, 'tcp', { port: tcpPort });
+  t.teardown(() => tcp.stop());
+  const srv = await serveCli((port) => `.:${port} {
+    bind 127.0.0.1
+    dnstap unix://${sock} full {
+        identity tap-one
+        version tap-v1
+        extra "x {type} {name} {rcode}"
+    }
+    dnstap tcp://127.0.0.1:${tcpPort}
+    whoami
+}
+`);
+  t.teardown(() => srv.stop());
+  // Both outputs connect in the background; until then messages are dropped, like CoreDNS's.
+  await waitFor('both outputs to connect', () => srv.output().includes(`Connected to dnstap endpoint unix://${sock}`)
+    && srv.output().includes(`Connected to dnstap endpoint tcp://127.0.0.1:${tcpPort}`), 15_000, 50);
+  const udpPort = await freePort();
+  const tcpSrc = await freePort();
+  const a = await dig(srv.port, ['-b', `127.0.0.1#${udpPort}`, 'udp.tap.example', 'A']);
+  t.equal(a.status, 'NOERROR');
+  const b = await dig(srv.port, ['-b', `127.0.0.1#${tcpSrc}`, '+tcp', 'tcp.tap.example', 'TXT']);
+  t.equal(b.status, 'NOERROR');
+  await terminate(srv);
+  await unix.stop();
+  await tcp.stop();
+
+  const full = await decode(unix.file);
+  const udp = named(full, 'udp.tap.example.');
+  t.same(udp.map((e) => e.type), ['CLIENT_QUERY', 'CLIENT_RESPONSE'], 'a query then its response');
+  for (const e of udp) {
+    t.equal(e.identity, 'tap-one');
+    t.equal(e.version, 'tap-v1');
+    t.equal(e.family, 'INET');
+    t.equal(e.protocol, 'UDP');
+    t.equal(e.address, '127.0.0.1');
+    t.equal(e.port, udpPort, 'the asker\'s source port');
+    t.ok(e.queryTime, 'query time set');
+  }
+  const [uq, ur] = udp;
+  t.match(uq!.queryMessage, /;udp\.tap\.example\.\tIN\tA/, '`full`: the query as received');
+  t.notOk(uq!.responseMessage);
+  t.notOk(uq!.responseTime, 'a query has no response time');
+  t.match(ur!.responseMessage, /flags: qr aa rd/, '`full`: the response as sent');
+  t.match(ur!.responseMessage, /udp\.tap\.example\.\t0\tIN\tA\t127\.0\.0\.1/, 'whoami\'s answer in it');
+  t.notOk(ur!.queryMessage, 'the response message carries only the response (as CoreDNS)');
+  t.ok(ur!.responseTime! >= ur!.queryTime!, 'response time not before query time');
+  t.equal(ur!.queryTime, uq!.queryTime, 'both carry the time the query arrived');
+  const overTcp = named(full, 'tcp.tap.example.');
+  t.same(overTcp.map((e) => [e.type, e.protocol, e.port]), [['CLIENT_QUERY', 'TCP', tcpSrc], ['CLIENT_RESPONSE', 'TCP', tcpSrc]]);
+
+  // dnstap-ldns does not print `extra`: read it from the protobuf, response labels are `-` as in CoreDNS.
+  const extras = payloads(unix.file).map((p) => bytesField(p, 3)?.toString()).filter((x) => x?.includes('udp.tap'));
+  t.same(extras, ['x A udp.tap.example. -', 'x A udp.tap.example. -']);
+
+  // The second line gets every message too, without the DNS messages (so found by the asker's port) and with the defaults.
+  const plain = await decode(tcp.file);
+  const ptcp = plain.filter((e) => e.port === udpPort);
+  t.same(ptcp.map((e) => e.type), ['CLIENT_QUERY', 'CLIENT_RESPONSE'], 'tcp:// output: same messages');
+  for (const e of ptcp) {
+    t.notOk(e.queryMessage ?? e.responseMessage, 'no `full`: no DNS message');
+    t.match(e.version, /^clusterdns-/, 'default version');
+    t.equal(e.port, udpPort);
+  }
+  t.same(payloads(tcp.file).filter((p) => bytesField(p, 3)), [], 'no `extra`: field left out');
+});
+
+t.test('dnstap: no collector leaves answers alone; the output reconnects once one listens', { skip }, async (t) => {
+  const dir = tempDir('dnstap');
+  const sock = join(dir, 'late.sock');
+  const srv = await serveCli((port) => `.:${port} {
+    bind 127.0.0.1
+    dnstap ${sock} full
+    whoami
+}
+`);
+  t.teardown(() => srv.stop());
+  for (let i = 0; i < 20; i++) {
+    const began = performance.now();
+    const r = await dig(srv.port, [`dead${i}.tap.example`, 'A']);
+    t.equal(r.status, 'NOERROR', `answer ${i} with no collector`);
+    t.ok(performance.now() - began < 1500, 'answered at once (dig allows 2 s)');
+  }
+  await waitFor('the failure to be logged', () => srv.output().includes(`[ERROR] plugin/dnstap: No connection to dnstap endpoint unix://${sock}`));
+
+  const cap = await startCapture(dir, 'late', { unix: sock });
+  t.teardown(() => cap.stop());
+  await waitFor('the output to reconnect', () => srv.output().includes(`Connected to dnstap endpoint unix://${sock}`), 20_000, 100);
+  const r = await dig(srv.port, ['after.tap.example', 'A']);
+  t.equal(r.status, 'NOERROR');
+  await terminate(srv);
+  await cap.stop();
+  const entries = await decode(cap.file);
+  t.same(named(entries, 'after.tap.example.').map((e) => e.type), ['CLIENT_QUERY', 'CLIENT_RESPONSE'], 'taps flow after the reconnect');
+  t.same(entries.filter((e) => e.text.includes('dead')), [], 'what came while nobody listened was dropped, not queued');
+});
+
+t.test('dnstap: a collector that never answers READY does not slow answers', { skip }, async (t) => {
+  const dir = tempDir('dnstap');
+  const sock = join(dir, 'mute.sock');
+  const conns: Socket[] = [];
+  const mute = createServer((c) => { conns.push(c); });
+  await new Promise<void>((r) => mute.listen(sock, r));
+  t.teardown(() => {
+    for (const c of conns) c.destroy();
+    mute.close();
+  });
+  const srv = await serveCli((port) => `.:${port} {\n    bind 127.0.0.1\n    dnstap ${sock}\n    whoami\n}\n`);
+  t.teardown(() => srv.stop());
+  await waitFor('the output to connect', () => conns.length > 0);
+  for (let i = 0; i < 10; i++) {
+    const began = performance.now();
+    t.equal((await dig(srv.port, [`mute${i}.tap.example`, 'A'])).status, 'NOERROR');
+    t.ok(performance.now() - began < 1500, 'answered at once');
+  }
+  // The handshake gives up after 4 s and redials.
+  await waitFor('the handshake timeout to be logged', () => srv.output().includes('no ACCEPT within 4s'), 15_000, 100);
+  await waitFor('a redial', () => conns.length > 1, 15_000, 100);
+});
+
+t.test('dnstap: clusterdns check loads a Corefile with dnstap (and connects nowhere)', { skip }, async (t) => {
+  const dir = tempDir('dnstap');
+  const file = join(dir, 'Corefile');
+  writeFileSync(file, `. {\n    dnstap ${join(dir, 'nobody.sock')} full {\n        identity x\n    }\n    dnstap tcp://127.0.0.1:9 {\n        extra "{name}"\n    }\n    whoami\n}\n`);
+  const r = await run(process.execPath, [cli, 'check', '-conf', file], { timeout: 30_000 });
+  t.equal(r.stdout, `${file}: OK (1 server block)\n`);
+  t.equal(r.stderr, '', 'no connection attempt, so no dnstap error');
+  writeFileSync(file, '. {\n    dnstap tcp://nowhere\n}\n');
+  const bad = await run(process.execPath, [cli, 'check', '-conf', file], { timeout: 30_000 }).then(() => undefined, (e: { stderr: string; code: number }) => e);
+  t.equal(bad?.code, 1);
+  t.match(bad?.stderr, new RegExp(`${file}:2 - Error during setup: plugin/dnstap: invalid endpoint 'tcp://nowhere'`));
+});
