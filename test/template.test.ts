@@ -1,7 +1,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { loadPlugins } from '../src/plugins/registry.js';
-import { goRegexp } from '../src/plugins/template/goregexp.js';
+import { goRegexp } from '../src/pkg/goregexp.js';
 import { GoMethod, GoStruct, GoTemplate } from '../src/plugins/template/gotemplate.js';
 import { checkCorefile } from '../src/server/check.js';
 import { loadConfig } from '../src/server/config.js';

@@ -6,6 +6,8 @@ export interface DirectiveRegistry {
   known(name: string): boolean;
   /** Plugins whose setup refuses a second instance in one server block (kubernetes, cache, errors, …). */
   once(name: string): boolean;
+  /** Plugins that filter which queries their block takes (`view`): such a block may share its zones. */
+  filters?(name: string): boolean;
 }
 
 /**
@@ -41,6 +43,8 @@ export function validateCorefile(cf: Corefile, registry: DirectiveRegistry, dnsP
 
   const served = new Set<string>();
   cf.blocks.forEach((block, i) => {
+    // CoreDNS registers only unfiltered blocks: a filtered one shares its zone with any other block.
+    if (block.directives.some((d) => registry.filters?.(d.name))) return;
     for (const address of addresses[i]) {
       for (const zone of address.zones) {
         const id = `${address.scheme}://${zone}:${address.port}`;

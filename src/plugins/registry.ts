@@ -8,7 +8,7 @@ import type { PluginDefinition, PluginDefinitions } from '../server/types.js';
 export const PLUGIN_ORDER = [
   'tls', 'timeouts', 'reload', 'bufsize', 'bind', 'ready', 'health', 'prometheus', 'errors', 'log', 'dnstap', 'local', 'acl', 'any', 'chaos',
   'loadbalance', 'cache', 'rewrite', 'header', 'autopath', 'minimal', 'template', 'transfer', 'hosts', 'k8s_external', 'kubernetes', 'file', 'loop', 'forward',
-  'whoami',
+  'whoami', 'view',
 ] as const;
 
 let definitions: PluginDefinitions | undefined;

@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
 import { parseCorefile, parseServerKey, readConfigFile, validateCorefile } from '../corefile/index.js';
 import { CorefileError, SetupError, type Corefile, type ServerAddress, type ServerBlock } from '../corefile/types.js';
-import { DEFAULT_TCP_LIMITS, type TcpLimits, type TlsListen } from './listeners.js';
+import { logger } from '../pkg/log.js';
+import { DEFAULT_TCP_LIMITS, type Peer, type TcpLimits, type TlsListen } from './listeners.js';
 import { RCODE } from './wire/constants.js';
 import type { Next, Plugin, PluginDefinitions, Query, Reply, SetupContext, SharedServices } from './types.js';
+
+const log = logger();
 
 export const DEFAULT_COREFILE = '.:53 {\n    whoami\n    log\n}\n';
 
@@ -23,6 +26,10 @@ export interface Block {
   responseFlags?: FlagRules;
   /** AXFR/IXFR reach the chain (a plugin answers them); else the server refuses them. */
   transfers: boolean;
+  /** The block's `view`: it takes a query of its zones only when `filter` passes (CoreDNS's FilterFuncs). */
+  filter?: (q: Query, peer: Peer) => boolean;
+  /** The view's name ('' without one): the `view` label of metrics. */
+  view: string;
 }
 
 /** Header bits to set and to clear, as masks of the 16-bit flags word. */
@@ -58,6 +65,11 @@ export interface PortRoutes {
   scheme: 'dns' | 'tls';
   tls?: TlsListen;
   zones: Map<string, Block>;
+  /**
+   * Only on a port where some block has a `view`: every block of each zone in Corefile order, tried in turn
+   * (the first whose filter passes, or that has none, takes the query); `zones` then holds no routes.
+   */
+  views?: Map<string, Block[]>;
   /** TCP deadlines of the port: the `timeouts` plugin of its first block that has one. */
   timeouts: Pick<TcpLimits, 'readMs' | 'writeMs' | 'idleMs'>;
   /** Queries of every class are routed, not only IN: a block on the port has `chaos` or `forward`. */
@@ -72,18 +84,34 @@ export interface Config {
   ports: PortRoutes[];
 }
 
+/** `name` without its first label, honouring escaped dots (`a\.b.example.`); the root's parent is undefined. */
+function parentName(name: string): string | undefined {
+  if (name === '.') return undefined;
+  let i = 0;
+  while (i < name.length && name[i] !== '.') i += name[i] === '\\' ? 2 : 1;
+  return i + 1 >= name.length ? '.' : name.slice(i + 1);
+}
+
 /** Longest-match zone lookup: walks the name's suffixes from the full name to the root. */
 export function routeZone(routes: PortRoutes, lname: string): [string, Block] | undefined {
-  let name = lname;
-  for (;;) {
+  for (let name: string | undefined = lname; name !== undefined; name = parentName(name)) {
     const b = routes.zones.get(name);
     if (b) return [name, b];
-    if (name === '.') return undefined;
-    let i = 0;
-    // Skip one label, honouring escaped dots (`a\.b.example.`).
-    while (i < name.length && name[i] !== '.') i += name[i] === '\\' ? 2 : 1;
-    name = i + 1 >= name.length ? '.' : name.slice(i + 1);
   }
+  return undefined;
+}
+
+/**
+ * routeZone on a port with views (CoreDNS's ServeDNS): at each suffix the zone's blocks are tried in
+ * Corefile order and the first that takes `q` wins; when none does, the parent zones are tried next.
+ */
+export function routeView(views: Map<string, Block[]>, q: Query, peer: Peer): [string, Block] | undefined {
+  for (let name: string | undefined = q.lname; name !== undefined; name = parentName(name)) {
+    const blocks = views.get(name);
+    if (!blocks) continue;
+    for (const b of blocks) if (!b.filter || b.filter(q, peer)) return [name, b];
+  }
+  return undefined;
 }
 
 /** RA is set on a block's answers when it can recurse, i.e. it has `forward` (log and prometheus need it too). */
@@ -146,7 +174,7 @@ export function readCorefile(opts: Pick<LoadOptions, 'file' | 'text'>): { cf: Co
 export async function loadConfig(opts: LoadOptions): Promise<Config> {
   const { cf, text } = readCorefile(opts);
   const defs = opts.plugins;
-  validateCorefile(cf, { known: (n) => defs.has(n), once: (n) => !!defs.get(n)?.once }, opts.dnsPort);
+  validateCorefile(cf, { known: (n) => defs.has(n), once: (n) => !!defs.get(n)?.once, filters: (n) => !!defs.get(n)?.filter }, opts.dnsPort);
   const rank = new Map([...defs.keys()].map((name, i) => [name, i]));
   const blocks: Block[] = [];
   try {
@@ -156,6 +184,7 @@ export async function loadConfig(opts: LoadOptions): Promise<Config> {
     throw e;
   }
   const ports = new Map<number, PortRoutes>();
+  const routesOf = new Map<PortRoutes, Map<string, Block[]>>();
   for (const b of blocks) {
     // Several bind lines in a block add up, like CoreDNS.
     const bind = b.plugins.flatMap((p) => (p.name === 'bind' ? (p as { addresses?: string[] }).addresses ?? [] : []));
@@ -179,10 +208,28 @@ export async function loadConfig(opts: LoadOptions): Promise<Config> {
       else pr.bind = [];
       if (opensClasses(b.plugins)) pr.anyClass = true;
       for (const z of a.zones) {
-        if (pr.zones.has(z)) throw new CorefileError(b.file, b.line, `cannot serve ${scheme}://${z}:${port} - it is already defined`);
-        pr.zones.set(z, b);
+        // Like CoreDNS, only blocks without a view claim a zone: filtered ones may share it with anything.
+        if (!b.filter) {
+          if (pr.zones.has(z)) throw new CorefileError(b.file, b.line, `cannot serve ${scheme}://${z}:${port} - it is already defined`);
+          pr.zones.set(z, b);
+        }
+        const all = routesOf.get(pr) ?? new Map<string, Block[]>();
+        routesOf.set(pr, all);
+        const list = all.get(z);
+        if (list?.includes(b)) continue;
+        if (b.filter && list?.some((x) => !x.filter)) {
+          log.warn(`${b.file}:${b.line}: view ${b.view} never serves ${scheme}://${z}:${port}: a block without view comes first and takes every query (put the catch-all block last)`);
+        }
+        if (list) list.push(b);
+        else all.set(z, [b]);
       }
     }
+  }
+  // The blocks-in-turn routing only where a view needs it: a port without one keeps the single map lookup.
+  for (const [pr, all] of routesOf) {
+    if (![...all.values()].some((l) => l.some((b) => b.filter))) continue;
+    pr.views = all;
+    pr.zones = new Map();
   }
   return { file: opts.file, sha512: createHash('sha512').update(text).digest('hex'), blocks, ports: [...ports.values()] };
 }
@@ -222,8 +269,14 @@ async function setupBlock(sb: ServerBlock, opts: LoadOptions, rank: Map<string, 
   return {
     file: sb.file, line: sb.line, addresses, zones, plugins, handler: composeChain(plugins), observers: plugins.filter((p) => p.sent),
     ra: blockRecurses(plugins), responseFlags: blockResponseFlags(plugins),
-    transfers: plugins.some((p) => p.transfers),
+    transfers: plugins.some((p) => p.transfers), ...viewOf(plugins),
   };
+}
+
+/** The block's filter from its `view` plugin (one per block: the plugin is `once`). */
+function viewOf(plugins: Plugin[]): Pick<Block, 'filter' | 'view'> {
+  const v = plugins.find((p) => p.filter);
+  return v ? { filter: v.filter!.bind(v), view: v.viewName ?? '' } : { view: '' };
 }
 
 export async function closePlugins(blocks: Pick<Block, 'plugins'>[]): Promise<void> {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { applyFlagRules, closePlugins, DEFAULT_COREFILE, loadConfig, routeZone, type Block, type Config, type PortRoutes } from './config.js';
+import { applyFlagRules, closePlugins, DEFAULT_COREFILE, loadConfig, routeView, routeZone, type Block, type Config, type PortRoutes } from './config.js';
 import { SharedHttp } from './http.js';
 import { DEFAULT_TCP_LIMITS, DnsListener, Frames, requestsCert, type Answer, type Peer, type TcpLimits } from './listeners.js';
 import { logger } from '../pkg/log.js';
@@ -11,7 +11,7 @@ import { PluginError, ReentryError, type PluginDefinitions, type Query, type Ree
 import { CLASS, RCODE, SERVER_UDP_SIZE, TYPE } from './wire/constants.js';
 import { decodeMessage, encodeMessage, type Message } from './wire/message.js';
 import { fqdn } from '../pkg/zone.js';
-import { isParseFailure, parseQuery } from './wire/query.js';
+import { isParseFailure, parseQuery, type ParsedQuery } from './wire/query.js';
 
 const log = logger();
 
@@ -23,6 +23,16 @@ function listenerKey(host: string, pr: PortRoutes): string {
   if (pr.scheme === 'dns') return `${host}|${pr.port}`;
   const kind = !pr.tls ? 'tcp' : requestsCert(pr.tls.clientAuth) ? 'tls+cert' : 'tls';
   return `${kind}|${host}|${pr.port}`;
+}
+
+/** One object literal with every field: a single hidden class keeps the plugin chain's property reads fast. */
+function toQuery(pq: ParsedQuery, peer: Peer, routes: PortRoutes, zone: string, reentry: Reentry | undefined): Query {
+  return {
+    id: pq.id, opcode: pq.opcode, rd: pq.rd, cd: pq.cd, name: pq.name, lname: pq.lname, type: pq.type,
+    class: pq.class, edns: pq.edns, raw: pq.raw, questionEnd: pq.questionEnd, proto: peer.proto,
+    remoteAddress: peer.address, remotePort: peer.port, family: peer.family, server: routes.server, zone,
+    start: performance.now(), reentry,
+  };
 }
 
 /**
@@ -170,7 +180,7 @@ export class DnsServer {
     this.lameduckMs = this.stagedLameduckMs;
     for (const b of config.blocks) {
       for (const a of b.addresses) for (const z of a.zones) for (const p of b.plugins) {
-        this.metrics.pluginEnabled.set({ server: `${a.scheme}://:${a.port}`, zone: z, view: '', name: p.name }, 1);
+        this.metrics.pluginEnabled.set({ server: `${a.scheme}://:${a.port}`, zone: z, view: b.view, name: p.name }, 1);
       }
     }
     if (old) await closePlugins(old.blocks);
@@ -242,17 +252,16 @@ export class DnsServer {
         answer: [], authority: [], additional: [], edns: { udpSize: SERVER_UDP_SIZE, version: 0, do: pq.edns.do },
       });
     }
-    const route = pq.class === CLASS.IN || routes.anyClass ? routeZone(routes, pq.lname) : undefined;
+    const open = pq.class === CLASS.IN || routes.anyClass;
+    // A port with views builds the query first: the blocks' filters look at it to pick the route.
+    const early = open && routes.views ? toQuery(pq, peer, routes, '', reentry) : undefined;
+    const route = !open ? undefined : early ? routeView(routes.views!, early, peer) : routeZone(routes, pq.lname);
     // No zone, a class no block on the port takes, or a zone transfer in a block without `transfer`: REFUSED like CoreDNS.
     if (!route || ((pq.type === TYPE.AXFR || pq.type === TYPE.IXFR) && !route[1].transfers)) return errorResponse(pq, RCODE.REFUSED, false);
     const [zone, block] = route;
-    // One object literal with every field: a single hidden class keeps the plugin chain's property reads fast.
-    const q: Query = {
-      id: pq.id, opcode: pq.opcode, rd: pq.rd, cd: pq.cd, name: pq.name, lname: pq.lname, type: pq.type,
-      class: pq.class, edns: pq.edns, raw: pq.raw, questionEnd: pq.questionEnd, proto: peer.proto,
-      remoteAddress: peer.address, remotePort: peer.port, family: peer.family, server: routes.server, zone,
-      start: performance.now(), reentry,
-    };
+    let q: Query;
+    if (early) (q = early).zone = zone;
+    else q = toQuery(pq, peer, routes, zone, reentry);
     let r: Reply | Promise<Reply>;
     try {
       r = block.handler(q);
@@ -318,7 +327,7 @@ export class DnsServer {
       id: Math.floor(Math.random() * 0xffff), qr: false, rd: true, rcode: 0, question: { name: fqdn(name), type, class: CLASS.IN },
       answer: [], authority: [], additional: [], edns: { udpSize: SERVER_UDP_SIZE, version: 0, do: false },
     });
-    const out = await this.handle(raw, { proto: 'tcp', address: '127.0.0.1', port: 0, family: 1 }, routes, reentry);
+    const out = await this.handle(raw, { proto: 'tcp', address: '127.0.0.1', port: 0, family: 1, localAddress: '127.0.0.1', localPort: 0 }, routes, reentry);
     // Deeper down the chain went too far: every level fails, whatever its plugins made of it.
     if (reentry.root.error) throw reentry.root.error;
     if (!out) throw new Error(`no answer for internal query ${name}`);

@@ -12,6 +12,9 @@ export interface Peer {
   address: string;
   port: number;
   family: 1 | 2;
+  /** The address and port the query came in on (`view`'s server_ip()/server_port()); a wildcard UDP socket knows only its bind address. */
+  localAddress?: string;
+  localPort?: number;
 }
 
 /** Several messages answering one query (a zone transfer over TCP): `first`, then `rest` as the socket drains. */
@@ -158,11 +161,13 @@ export class DnsListener {
       return;
     }
     const udp = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6, recvBufferSize: 4 << 20, ...own });
+    const localAddress = this.host;
+    let localPort = this.port;
     udp.on('message', (msg, rinfo) => {
       const [address, family] = unmap(rinfo.address);
       let r: Answer | Promise<Answer>;
       try {
-        r = this.handler(msg, { proto: 'udp', address, port: rinfo.port, family });
+        r = this.handler(msg, { proto: 'udp', address, port: rinfo.port, family, localAddress, localPort });
       } catch (e) {
         log.error(`handler threw: ${(e as Error).stack}`);
         return;
@@ -179,6 +184,7 @@ export class DnsListener {
       udp.once('error', reject);
       udp.bind({ port: this.port, address: this.host }, () => { udp.off('error', reject); resolve(); });
     });
+    localPort = udp.address().port;
     const tcp = await this.listenTcp(udp.address().port, v6, own).catch((e) => { udp.close(); throw e; });
     this.udp = udp;
     this.tcp = tcp;
@@ -227,7 +233,9 @@ export class DnsListener {
       return;
     }
     const [address, family] = unmap(sock.remoteAddress ?? '');
-    const peer: Peer = { proto: 'tcp', address, port: sock.remotePort ?? 0, family };
+    const peer: Peer = {
+      proto: 'tcp', address, port: sock.remotePort ?? 0, family, localAddress: unmap(sock.localAddress ?? '')[0], localPort: sock.localPort ?? 0,
+    };
     // Through the listener, not captured: a reload swaps the handler under open connections.
     const conn = new TcpConn(sock, peer, lim, (buf, p) => this.handler(buf, p));
     this.conns.set(sock, conn);

@@ -1,5 +1,6 @@
 import type { Directive, ServerAddress } from '../corefile/types.js';
 import type { Registry } from '../pkg/metrics.js';
+import type { Peer } from './listeners.js';
 import type { Message } from './wire/message.js';
 import type { ParsedQuery } from './wire/query.js';
 
@@ -84,6 +85,14 @@ export interface Plugin {
    * runs, like CoreDNS's zone plugins do without transfer.
    */
   readonly transfers?: boolean;
+  /**
+   * A server-block filter (CoreDNS's dnsserver.Viewer, the `view` plugin): the block takes a query only when
+   * this is true, else routing tries the next block of the zone. Runs before the chain, on every query of
+   * the zone, so it must be cheap and must not throw.
+   */
+  filter?(q: Query, peer: Peer): boolean;
+  /** The filter's name (`view NAME`): the `view` label of the block's metrics. */
+  readonly viewName?: string;
   /** For the `ready` plugin: true once the plugin can answer correctly (e.g. informers synced). */
   ready?(): boolean;
   /** Called once the instance is no longer used (reload, shutdown). */
@@ -174,6 +183,8 @@ export interface PluginDefinition {
   name: string;
   /** Once per server block (CoreDNS: "this plugin can only be used once per Server Block"). */
   once?: boolean;
+  /** A server-block filter (`view`): its block may share zone and port with others (see Plugin.filter). */
+  filter?: boolean;
   setup(d: Directive, ctx: SetupContext): Plugin | Promise<Plugin>;
 }
 

@@ -3,7 +3,7 @@ import type { PluginDefinition } from '../../server/types.js';
 import { classNumber, rcodeNumber, typeByMnemonic } from '../../server/wire/constants.js';
 import { SetupArgs } from '../../pkg/args.js';
 import { Fall } from '../../pkg/fall.js';
-import { GoRegexpError, goRegexp } from './goregexp.js';
+import { GoRegexpError, goRegexp } from '../../pkg/goregexp.js';
 import { GoTemplate, TemplateSyntaxError } from './gotemplate.js';
 import { Template, templateMetrics, type TemplateRule } from './handler.js';
 
