@@ -10,6 +10,8 @@ import { waitFor } from './helpers/wait.js';
 import { exposedSeries, labelValuesUses, promqlUses, type PromqlUse } from './helpers/promql.js';
 import { freePort, startBlackhole, startDnsmasq } from './helpers/upstream.js';
 import { tempDir } from './helpers/temp-dir.js';
+import { NodecacheMetrics } from '../src/nodecache/metrics.js';
+import { createRegistry } from '../src/pkg/metrics.js';
 
 /**
  * deploy/monitoring/ points at metrics that exist: every metric name and label in the PromQL of the alert
@@ -80,6 +82,9 @@ function check(use: Use, series: Map<string, Set<string>>, owns: (metric: string
 
 const uses = collectUses();
 const isVip = (m: string) => m.startsWith('clusterdns_vip_');
+const isNodecache = (m: string) => m.includes('_nodecache_');
+/** Metrics a `clusterdns serve` scrape answers for. */
+const isDns = (m: string) => !isVip(m) && !isNodecache(m);
 
 t.test('the PromQL extraction finds what the files reference', async (t) => {
   const all = new Set(uses.flatMap((u) => [...u.uses.selectors.keys()]));
@@ -191,14 +196,14 @@ dead.test:${dnsPort} {
   const series = exposedSeries(await scrape(url));
   let checked = 0;
   for (const use of uses) {
-    const problems = check(use, series, (m) => !isVip(m));
-    if ([...use.uses.selectors.keys()].some((m) => !isVip(m) && !SYNTHETIC.has(m))) checked++;
+    const problems = check(use, series, isDns);
+    if ([...use.uses.selectors.keys()].some((m) => isDns(m) && !SYNTHETIC.has(m))) checked++;
     t.same(problems, [], use.where);
   }
   t.ok(checked >= 40, `${checked} DNS expressions checked`);
 
   // And the check does catch a panel that points nowhere.
-  const bogus = (expr: string, shown: string[] = []) => check({ where: 'bogus', expr, uses: promqlUses(expr), shown }, series, (m) => !isVip(m));
+  const bogus = (expr: string, shown: string[] = []) => check({ where: 'bogus', expr, uses: promqlUses(expr), shown }, series, isDns);
   t.same(bogus('sum(rate(coredns_forward_responses_total[5m]))'), ['bogus: metric coredns_forward_responses_total is not exported']);
   t.same(bogus('sum(rate(coredns_dns_requests_total{rcode="SERVFAIL"}[5m])) by (to)', ['zone']), [
     'bogus: coredns_dns_requests_total has no label rcode',
@@ -239,4 +244,18 @@ t.test('every metric and label of the VIP rules and dashboard is exported by clu
     t.same(check(use, series, isVip), [], use.where);
   }
   t.ok(checked >= 6, `${checked} VIP expressions checked`);
+});
+
+t.test('every metric and label of the node-local cache rules is exported by the nodecache agent', async (t) => {
+  // The agent's own metrics, as its process registers them (its cache and forward metrics are the DNS server's, checked above).
+  const registry = createRegistry();
+  new NodecacheMetrics(registry).rules.set({ mode: 'iptables' }, 24);
+  const series = exposedSeries(await registry.metrics());
+  let checked = 0;
+  for (const use of uses.filter((u) => [...u.uses.selectors.keys()].some(isNodecache))) {
+    checked++;
+    t.same(check(use, series, isNodecache), [], use.where);
+  }
+  t.ok(checked >= 2, `${checked} nodecache expressions checked`);
+  t.ok(uses.some((u) => /up\{job="node-local-dns"\}/.test(u.expr)), 'the cache being down is alerted on');
 });
