@@ -16,7 +16,7 @@ type Record = (i: number) => void;
 
 function cells(): { record: Record; registry: client.Registry } {
   const registry = new client.Registry();
-  const s = recorderFor(registry).seriesFor('dns://:53', 'cluster.local.');
+  const s = recorderFor(registry).view('').seriesFor('dns://:53', 'cluster.local.');
   return {
     registry,
     record: (i) => {

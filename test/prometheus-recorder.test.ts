@@ -31,7 +31,7 @@ t.test('cells print what prom-client prints', async (t) => {
     ['dns://:1053', '.', 'other', true, 1, true, 0.1, 512, 4096, '', 'REFUSED'],
   ];
   for (const [server, zone, type, tcp, family, dnssec, seconds, qsize, rsize, plugin, rcode] of queries) {
-    const s = recorder.seriesFor(server, zone);
+    const s = recorder.view('').seriesFor(server, zone);
     const proto = tcp ? 'tcp' : 'udp';
     if (dnssec) {
       s.dnssecOk();

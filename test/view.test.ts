@@ -113,6 +113,7 @@ const SPLIT = `. {
         expr client_ip() == '127.0.0.2'
         expr port() != '0'
     }
+    prometheus 127.0.0.1:0
     hosts {
         10.0.0.2 test
     }
@@ -137,6 +138,7 @@ tcp.example {
 }
 
 . {
+    prometheus 127.0.0.1:0
     hosts {
         10.0.0.3 test
     }
@@ -167,6 +169,9 @@ t.test('view through dig: the first block whose view passes answers, the catch-a
   const metrics = await srv.server.registry.metrics();
   t.match(metrics, /coredns_plugin_enabled\{server="dns:\/\/:0",zone="\.",view="local-two",name="hosts"\} 1/, 'plugin_enabled carries the view');
   t.match(metrics, /coredns_plugin_enabled\{server="dns:\/\/:0",zone="\.",view="",name="hosts"\} 1/);
+  t.match(metrics, /coredns_dns_requests_total\{server="dns:\/\/:0",zone="\.",view="local-two",proto="udp",family="1",type="A"\} 1\n/, 'prometheus: the view label');
+  t.match(metrics, /coredns_dns_requests_total\{server="dns:\/\/:0",zone="\.",view="local-two",proto="tcp",family="1",type="A"\} 1\n/);
+  t.match(metrics, /coredns_dns_requests_total\{server="dns:\/\/:0",zone="\.",view="",proto="udp",family="1",type="A"\} 3\n/, 'the catch-all: no view');
 });
 
 t.test('view in-process: routing table and a port without views keeps single-block routes', async (t) => {

@@ -327,7 +327,11 @@ export class DnsServer {
       id: Math.floor(Math.random() * 0xffff), qr: false, rd: true, rcode: 0, question: { name: fqdn(name), type, class: CLASS.IN },
       answer: [], authority: [], additional: [], edns: { udpSize: SERVER_UDP_SIZE, version: 0, do: false },
     });
-    const out = await this.handle(raw, { proto: 'tcp', address: '127.0.0.1', port: 0, family: 1, localAddress: '127.0.0.1', localPort: 0 }, routes, reentry);
+    // Asked on behalf of `from`'s client, as CoreDNS's upstream.Lookup does: views route it by that client.
+    const peer: Peer = from
+      ? { proto: 'tcp', address: from.remoteAddress, port: from.remotePort, family: from.family }
+      : { proto: 'tcp', address: '127.0.0.1', port: 0, family: 1 };
+    const out = await this.handle(raw, peer, routes, reentry);
     // Deeper down the chain went too far: every level fails, whatever its plugins made of it.
     if (reentry.root.error) throw reentry.root.error;
     if (!out) throw new Error(`no answer for internal query ${name}`);

@@ -4,13 +4,13 @@ import type { Registry } from '../../pkg/metrics.js';
 import type { Plugin, Query, Reply } from '../../server/types.js';
 import { metricType } from './qtype.js';
 import { rcodeName } from '../../server/wire/constants.js';
-import type { Recorder } from './recorder.js';
+import type { ViewSeries } from './recorder.js';
 
 /** Records CoreDNS's per-query metrics for its block from what the server sent; `/metrics` serves the server's registry. */
 export class Prometheus implements Plugin {
   readonly name = 'prometheus';
 
-  constructor(readonly address: string, private readonly recorder: Recorder) {}
+  constructor(readonly address: string, private readonly recorder: ViewSeries) {}
 
   sent(q: Query, wire: Buffer, reply: Reply): void {
     const s = this.recorder.seriesFor(q.server, q.zone);

@@ -132,7 +132,7 @@ export class Recorder {
   readonly requestSize: CellHistogram;
   readonly responseSize: CellHistogram;
   readonly doRequests: CellCounter;
-  private readonly series = new Map<string, Map<string, SeriesSet>>();
+  private readonly views = new Map<string, ViewSeries>();
 
   constructor(registry: Registry) {
     this.requests = new CellCounter(registry, 'coredns_dns_requests_total', 'Counter of DNS requests made per zone, protocol and family.');
@@ -143,11 +143,25 @@ export class Recorder {
     this.doRequests = new CellCounter(registry, 'coredns_dns_do_requests_total', 'Counter of DNS requests with DO bit set per zone.');
   }
 
+  /** The series of the blocks with view `name` ('' for none): a block's plugin keeps it, so a query pays no view lookup. */
+  view(name: string): ViewSeries {
+    let v = this.views.get(name);
+    if (!v) this.views.set(name, (v = new ViewSeries(this, name)));
+    return v;
+  }
+}
+
+/** The series sets of one view, by server and zone. */
+export class ViewSeries {
+  private readonly series = new Map<string, Map<string, SeriesSet>>();
+
+  constructor(private readonly r: Recorder, private readonly view: string) {}
+
   seriesFor(server: string, zone: string): SeriesSet {
     let byZone = this.series.get(server);
     if (!byZone) this.series.set(server, (byZone = new Map()));
     let s = byZone.get(zone);
-    if (!s) byZone.set(zone, (s = new SeriesSet(this, server, zone)));
+    if (!s) byZone.set(zone, (s = new SeriesSet(this.r, server, zone, this.view)));
     return s;
   }
 }
@@ -157,7 +171,7 @@ export const recorderFor = metricSet((registry) => new Recorder(registry));
 
 const PROTOS = ['udp', 'tcp'] as const;
 
-/** Cells of one (server, zone): everything a query needs is an index or a map lookup by an interned string. */
+/** Cells of one (server, zone, view): everything a query needs is an index or a map lookup by an interned string. */
 export class SeriesSet {
   /** Key: type label; index: proto * 2 + family - 1. */
   private requests = new Map<string, (CounterCell | undefined)[]>();
@@ -168,14 +182,14 @@ export class SeriesSet {
   private responseSizes: (HistogramCell | undefined)[] = [];
   private doRequests: CounterCell | undefined;
 
-  constructor(private readonly r: Recorder, private readonly server: string, private readonly zone: string) {}
+  constructor(private readonly r: Recorder, private readonly server: string, private readonly zone: string, private readonly view = '') {}
 
   request(type: string, tcp: boolean, family: 1 | 2): void {
     let byTransport = this.requests.get(type);
     if (!byTransport) this.requests.set(type, (byTransport = []));
     const i = (tcp ? 2 : 0) + family - 1;
     const cell = byTransport[i] ?? (byTransport[i] = this.r.requests.cell({
-      server: this.server, zone: this.zone, view: '', proto: PROTOS[tcp ? 1 : 0], family: String(family), type,
+      server: this.server, zone: this.zone, view: this.view, proto: PROTOS[tcp ? 1 : 0], family: String(family), type,
     }));
     cell.n++;
   }
@@ -184,13 +198,13 @@ export class SeriesSet {
     let byRcode = this.responses.get(plugin);
     if (!byRcode) this.responses.set(plugin, (byRcode = new Map()));
     let cell = byRcode.get(rcode);
-    if (!cell) byRcode.set(rcode, (cell = this.r.responses.cell({ server: this.server, zone: this.zone, view: '', rcode, plugin })));
+    if (!cell) byRcode.set(rcode, (cell = this.r.responses.cell({ server: this.server, zone: this.zone, view: this.view, rcode, plugin })));
     cell.n++;
   }
 
   duration(type: string, seconds: number): void {
     let cell = this.durations.get(type);
-    if (!cell) this.durations.set(type, (cell = this.r.duration.cell({ server: this.server, zone: this.zone, view: '', type })));
+    if (!cell) this.durations.set(type, (cell = this.r.duration.cell({ server: this.server, zone: this.zone, view: this.view, type })));
     cell.observe(seconds);
   }
 
@@ -201,10 +215,10 @@ export class SeriesSet {
   }
 
   private protoLabels(i: 0 | 1): Labels {
-    return { server: this.server, zone: this.zone, view: '', proto: PROTOS[i] };
+    return { server: this.server, zone: this.zone, view: this.view, proto: PROTOS[i] };
   }
 
   dnssecOk(): void {
-    (this.doRequests ??= this.r.doRequests.cell({ server: this.server, zone: this.zone, view: '' })).n++;
+    (this.doRequests ??= this.r.doRequests.cell({ server: this.server, zone: this.zone, view: this.view })).n++;
   }
 }

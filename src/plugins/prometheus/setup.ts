@@ -28,6 +28,8 @@ export const definition: PluginDefinition = {
       }
     }
     ctx.shared.http.route(address, '/metrics', metricsHandler(ctx.shared.registry), 'prometheus');
-    return new Prometheus(address, recorderFor(ctx.shared.registry));
+    // The `view` label is the block's view (CoreDNS reads it from the query's context; a block has one at most).
+    const view = ctx.block.find((x) => x.name === 'view')?.args[0] ?? '';
+    return new Prometheus(address, recorderFor(ctx.shared.registry).view(view));
   },
 };
