@@ -8,7 +8,7 @@ import { dig } from './helpers/dig.js';
 import { serveCli, type ServedCli } from './helpers/serve-cli.js';
 import { startServer } from './helpers/server.js';
 import { tempDir } from './helpers/temp-dir.js';
-import { freePort } from './helpers/upstream.js';
+import { freePort, startBlackhole, startKnot } from './helpers/upstream.js';
 import { waitFor } from './helpers/wait.js';
 import { encodeDnstap, MESSAGE_TYPE } from '../src/plugins/dnstap/proto.js';
 
@@ -63,6 +63,8 @@ interface Entry {
   protocol?: string;
   address?: string;
   port?: number;
+  responseAddress?: string;
+  responsePort?: number;
   queryTime?: string;
   responseTime?: string;
   queryMessage?: string;
@@ -78,10 +80,12 @@ async function decode(file: string): Promise<Entry[]> {
     const field = (name: string) => new RegExp(`^ *${name}: (.*)$`, 'm').exec(text)?.[1]?.replace(/^"(.*)"$/, '$1');
     const block = (name: string) => new RegExp(`^  ${name}: \\|\\n((?: {4}.*\\n?|\\n)*)`, 'm').exec(text)?.[1];
     const port = field('query_port');
+    const rport = field('response_port');
     return {
       type: /^ {2}type: (\w+)/m.exec(text)?.[1] ?? '?', identity: field('identity'), version: field('version'),
       family: field('socket_family'), protocol: field('socket_protocol'), address: field('query_address'),
-      port: port === undefined ? undefined : Number(port), queryTime: field('query_time'), responseTime: field('response_time'),
+      port: port === undefined ? undefined : Number(port), responseAddress: field('response_address'),
+      responsePort: rport === undefined ? undefined : Number(rport), queryTime: field('query_time'), responseTime: field('response_time'),
       queryMessage: block('query_message'), responseMessage: block('response_message'), text,
     };
   });
@@ -249,6 +253,56 @@ t.test('dnstap: client queries and responses reach fstrm_capture over unix (full
     t.equal(e.port, udpPort);
   }
   t.same(payloads(tcp.file).filter((p) => bytesField(p, 3)), [], 'no `extra`: field left out');
+});
+
+t.test('dnstap: forward taps its exchanges with knotd, and a query a hung upstream never answered', { skip }, async (t) => {
+  const knot = await startKnot({ zones: { 'example.org.': readFileSync(new URL('../zones/example.org.zone', import.meta.url), 'utf8') } });
+  t.teardown(() => knot.stop());
+  const hole = await startBlackhole();
+  t.teardown(() => hole.stop());
+  const dir = tempDir('dnstap');
+  const sock = join(dir, 'fwd.sock');
+  const cap = await startCapture(dir, 'fwd', { unix: sock });
+  t.teardown(() => cap.stop());
+  const srv = await serveCli((port) => `.:${port} {
+    bind 127.0.0.1
+    dnstap ${sock} full
+    forward . ${knot.addr}
+}
+hung.example:${port} {
+    bind 127.0.0.1
+    dnstap ${sock}
+    forward . ${hole.addr}
+}
+`, { probe: ['example.org', 'SOA'] });
+  t.teardown(() => srv.stop());
+  await waitFor('both outputs to connect', () => srv.output().split(`Connected to dnstap endpoint unix://${sock}`).length === 3, 15_000, 50);
+  const r = await dig(srv.port, ['www.example.org', 'A']);
+  t.equal(r.status, 'NOERROR');
+  t.equal(r.answer.length, 2, 'knotd\'s answer relayed');
+  const hung = await dig(srv.port, ['x.hung.example', 'A', '+time=10']);
+  t.equal(hung.status, 'SERVFAIL');
+  await terminate(srv);
+  await cap.stop();
+
+  const all = await decode(cap.file);
+  const www = named(all, 'www.example.org.');
+  t.same(www.map((e) => e.type), ['CLIENT_QUERY', 'FORWARDER_QUERY', 'FORWARDER_RESPONSE', 'CLIENT_RESPONSE'], 'CoreDNS\'s order');
+  const [, fq, fr] = www;
+  for (const e of [fq!, fr!]) {
+    t.equal(e.responseAddress, '127.0.0.1', 'the upstream is the response address');
+    t.equal(e.responsePort, knot.port);
+    t.equal(e.protocol, 'UDP');
+    t.equal(e.family, 'INET');
+  }
+  t.match(fq!.queryMessage, /;www\.example\.org\.\tIN\tA/);
+  t.match(fr!.responseMessage, /flags: qr aa/, 'knotd\'s reply, authoritative');
+  t.ok(fr!.responseTime! >= fr!.queryTime!);
+  // The hung block's line has no `full`: its messages are found by the upstream's port.
+  const toHole = all.filter((e) => e.responsePort === hole.port);
+  t.ok(toHole.length >= 1, 'a FORWARDER_QUERY per try');
+  t.same([...new Set(toHole.map((e) => e.type))], ['FORWARDER_QUERY'], 'no response from a hung upstream');
+  t.ok(all.some((e) => e.type === 'CLIENT_RESPONSE' && !e.responseMessage && e.protocol === 'UDP'), 'the SERVFAIL to the client');
 });
 
 t.test('dnstap: no collector leaves answers alone; the output reconnects once one listens', { skip }, async (t) => {

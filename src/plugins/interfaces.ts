@@ -67,6 +67,30 @@ export interface AutoPather {
   autoPathProblem(): string | undefined;
 }
 
+/** One exchange of a forwarder with an upstream, as dnstap's FORWARDER_QUERY and FORWARDER_RESPONSE show it. */
+export interface ForwardExchange {
+  /** The upstream's IP and port. */
+  host: string;
+  port: number;
+  transport: 'udp' | 'tcp';
+  /** performance.now() when the query was sent. */
+  start: number;
+  /** The query as sent (the asker's ID). */
+  query: Buffer;
+  /** The upstream's reply with the asker's ID; undefined when none came (timeout, refused connection). */
+  reply?: Buffer;
+}
+
+/** Offered by dnstap to plugins that tap their own traffic (forward): CoreDNS's Dnstap.TapMessage. */
+export interface Tapper {
+  /** Sends a FORWARDER_QUERY and, when there is a reply, a FORWARDER_RESPONSE for the relaying of `q`. */
+  tapForward(q: Query, x: ForwardExchange): void;
+}
+
+export function isTapper(p: Plugin | undefined): p is Plugin & Tapper {
+  return typeof (p as Partial<Tapper> | undefined)?.tapForward === 'function';
+}
+
 export function isExternaler(p: Plugin | undefined): p is Plugin & Externaler {
   return typeof (p as Partial<Externaler> | undefined)?.external === 'function';
 }

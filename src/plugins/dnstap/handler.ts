@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { client, metricSet } from '../../pkg/metrics.js';
 import { ipv6Bytes } from '../../pkg/ip.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
+import type { ForwardExchange, Tapper } from '../interfaces.js';
 import { formatLine, parseFormat } from '../log/format.js';
 import type { TapOutput } from './io.js';
 import { encodeDnstap, MESSAGE_TYPE, SOCKET_PROTOCOL, type TapMessage, type TapSource } from './proto.js';
@@ -33,7 +34,7 @@ export function addressBytes(ip: string, family: 1 | 2): Buffer {
  * as in CoreDNS) and a CLIENT_RESPONSE with the bytes the server sent. Queries the server asks itself (CNAME
  * chasing) are not a client's and are not tapped.
  */
-export class Dnstap implements Plugin {
+export class Dnstap implements Plugin, Tapper {
   readonly name = 'dnstap';
   private readonly extraFormat: ReturnType<typeof parseFormat> | undefined;
   /** `extra` without labels: the same bytes for every message. */
@@ -60,6 +61,27 @@ export class Dnstap implements Plugin {
     if (!this.output.accepting) return this.output.drop();
     const extra = this.extraFormat ? Buffer.from(formatLine(this.extraFormat, q)) : this.extraFixed;
     this.output.write(encodeDnstap(this.config, m, extra));
+  }
+
+  /**
+   * CoreDNS's forward taps: from this server's side of the upstream socket, so the upstream is the response
+   * address. The local address of that socket is left out (CoreDNS sets it when its proxy knows it).
+   */
+  tapForward(q: Query, x: ForwardExchange): void {
+    if (!this.output.accepting) return this.output.drop();
+    const full = this.config.full;
+    const family = x.host.includes(':') ? 2 : 1;
+    const m: TapMessage = {
+      type: MESSAGE_TYPE.FORWARDER_QUERY, family, protocol: SOCKET_PROTOCOL[x.transport],
+      responseAddress: addressBytes(x.host, family), responsePort: x.port,
+      queryTime: performance.timeOrigin + x.start, queryMessage: full ? x.query : undefined,
+    };
+    this.tap(q, m);
+    if (!x.reply) return;
+    this.tap(q, {
+      ...m, type: MESSAGE_TYPE.FORWARDER_RESPONSE, queryMessage: undefined,
+      responseTime: performance.timeOrigin + performance.now(), responseMessage: full ? x.reply : undefined,
+    });
   }
 
   start(): void {

@@ -4,6 +4,7 @@ import { isSubdomain } from '../../pkg/zone.js';
 import { shuffled } from '../../pkg/shuffle.js';
 import { checkMessage } from '../../server/wire/check.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
+import type { Tapper } from '../interfaces.js';
 import type { ForwardMetrics } from './metrics.js';
 import { UpstreamError, type Transport, type Upstream } from './upstream.js';
 
@@ -43,7 +44,8 @@ export class Forward implements Plugin {
   private inflight = 0;
   private rr = 0;
 
-  constructor(readonly config: ForwardConfig, private readonly metrics: ForwardMetrics) {}
+  /** `taps`: the block's dnstap lines, told of every exchange with an upstream (CoreDNS's SetTapPlugin). */
+  constructor(readonly config: ForwardConfig, private readonly metrics: ForwardMetrics, private readonly taps: readonly Tapper[] = []) {}
 
   private matches(lname: string): boolean {
     const c = this.config;
@@ -77,18 +79,32 @@ export class Forward implements Plugin {
   /** One try at one upstream, over TCP again when a UDP answer comes back truncated. */
   private async attempt(up: Upstream, q: Query): Promise<Buffer> {
     const c = this.config;
-    const transport: Transport = c.forceTcp ? 'tcp' : c.preferUdp ? 'udp' : q.proto;
+    let transport: Transport = c.forceTcp ? 'tcp' : c.preferUdp ? 'udp' : q.proto;
     const start = performance.now();
-    let reply = await up.exchange(q.raw, q.questionEnd, transport);
-    // Unlike CoreDNS (which retries only with prefer_udp), a truncated UDP answer is always fetched again over
-    // TCP: the server then truncates to what the asker takes, keeping as many records as fit (musl has no TCP).
-    if (transport === 'udp' && reply.readUInt16BE(2) & FLAG.TC && !up.secure) reply = await up.exchange(q.raw, q.questionEnd, 'tcp');
+    let reply: Buffer;
+    let received: Buffer | undefined;
+    try {
+      reply = await up.exchange(q.raw, q.questionEnd, transport);
+      // Unlike CoreDNS (which retries only with prefer_udp), a truncated UDP answer is always fetched again over
+      // TCP: the server then truncates to what the asker takes, keeping as many records as fit (musl has no TCP).
+      if (transport === 'udp' && reply.readUInt16BE(2) & FLAG.TC && !up.secure) {
+        transport = 'tcp';
+        reply = await up.exchange(q.raw, q.questionEnd, 'tcp');
+      }
+      // exchange() gives only replies carrying its ID and our question, so a whole header is there.
+      reply.writeUInt16BE(q.id, 0);
+      received = reply;
+    } finally {
+      // Like CoreDNS: the try that answered (after a retry over TCP) or failed, the query alone when no reply came.
+      for (const tap of this.taps) {
+        tap.tapForward(q, { host: up.host, port: up.port, transport: up.secure ? 'tcp' : transport, start, query: q.raw, reply: received });
+      }
+    }
     // Relayed (and cached, and rewritten by the server) as bytes: a lying length or a pointer loop would reach
     // clients and our own walkers. A failed try like a timeout: the next upstream, or SERVFAIL.
     const bad = checkMessage(reply);
     if (bad) throw new UpstreamError(up.to, `malformed reply: ${bad}`, 'EBADMSG');
     this.metrics.requestDuration.observe({ proxy_name: 'forward', to: up.to, rcode: rcodeName(reply[3]! & 0xf) }, (performance.now() - start) / 1000);
-    reply.writeUInt16BE(q.id, 0);
     return reply;
   }
 

@@ -5,6 +5,7 @@ import { isCidr, parseHostPort, type HostAndPort } from '../../pkg/ip.js';
 import { SetupError, type Directive } from '../../corefile/types.js';
 import { logger } from '../../pkg/log.js';
 import type { PluginDefinition, SetupContext } from '../../server/types.js';
+import { isTapper } from '../interfaces.js';
 import { RCODE, rcodeNumber } from '../../server/wire/constants.js';
 import { nameToWire } from '../../server/wire/name.js';
 import { fqdn } from '../../pkg/zone.js';
@@ -196,6 +197,7 @@ export function parseForward(d: Directive, ctx: Pick<SetupContext, 'corefile' | 
 export const definition: PluginDefinition = {
   name: 'forward',
   setup(d, ctx) {
-    return new Forward(parseForward(d, ctx), forwardMetrics(ctx.shared.registry));
+    // dnstap runs before forward (plugin.cfg), so the block's dnstap lines are set up by now.
+    return new Forward(parseForward(d, ctx), forwardMetrics(ctx.shared.registry), ctx.instances.filter(isTapper));
   },
 };
