@@ -106,6 +106,11 @@ const SPLIT = `. {
     template IN A tcp.example {
         answer "{{ .Name }} 60 IN A 10.9.9.1"
     }
+    prometheus 127.0.0.1:0
+    cache 30
+    acl {
+        allow net 127.0.0.1
+    }
 }
 
 . {
@@ -172,13 +177,16 @@ t.test('view through dig: the first block whose view passes answers, the catch-a
   t.match(metrics, /coredns_dns_requests_total\{server="dns:\/\/:0",zone="\.",view="local-two",proto="udp",family="1",type="A"\} 1\n/, 'prometheus: the view label');
   t.match(metrics, /coredns_dns_requests_total\{server="dns:\/\/:0",zone="\.",view="local-two",proto="tcp",family="1",type="A"\} 1\n/);
   t.match(metrics, /coredns_dns_requests_total\{server="dns:\/\/:0",zone="\.",view="",proto="udp",family="1",type="A"\} 3\n/, 'the catch-all: no view');
+  t.match(metrics, /coredns_template_matches_total\{server="dns:\/\/:0",zone="tcp\.example\.",view="local-one",class="IN",type="A"\} 1\n/, 'template: the view label');
+  t.match(metrics, /coredns_cache_requests_total\{server="dns:\/\/:0",zones="\.",view="local-one"\} 2\n/, 'cache: the view label');
+  t.match(metrics, /coredns_acl_allowed_requests_total\{server="dns:\/\/:0",view="local-one"\} 2\n/, 'acl: the view label');
 });
 
 t.test('view in-process: routing table and a port without views keeps single-block routes', async (t) => {
   const srv = await inProcessServer(SPLIT);
   t.teardown(() => srv.close());
   const a = (from: string) => srv.ask('test.', 'A', { from }).then((r) => r.answer.join());
-  t.equal(await a('127.0.0.1'), 'test. 3600 IN A 10.0.0.1');
+  t.equal(await a('127.0.0.1'), 'test. 30 IN A 10.0.0.1', 'through the cache of its block (cap 30 s)');
   t.equal(await a('127.0.0.2'), 'test. 3600 IN A 10.0.0.2');
   t.equal(await a('::1'), 'test. 3600 IN A 10.0.0.3');
   t.equal(await srv.ask('x.tcp.example.', 'A', { from: '127.0.0.5', proto: 'tcp' }).then((r) => r.answer.join()), 'x.tcp.example. 60 IN A 10.9.9.9');

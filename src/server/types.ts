@@ -107,6 +107,8 @@ export interface SetupContext {
   corefile: string;
   /** All addresses (zones + port) of the server block. */
   addresses: ServerAddress[];
+  /** The block's `view` name ('' without one): the `view` label of the metrics its plugins record. */
+  view: string;
   /** The block's zones, lower-case FQDN, in key order. */
   zones: string[];
   /** Listener names of the block, e.g. `dns://:53`. */

@@ -51,7 +51,7 @@ function source(remote: string): { family: 4 | 6; ip: bigint } | undefined {
 export class Acl implements Plugin {
   readonly name = 'acl';
 
-  constructor(readonly rules: AclRule[], private readonly metrics: AclMetrics) {}
+  constructor(readonly rules: AclRule[], private readonly metrics: AclMetrics, private readonly view = '') {}
 
   serve(q: Query, next: Next): Reply | Promise<Reply> {
     const src = source(q.remoteAddress);
@@ -65,7 +65,7 @@ export class Acl implements Plugin {
         action = 'block';
       }
       if (action === 'allow') break;
-      const labels = { server: q.server, zone, view: '' };
+      const labels = { server: q.server, zone, view: this.view };
       switch (action) {
         case 'drop':
           this.metrics.dropped.inc(labels);
@@ -78,7 +78,7 @@ export class Acl implements Plugin {
           return { rcode: RCODE.NOERROR, ede: EDE_FILTERED, plugin: this.name };
       }
     }
-    this.metrics.allowed.inc({ server: q.server, view: '' });
+    this.metrics.allowed.inc({ server: q.server, view: this.view });
     return next(q);
   }
 }

@@ -1,6 +1,6 @@
 import { client, metricSet } from '../../pkg/metrics.js';
 
-/** CoreDNS's acl counters, once per server registry so reloads do not reset them. `view` is always empty here. */
+/** CoreDNS's acl counters, once per server registry so reloads do not reset them. `view` is the block's view name. */
 export const aclMetrics = metricSet((registry) => {
   const counter = (what: string, labelNames: string[]) => new client.Counter({
     name: `coredns_acl_${what}_requests_total`, help: `Counter of DNS requests being ${what}.`, labelNames, registers: [registry],

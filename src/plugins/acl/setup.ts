@@ -59,6 +59,6 @@ export const definition: PluginDefinition = {
     // CoreDNS hands all acl lines of a block to one handler (an allow ends the whole list): the first
     // instance takes every line, the others pass through.
     if (ctx.peers.has('acl')) return new AclPassThrough();
-    return new Acl(ctx.block.filter((x) => x.name === 'acl').map((x) => parseRule(x, ctx)), aclMetrics(ctx.shared.registry));
+    return new Acl(ctx.block.filter((x) => x.name === 'acl').map((x) => parseRule(x, ctx)), aclMetrics(ctx.shared.registry), ctx.view);
   },
 };

@@ -91,7 +91,7 @@ export class Cache implements Plugin {
   /** Queries of a prefetch or stale refresh in flight, and what their answer stored (null: nothing). */
   private readonly refreshes = new WeakMap<Query, { prev?: Entry; stored: Reply | null }>();
 
-  constructor(readonly config: CacheConfig, private readonly metrics: CacheMetrics) {
+  constructor(readonly config: CacheConfig, private readonly metrics: CacheMetrics, private readonly view = '') {
     this.zonesLabel = config.zones.join(',');
     const evicted = (type: 'success' | 'denial') => (e: Entry, _k: string, reason: LRUCache.DisposeReason) => {
       if (reason === 'evict') e.cells.evictions[type].inc();
@@ -103,7 +103,7 @@ export class Cache implements Plugin {
 
   private cellsFor(server: string): ServerCells {
     let c = this.cells.get(server);
-    if (!c) this.cells.set(server, (c = serverCells(this.metrics, server, this.zonesLabel)));
+    if (!c) this.cells.set(server, (c = serverCells(this.metrics, server, this.zonesLabel, this.view)));
     return c;
   }
 

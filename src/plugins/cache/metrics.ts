@@ -1,6 +1,6 @@
 import { client, metricSet } from '../../pkg/metrics.js';
 
-/** CoreDNS's cache metrics, once per server registry so a reload does not reset them. `view` is always empty here. */
+/** CoreDNS's cache metrics, once per server registry so a reload does not reset them. `view` is the block's view name. */
 export const cacheMetrics = metricSet((registry) => ({
   entries: new client.Gauge({
     name: 'coredns_cache_entries', help: 'The number of elements in the cache.',
@@ -49,8 +49,8 @@ export interface ServerCells {
   bytes: { success: { set(n: number): void }; denial: { set(n: number): void } };
 }
 
-export function serverCells(cacheMetrics: CacheMetrics, server: string, zones: string): ServerCells {
-  const base = { server, zones, view: '' };
+export function serverCells(cacheMetrics: CacheMetrics, server: string, zones: string, view: string): ServerCells {
+  const base = { server, zones, view };
   return {
     requests: cacheMetrics.requests.labels(base),
     misses: cacheMetrics.misses.labels(base),

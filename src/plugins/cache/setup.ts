@@ -137,6 +137,6 @@ export const definition: PluginDefinition = {
   name: 'cache',
   once: true,
   setup(d, ctx) {
-    return new Cache(parseCache(d, ctx.zones), cacheMetrics(ctx.shared.registry));
+    return new Cache(parseCache(d, ctx.zones), cacheMetrics(ctx.shared.registry), ctx.view);
   },
 };

@@ -28,8 +28,6 @@ export const definition: PluginDefinition = {
       }
     }
     ctx.shared.http.route(address, '/metrics', metricsHandler(ctx.shared.registry), 'prometheus');
-    // The `view` label is the block's view (CoreDNS reads it from the query's context; a block has one at most).
-    const view = ctx.block.find((x) => x.name === 'view')?.args[0] ?? '';
-    return new Prometheus(address, recorderFor(ctx.shared.registry).view(view));
+    return new Prometheus(address, recorderFor(ctx.shared.registry).view(ctx.view));
   },
 };

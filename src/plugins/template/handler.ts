@@ -72,6 +72,7 @@ export class Template implements Plugin {
     private readonly rule: TemplateRule,
     private readonly metrics: Metrics,
     private readonly shared: Pick<SharedServices, 'resolve'>,
+    private readonly view = '',
   ) {
     this.builds = rule.answer.length + rule.additional.length + rule.authority.length > 0;
   }
@@ -88,7 +89,7 @@ export class Template implements Plugin {
     let answer: RR[] = [], additional: RR[] = [], authority: RR[] = [];
     if (this.builds) {
       const data = this.data(q, m.zone, cls, type, rule.regexText[m.regex]!, m.m);
-      const labels = { server: q.server, zone: m.zone, view: '', class: cls, type };
+      const labels = { server: q.server, zone: m.zone, view: this.view, class: cls, type };
       const build = (section: string, list: GoTemplate[]) => list.map((t) => this.record(t, data, { ...labels, section }));
       answer = build('answer', rule.answer);
       additional = build('additional', rule.additional);
@@ -107,7 +108,7 @@ export class Template implements Plugin {
     let cell = this.cells.get(key);
     if (!cell) {
       if (this.cells.size >= MAX_CELLS) this.cells.clear();
-      this.cells.set(key, (cell = this.metrics.matches.labels({ server, zone, view: '', class: cls, type })));
+      this.cells.set(key, (cell = this.metrics.matches.labels({ server, zone, view: this.view, class: cls, type })));
     }
     return cell;
   }

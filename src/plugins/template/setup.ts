@@ -75,6 +75,6 @@ export function parseTemplate(d: Directive, blockZones: string[]): TemplateRule 
 export const definition: PluginDefinition = {
   name: 'template',
   setup(d, ctx) {
-    return new Template(parseTemplate(d, ctx.zones), templateMetrics(ctx.shared.registry), ctx.shared);
+    return new Template(parseTemplate(d, ctx.zones), templateMetrics(ctx.shared.registry), ctx.shared, ctx.view);
   },
 };
