@@ -191,6 +191,12 @@ t.test('view in-process: routing table and a port without views keeps single-blo
   t.equal(await a('::1'), 'test. 3600 IN A 10.0.0.3');
   t.equal(await srv.ask('x.tcp.example.', 'A', { from: '127.0.0.5', proto: 'tcp' }).then((r) => r.answer.join()), 'x.tcp.example. 60 IN A 10.9.9.9');
 
+  // No block takes it (only views, none passing): REFUSED, as a zone nobody serves.
+  const views = await inProcessServer(`. {\n    view v4 {\n        expr incidr(client_ip(), '0.0.0.0/0')\n    }\n    whoami\n}\n`);
+  t.teardown(() => views.close());
+  t.equal((await views.ask('x.', 'A', { from: '127.0.0.9' })).rcode, 'NOERROR');
+  t.equal((await views.ask('x.', 'A', { from: '::1' })).rcode, 'REFUSED', 'an IPv6 client: no block takes the query');
+
   const plugins = await loadPlugins();
   const load = (text: string) => loadConfig({ file: 'Corefile', text, plugins, shared: new DnsServer({ conf: 'Corefile', plugins }).shared });
   const plain = await load('. {\n    whoami\n}\nexample.org {\n    whoami\n}\n');
