@@ -1,7 +1,8 @@
 import t from 'tap';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
+import { connect as netConnect, createServer, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { dig } from './helpers/dig.js';
@@ -11,6 +12,8 @@ import { tempDir } from './helpers/temp-dir.js';
 import { freePort, startBlackhole, startKnot } from './helpers/upstream.js';
 import { waitFor } from './helpers/wait.js';
 import { encodeDnstap, MESSAGE_TYPE } from '../src/plugins/dnstap/proto.js';
+import { TapOutput } from '../src/plugins/dnstap/io.js';
+import { makePki } from './helpers/dot.js';
 
 const run = promisify(execFile);
 const cli = resolve('dist/src/cli.js');
@@ -305,11 +308,103 @@ hung.example:${port} {
   t.ok(all.some((e) => e.type === 'CLIENT_RESPONSE' && !e.responseMessage && e.protocol === 'UDP'), 'the SERVFAIL to the client');
 });
 
+/** A TLS front for fstrm_capture's TCP port (fstrm_capture speaks no TLS), presenting `cert`. */
+async function tlsFront(cert: string, key: string, to: number): Promise<{ port: number; close(): void }> {
+  const conns: Socket[] = [];
+  const srv = createTlsServer({ cert: readFileSync(cert), key: readFileSync(key) }, (c) => {
+    const up = netConnect(to, '127.0.0.1');
+    conns.push(c, up);
+    c.pipe(up).on('error', () => c.destroy());
+    up.pipe(c).on('error', () => up.destroy());
+    c.on('error', () => up.destroy());
+    up.on('error', () => c.destroy());
+  });
+  srv.on('tlsClientError', () => undefined);
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    port: (srv.address() as { port: number }).port,
+    close: () => {
+      for (const c of conns) c.destroy();
+      srv.close();
+    },
+  };
+}
+
+t.test('dnstap: tls:// collectors: the certificate is verified (IP SAN), skipverify takes any', { skip }, async (t) => {
+  const good = await makePki(['IP:127.0.0.1']);
+  t.teardown(good.cleanup);
+  const wrong = await makePki(['other.example']);
+  t.teardown(wrong.cleanup);
+  const dir = tempDir('dnstap');
+  writeFileSync(join(dir, 'cas.pem'), readFileSync(good.ca, 'utf8') + readFileSync(wrong.ca, 'utf8'));
+  const capPort = await freePort();
+  const cap = await startCapture(dir, 'tls', { port: capPort });
+  t.teardown(() => cap.stop());
+  const a = await tlsFront(good.cert, good.key, capPort);
+  t.teardown(() => a.close());
+  const b = await tlsFront(wrong.cert, wrong.key, capPort);
+  t.teardown(() => b.close());
+  // Both test CAs trusted by the server process: only the name decides.
+  process.env.NODE_EXTRA_CA_CERTS = join(dir, 'cas.pem');
+  const srv = await serveCli((port) => `.:${port} {
+    bind 127.0.0.1
+    dnstap tls://127.0.0.1:${a.port} {
+        identity good
+    }
+    dnstap tls://127.0.0.1:${b.port} {
+        identity wrong
+    }
+    dnstap tls://127.0.0.1:${b.port} {
+        identity skipped
+        skipverify
+    }
+    whoami
+}
+`).finally(() => { delete process.env.NODE_EXTRA_CA_CERTS; });
+  t.teardown(() => srv.stop());
+  await waitFor('two outputs to connect', () => srv.output().split('Connected to dnstap endpoint tls://').length === 3, 15_000, 50);
+  t.match(srv.output(), new RegExp(`No connection to dnstap endpoint tls://127.0.0.1:${b.port}: .*(IP|altnames)`), 'a certificate for another name is refused');
+  const udpPort = await freePort();
+  t.equal((await dig(srv.port, ['-b', `127.0.0.1#${udpPort}`, 'tls.tap.example', 'A'])).status, 'NOERROR');
+  await terminate(srv);
+  await cap.stop();
+  const ids = (await decode(cap.file)).filter((e) => e.port === udpPort).map((e) => `${e.identity} ${e.type}`).sort();
+  t.same(ids, ['good CLIENT_QUERY', 'good CLIENT_RESPONSE', 'skipped CLIENT_QUERY', 'skipped CLIENT_RESPONSE']);
+});
+
+t.test('dnstap: the queue is bounded: what does not fit is dropped and counted, the rest arrives', { skip }, async (t) => {
+  const dir = tempDir('dnstap');
+  const sock = join(dir, 'q.sock');
+  const cap = await startCapture(dir, 'queue', { unix: sock });
+  t.teardown(() => cap.stop());
+  const lines: string[] = [];
+  let dropped = 0;
+  const out = new TapOutput({ proto: 'unix', path: sock }, {
+    capacity: 3, writeBuffer: 1 << 20, dropped: { inc: () => { dropped++; } },
+    log: { info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m) },
+  });
+  t.teardown(() => out.close());
+  out.start();
+  await waitFor('the handshake', () => lines.some((l) => l.startsWith('Connected')));
+  const src = { identity: Buffer.from('q'), version: Buffer.from('v') };
+  // One turn of the event loop: nothing is written before it ends, so the queue holds the first three.
+  for (let i = 0; i < 10; i++) {
+    out.write(encodeDnstap(src, { type: MESSAGE_TYPE.CLIENT_QUERY, family: 1, protocol: 1, queryAddress: Buffer.from([10, 0, 0, i]), queryPort: 1000 + i }));
+  }
+  t.equal(dropped, 7, 'seven did not fit');
+  await out.close();
+  t.match(lines, ['Connected to dnstap endpoint unix://' + sock, 'Dropped dnstap messages: 7'], 'the drop is logged (at close, else every 10 s)');
+  await cap.stop();
+  t.same((await decode(cap.file)).map((e) => e.port), [1000, 1001, 1002], 'the queued ones, then STOP on close');
+});
+
 t.test('dnstap: no collector leaves answers alone; the output reconnects once one listens', { skip }, async (t) => {
   const dir = tempDir('dnstap');
   const sock = join(dir, 'late.sock');
+  const metricsPort = await freePort();
   const srv = await serveCli((port) => `.:${port} {
     bind 127.0.0.1
+    prometheus 127.0.0.1:${metricsPort}
     dnstap ${sock} full
     whoami
 }
@@ -322,6 +417,9 @@ t.test('dnstap: no collector leaves answers alone; the output reconnects once on
     t.ok(performance.now() - began < 1500, 'answered at once (dig allows 2 s)');
   }
   await waitFor('the failure to be logged', () => srv.output().includes(`[ERROR] plugin/dnstap: No connection to dnstap endpoint unix://${sock}`));
+  const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const dropped = new RegExp(`^coredns_dnstap_dropped_messages_total\\{endpoint="unix://${sock}"\\} (\\d+)$`, 'm').exec(metrics)?.[1];
+  t.ok(Number(dropped) >= 40, `the query and the response of each of the 20 dropped and counted (${dropped})`);
 
   const cap = await startCapture(dir, 'late', { unix: sock });
   t.teardown(() => cap.stop());
