@@ -398,6 +398,27 @@ t.test('dnstap: the queue is bounded: what does not fit is dropped and counted, 
   t.same((await decode(cap.file)).map((e) => e.port), [1000, 1001, 1002], 'the queued ones, then STOP on close');
 });
 
+t.test('dnstap: a reload closes the old output and the new config taps with its own identity', { skip }, async (t) => {
+  const dir = tempDir('dnstap');
+  const sock = join(dir, 'reload.sock');
+  const cap = await startCapture(dir, 'reload', { unix: sock });
+  t.teardown(() => cap.stop());
+  const corefile = (port: number, id: string) => `.:${port} {\n    bind 127.0.0.1\n    reload 2s 1s\n    dnstap ${sock} full {\n        identity ${id}\n    }\n    whoami\n}\n`;
+  const srv = await serveCli((port) => corefile(port, 'before'));
+  t.teardown(() => srv.stop());
+  const connected = () => srv.output().split(`Connected to dnstap endpoint unix://${sock}`).length - 1;
+  await waitFor('the output to connect', () => connected() === 1, 15_000, 50);
+  t.equal((await dig(srv.port, ['one.tap.example', 'A'])).status, 'NOERROR');
+  writeFileSync(join(srv.dir, 'Corefile'), corefile(srv.port, 'after'));
+  await waitFor('the reloaded output to connect', () => connected() === 2, 30_000, 100);
+  t.equal((await dig(srv.port, ['two.tap.example', 'A'])).status, 'NOERROR');
+  await terminate(srv);
+  await cap.stop();
+  const all = await decode(cap.file);
+  t.same(named(all, 'one.tap.example.').map((e) => e.identity), ['before', 'before'], 'the old output wrote its messages before closing');
+  t.same(named(all, 'two.tap.example.').map((e) => e.identity), ['after', 'after']);
+});
+
 t.test('dnstap: no collector leaves answers alone; the output reconnects once one listens', { skip }, async (t) => {
   const dir = tempDir('dnstap');
   const sock = join(dir, 'late.sock');
