@@ -197,6 +197,31 @@ t.test('view in-process: routing table and a port without views keeps single-blo
   t.equal((await views.ask('x.', 'A', { from: '127.0.0.9' })).rcode, 'NOERROR');
   t.equal((await views.ask('x.', 'A', { from: '::1' })).rcode, 'REFUSED', 'an IPv6 client: no block takes the query');
 
+  // A CNAME the server chases itself is asked for the same client (CoreDNS's upstream.Lookup keeps the writer).
+  const chase = await inProcessServer(`. {
+    view two {
+        expr client_ip() == '127.0.0.2'
+    }
+    template IN A alias.test {
+        answer "alias.test. 60 IN CNAME target.test."
+    }
+    hosts {
+        10.2.2.2 target.test
+    }
+}
+. {
+    template IN A alias.test {
+        answer "alias.test. 60 IN CNAME target.test."
+    }
+    hosts {
+        10.3.3.3 target.test
+    }
+}
+`);
+  t.teardown(() => chase.close());
+  t.same((await chase.ask('alias.test.', 'A', { from: '127.0.0.2' })).answer, ['alias.test. 60 IN CNAME target.test.', 'target.test. 3600 IN A 10.2.2.2']);
+  t.same((await chase.ask('alias.test.', 'A', { from: '127.0.0.3' })).answer, ['alias.test. 60 IN CNAME target.test.', 'target.test. 3600 IN A 10.3.3.3']);
+
   const plugins = await loadPlugins();
   const load = (text: string) => loadConfig({ file: 'Corefile', text, plugins, shared: new DnsServer({ conf: 'Corefile', plugins }).shared });
   const plain = await load('. {\n    whoami\n}\nexample.org {\n    whoami\n}\n');
