@@ -245,7 +245,9 @@ async function setupBlock(sb: ServerBlock, opts: LoadOptions, rank: Map<string, 
   const checks: (() => void)[] = [];
   const plugins: Plugin[] = [];
   const ctx: SetupContext = {
-    corefile: opts.file, addresses, zones, view: sb.directives.find((d) => d.name === 'view')?.args[0] ?? '', servers: [...new Set(addresses.map((a) => `${a.scheme}://:${a.port}`))],
+    corefile: opts.file, addresses, zones, servers: [...new Set(addresses.map((a) => `${a.scheme}://:${a.port}`))],
+    // The filter's first argument names it (`view NAME`), known before any plugin of the block sets up.
+    view: sb.directives.find((d) => opts.plugins.get(d.name)?.filter)?.args[0] ?? '',
     block: sb.directives, peers: new Map(), instances: plugins, shared: opts.shared, afterBlock: (check) => void checks.push(check),
   };
   try {
