@@ -32,7 +32,7 @@ export function addressBytes(ip: string, family: 1 | 2): Buffer {
 /**
  * One `dnstap` line: a CLIENT_QUERY when a client's query enters the chain (before a forwarder's own messages,
  * as in CoreDNS) and a CLIENT_RESPONSE with the bytes the server sent. Queries the server asks itself (CNAME
- * chasing) are not a client's and are not tapped.
+ * chasing) are not tapped: they do not carry the asking client's address CoreDNS would show for them.
  */
 export class Dnstap implements Plugin, Tapper {
   readonly name = 'dnstap';
@@ -57,7 +57,7 @@ export class Dnstap implements Plugin, Tapper {
   }
 
   /** Writes `m` with this line's identity, version and extra for `q`, unless the output would only drop it. */
-  tap(q: Query, m: TapMessage): void {
+  private tap(q: Query, m: TapMessage): void {
     if (!this.output.accepting) return this.output.drop();
     const extra = this.extraFormat ? Buffer.from(formatLine(this.extraFormat, q)) : this.extraFixed;
     this.output.write(encodeDnstap(this.config, m, extra));
@@ -68,7 +68,6 @@ export class Dnstap implements Plugin, Tapper {
    * address. The local address of that socket is left out (CoreDNS sets it when its proxy knows it).
    */
   tapForward(q: Query, x: ForwardExchange): void {
-    if (!this.output.accepting) return this.output.drop();
     const full = this.config.full;
     const family = x.host.includes(':') ? 2 : 1;
     const m: TapMessage = {
