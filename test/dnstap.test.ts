@@ -203,7 +203,7 @@ t.test('dnstap: client queries and responses reach fstrm_capture over unix (full
     dnstap tcp://127.0.0.1:${tcpPort}
     whoami
 }
-`);
+`.replace('bind 127.0.0.1', 'bind 127.0.0.1 ::1'));
   t.teardown(() => srv.stop());
   // Both outputs connect in the background; until then messages are dropped, like CoreDNS's.
   await waitFor('both outputs to connect', () => srv.output().includes(`Connected to dnstap endpoint unix://${sock}`)
@@ -214,6 +214,8 @@ t.test('dnstap: client queries and responses reach fstrm_capture over unix (full
   t.equal(a.status, 'NOERROR');
   const b = await dig(srv.port, ['-b', `127.0.0.1#${tcpSrc}`, '+tcp', 'tcp.tap.example', 'TXT']);
   t.equal(b.status, 'NOERROR');
+  const v6 = await dig(srv.port, ['v6.tap.example', 'AAAA'], '::1');
+  t.equal(v6.status, 'NOERROR');
   await terminate(srv);
   await unix.stop();
   await tcp.stop();
@@ -239,6 +241,8 @@ t.test('dnstap: client queries and responses reach fstrm_capture over unix (full
   t.notOk(ur!.queryMessage, 'the response message carries only the response (as CoreDNS)');
   t.ok(ur!.responseTime! >= ur!.queryTime!, 'response time not before query time');
   t.equal(ur!.queryTime, uq!.queryTime, 'both carry the time the query arrived');
+  t.same(named(full, 'v6.tap.example.').map((e) => [e.type, e.family, e.address]),
+    [['CLIENT_QUERY', 'INET6', '::1'], ['CLIENT_RESPONSE', 'INET6', '::1']], 'an IPv6 asker: 16-byte address, INET6');
   const overTcp = named(full, 'tcp.tap.example.');
   t.same(overTcp.map((e) => [e.type, e.protocol, e.port]), [['CLIENT_QUERY', 'TCP', tcpSrc], ['CLIENT_RESPONSE', 'TCP', tcpSrc]]);
 
