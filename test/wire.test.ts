@@ -1,5 +1,5 @@
 import t from 'tap';
-import { classNumber, rcodeName, rcodeNumber, TYPE, typeByMnemonic, typeName, typeNumber } from '../src/server/wire/constants.js';
+import { classMnemonic, className, classNumber, rcodeName, rcodeNumber, TYPE, typeByMnemonic, typeName, typeNumber } from '../src/server/wire/constants.js';
 import { decodeMessage, encodeMessage, type Message } from '../src/server/wire/message.js';
 import { nameToWire, readName, WireError } from '../src/server/wire/name.js';
 import { isParseFailure, parseQuery } from '../src/server/wire/query.js';
@@ -33,6 +33,9 @@ t.test('type, class and rcode names read as miekg/dns and dig spell them', async
   t.equal(classNumber('CH'), 3);
   t.equal(classNumber('NONE'), 254);
   t.equal(classNumber('ch'), undefined);
+  t.equal(className(2), 'CS');
+  t.equal(className(7), 'CLASS7', 'dns.Class(7).String()');
+  t.equal(classMnemonic(7), undefined, 'ClassToString has none');
   // Names back, as metrics labels and logs print them.
   for (let r = 0; r <= 23; r++) if (rcodeNumber(rcodeName(r)) !== undefined) t.equal(rcodeNumber(rcodeName(r)), r, `rcode ${r} round-trips`);
   t.equal(rcodeName(16), 'BADSIG', 'RcodeToString[16], as CoreDNS labels it');

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Query } from '../../server/types.js';
-import { FLAG, HEADER_SIZE, RCODE, TYPE, rcodeName, typeName } from '../../server/wire/constants.js';
+import { className, FLAG, HEADER_SIZE, RCODE, TYPE, rcodeName, typeName } from '../../server/wire/constants.js';
 import { readName } from '../../server/wire/name.js';
 import { responseType, type ResponseType } from '../../server/response-type.js';
 
@@ -53,8 +53,6 @@ export function parseFormat(format: string): Node[] {
   return nodes;
 }
 
-const CLASS_NAMES: Record<number, string> = { 1: 'IN', 3: 'CH', 4: 'HS', 254: 'NONE', 255: 'ANY' };
-
 const FLAG_NAMES: [number, string][] = [
   [FLAG.QR, 'qr'], [FLAG.AA, 'aa'], [FLAG.TC, 'tc'], [FLAG.RD, 'rd'], [FLAG.RA, 'ra'], [0x0040, 'z'], [FLAG.AD, 'ad'], [FLAG.CD, 'cd'],
 ];
@@ -88,7 +86,7 @@ function value(label: string, q: Query, w: Written | undefined): string {
   switch (label) {
     case '{type}': return typeName(q.type);
     case '{name}': return q.lname;
-    case '{class}': return CLASS_NAMES[q.class] ?? `CLASS${q.class}`;
+    case '{class}': return className(q.class);
     case '{proto}': return q.proto;
     case '{size}': return String(q.raw.length);
     case '{remote}': return address(q.remoteAddress);

@@ -1,4 +1,4 @@
-import { CLASS, RCODE, TYPE, typeName } from '../../server/wire/constants.js';
+import { CLASS, classMnemonic, className, RCODE, TYPE, typeName } from '../../server/wire/constants.js';
 import type { Message, RR } from '../../server/wire/message.js';
 import { PluginError, ReentryError, type Next, type Plugin, type Query, type Reply, type SharedServices } from '../../server/types.js';
 import type { Fall } from '../../pkg/fall.js';
@@ -43,13 +43,11 @@ export interface TemplateRule {
 }
 
 /** miekg/dns ClassToString (what `.Class` shows). */
-const CLASS_NAMES: Record<number, string> = { 1: 'IN', 2: 'CS', 3: 'CH', 4: 'HS', 254: 'NONE', 255: 'ANY' };
-
 /** miekg/dns TypeToString: types it has no mnemonic for show as the empty string. */
 const typeText = (t: number) => (/^TYPE\d+$/.test(typeName(t)) ? '' : typeName(t));
 
 /** dns.Question's String(): `;name.<TAB>IN<TAB> A`. */
-const questionString = (q: Query) => `;${q.name}\t${CLASS_NAMES[q.class] ?? `CLASS${q.class}`}\t ${typeName(q.type)}`;
+const questionString = (q: Query) => `;${q.name}\t${className(q.class)}\t ${typeName(q.type)}`;
 
 type Matched = { zone: string; regex: number; m: RegExpExecArray } | 'pass' | 'servfail';
 type Child = { inc(): void };
@@ -82,7 +80,7 @@ export class Template implements Plugin {
     if (m === 'pass') return next(q);
     if (m === 'servfail') return { rcode: RCODE.SERVFAIL };
     const rule = this.rule;
-    const cls = CLASS_NAMES[q.class !== CLASS.ANY ? q.class : rule.qclass] ?? '';
+    const cls = classMnemonic(q.class !== CLASS.ANY ? q.class : rule.qclass) ?? '';
     const type = typeText(q.type !== TYPE.ANY ? q.type : rule.qtype);
     this.matched(q.server, m.zone, cls, type).inc();
     if (rule.rcode === RCODE.SERVFAIL) return { rcode: RCODE.SERVFAIL };

@@ -8,7 +8,7 @@ import { goRegexp } from '../../pkg/goregexp.js';
 import { parseCidr, writeIpv4, writeIpv6 } from '../../pkg/ip.js';
 import type { Peer } from '../../server/listeners.js';
 import type { Query } from '../../server/types.js';
-import { typeName } from '../../server/wire/constants.js';
+import { className, typeName } from '../../server/wire/constants.js';
 
 export type Value = string | number | boolean | null | readonly Value[];
 /** What one compiled expression gives for a query; a throw is an evaluation error (the view does not match). */
@@ -154,15 +154,13 @@ function incidr(ip: string, p: Prefix | string): boolean {
   return prefixHas(prefix, len);
 }
 
-const CLASS_NAMES: Record<number, string> = { 1: 'IN', 2: 'CS', 3: 'CH', 4: 'HS', 254: 'NONE', 255: 'ANY' };
-
 const query = (result: Kind, get: Program): Func => ({ args: [], result, make: () => get });
 
 /** CoreDNS's plugin/pkg/expression DefaultEnv, plus the expr-lang builtins a view can use. */
 const FUNCS: Record<string, Func> = {
   name: query('string', (q) => q.lname),
   type: query('string', (q) => typeName(q.type)),
-  class: query('string', (q) => CLASS_NAMES[q.class] ?? `CLASS${q.class}`),
+  class: query('string', (q) => className(q.class)),
   proto: query('string', (q) => q.proto),
   // The request's own length: a query is one message, so its length is what came in.
   size: query('int', (q) => q.raw.length),

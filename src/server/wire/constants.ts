@@ -41,8 +41,9 @@ const rcodeNames = new Map<number, string>([
 /** miekg/dns StringToRcode: the reverse of RcodeToString plus its NOTIMPL alias. */
 const rcodeNumbers = new Map<string, number>([...[...rcodeNames].map(([n, s]) => [s, n] as [string, number]), ['NOTIMPL', 4]]);
 
-/** miekg/dns StringToClass. */
-const classNumbers = new Map<string, number>(Object.entries({ IN: 1, CS: 2, CH: 3, HS: 4, NONE: 254, ANY: 255 }));
+/** miekg/dns ClassToString and its reverse, StringToClass. */
+const classNames = new Map<number, string>([[1, 'IN'], [2, 'CS'], [3, 'CH'], [4, 'HS'], [254, 'NONE'], [255, 'ANY']]);
+const classNumbers = new Map<string, number>([...classNames].map(([n, s]) => [s, n]));
 
 /** `TYPE65280` style for types without a mnemonic, like dig prints them. */
 export function typeName(t: number): string {
@@ -71,6 +72,16 @@ export function typeByMnemonic(name: string): number | undefined {
 /** dns.StringToRcode: exact names; callers upper-case where CoreDNS does. */
 export function rcodeNumber(name: string): number | undefined {
   return rcodeNumbers.get(name);
+}
+
+/** dns.ClassToString[c]: undefined for classes without a mnemonic (CoreDNS labels those ''). */
+export function classMnemonic(c: number): string | undefined {
+  return classNames.get(c);
+}
+
+/** dns.Class(c).String(), as logs and the template's question print it: `CLASS<n>` when there is no mnemonic. */
+export function className(c: number): string {
+  return classNames.get(c) ?? `CLASS${c}`;
 }
 
 /** dns.StringToClass: exact names; callers upper-case where CoreDNS does. */
