@@ -42,11 +42,11 @@ t.test('a ConfigMap with plugins clusterdns lacks: every failing directive, its 
   const lines = readFileSync(file, 'utf8').split('\n');
   const reported = r.stderr.trim().split('\n');
   t.same(reported, [
-    `${file}:33 - Error during parsing: Unknown directive 'dnstap': CoreDNS has this plugin, clusterdns does not (see "How it compares with CoreDNS" in the README)`,
+    `${file}:33 - Error during parsing: Unknown directive 'dns64': CoreDNS has this plugin, clusterdns does not (see "How it compares with CoreDNS" in the README)`,
     `${file}:22 - Error during setup: plugin/forward: unknown policy 'fastest' (want random, round_robin or sequential)`,
   ]);
   // The lines named are the ConfigMap file's own.
-  t.match(lines[32], /^\s+dnstap /);
+  t.match(lines[32], /^\s+dns64 /);
   t.match(lines[21], /^\s+policy fastest$/);
 });
 
@@ -65,7 +65,7 @@ t.test('kubectl -o json (quoted value): lines are counted within data.Corefile',
   writeFileSync(file, JSON.stringify(cm, null, 4));
   const r = await check(file);
   t.equal(r.code, 1);
-  t.match(r.stderr, new RegExp(`^${file.replace(/[.]/g, '\\.')}#Corefile:30 - Error during parsing: Unknown directive 'dnstap'`, 'm'));
+  t.match(r.stderr, new RegExp(`^${file.replace(/[.]/g, '\\.')}#Corefile:30 - Error during parsing: Unknown directive 'dns64'`, 'm'));
 });
 
 t.test('a plain Corefile is still a Corefile; a ConfigMap without one is an error', { skip }, async (t) => {
