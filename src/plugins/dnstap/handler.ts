@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { client, metricSet } from '../../pkg/metrics.js';
-import { ipv6Bytes } from '../../pkg/ip.js';
+import { writeIpv4, writeIpv6 } from '../../pkg/ip.js';
 import type { Next, Plugin, Query, Reply } from '../../server/types.js';
 import type { ForwardExchange, Tapper } from '../interfaces.js';
 import { formatLine, parseFormat } from '../log/format.js';
@@ -25,8 +25,10 @@ export interface DnstapConfig extends TapSource {
 }
 
 /** An address as dnstap carries it: 4 bytes for IPv4, 16 for IPv6. */
-export function addressBytes(ip: string, family: 1 | 2): Buffer {
-  return family === 1 ? Buffer.from(ip.split('.').map(Number)) : ipv6Bytes(ip) ?? Buffer.alloc(16);
+function addressBytes(ip: string, family: 1 | 2): Buffer {
+  const out = Buffer.alloc(family === 1 ? 4 : 16);
+  (family === 1 ? writeIpv4 : writeIpv6)(ip, out, 0);
+  return out;
 }
 
 /**
