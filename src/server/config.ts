@@ -271,14 +271,14 @@ async function setupBlock(sb: ServerBlock, opts: LoadOptions, rank: Map<string, 
   return {
     file: sb.file, line: sb.line, addresses, zones, plugins, handler: composeChain(plugins), observers: plugins.filter((p) => p.sent),
     ra: blockRecurses(plugins), responseFlags: blockResponseFlags(plugins),
-    transfers: plugins.some((p) => p.transfers), ...viewOf(plugins),
+    transfers: plugins.some((p) => p.transfers), filter: blockFilter(plugins), view: ctx.view,
   };
 }
 
 /** The block's filter from its `view` plugin (one per block: the plugin is `once`). */
-function viewOf(plugins: Plugin[]): Pick<Block, 'filter' | 'view'> {
+function blockFilter(plugins: Plugin[]): Block['filter'] {
   const v = plugins.find((p) => p.filter);
-  return v ? { filter: v.filter!.bind(v), view: v.viewName ?? '' } : { view: '' };
+  return v?.filter!.bind(v);
 }
 
 export async function closePlugins(blocks: Pick<Block, 'plugins'>[]): Promise<void> {

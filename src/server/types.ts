@@ -91,8 +91,6 @@ export interface Plugin {
    * the zone, so it must be cheap and must not throw.
    */
   filter?(q: Query, peer: Peer): boolean;
-  /** The filter's name (`view NAME`): the `view` label of the block's metrics. */
-  readonly viewName?: string;
   /** For the `ready` plugin: true once the plugin can answer correctly (e.g. informers synced). */
   ready?(): boolean;
   /** Called once the instance is no longer used (reload, shutdown). */

@@ -245,6 +245,17 @@ class Parser {
   private unexpected(tok = this.peek()): ExprError { return new ExprError(`unexpected token ${describe(tok)} (1:${tok.pos + 1})`); }
   private expect(v: string): void { if (!this.at(v)) throw this.unexpected(); this.i++; }
 
+  /** Comma-separated expressions up to and including `close` (call arguments, array items). */
+  private list(close: string): Later[] {
+    const items: Later[] = [];
+    while (!this.at(close)) {
+      items.push(this.expression(0));
+      if (!this.at(close)) this.expect(',');
+    }
+    this.i++;
+    return items;
+  }
+
   parse(): Node {
     const n = this.expression(0);
     if (this.peek().t !== 'eof') throw this.unexpected();
@@ -308,12 +319,7 @@ class Parser {
           return () => { throw new ExprError(f ? `${tok.v} is a function: call it as ${tok.v}() (1:${tok.pos + 1})` : `unknown name ${tok.v} (1:${tok.pos + 1})`); };
         }
         this.i++;
-        const args: Later[] = [];
-        while (!this.at(')')) {
-          args.push(this.expression(0));
-          if (!this.at(')')) this.expect(',');
-        }
-        this.i++;
+        const args = this.list(')');
         return () => {
           if (!f) throw new ExprError(`unknown func ${tok.v} (1:${tok.pos + 1})`);
           return call(tok, f, args.map((a) => a()));
@@ -326,12 +332,7 @@ class Parser {
           return n;
         }
         if (tok.v === '[') {
-          const later: Later[] = [];
-          while (!this.at(']')) {
-            later.push(this.expression(0));
-            if (!this.at(']')) this.expect(',');
-          }
-          this.i++;
+          const later = this.list(']');
           return () => {
             const items = later.map((l) => l());
             const runs = items.map((n) => n.run);

@@ -11,7 +11,7 @@ export class View implements Plugin {
   readonly name = 'view';
   readonly filter: (q: Query, peer: Peer) => boolean;
 
-  constructor(readonly viewName: string, programs: Program[]) {
+  constructor(programs: Program[]) {
     this.filter = (q, peer) => {
       for (let i = 0; i < programs.length; i++) {
         try {
@@ -31,7 +31,8 @@ export const definition: PluginDefinition = {
   filter: true,
   setup(d) {
     const a = new SetupArgs('view');
-    const [name] = a.count(d, 1, 1, 'NAME');
+    // NAME labels the block's metrics: the server reads it from the directive (SetupContext.view).
+    a.count(d, 1, 1, 'NAME');
     const programs = d.children.map((c) => {
       if (c.name !== 'expr') throw a.error(c, `unknown property '${c.name}'`);
       a.noBlock(c);
@@ -44,6 +45,6 @@ export const definition: PluginDefinition = {
         throw e;
       }
     });
-    return new View(name!, programs);
+    return new View(programs);
   },
 };
